@@ -1,0 +1,267 @@
+"""The root handle of a lake and :func:`connect`.
+
+Example:
+    >>> import lakebed
+    >>> with lakebed.connect(":memory:") as lake:
+    ...     lake.tables.create("bronze.events", data=[{"id": 1, "kind": "click"}])
+    ...     lake.tables.read("bronze.events").num_rows
+    1
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from lakebed.catalog import Catalog
+from lakebed.config import TOML_NAME, Settings, read_toml, write_toml
+from lakebed.errors import InvalidArgument, NotFound, ReadOnlyError
+from lakebed.storage import LakeLock
+
+if TYPE_CHECKING:
+    from lakebed.features import FeatureStore
+    from lakebed.rag import Rag
+    from lakebed.tables import Tables
+    from lakebed.tracking import Lineage, Models, PredictionLog, Runs
+    from lakebed.vectors import Collections
+
+MEMORY = ":memory:"
+
+
+def connect(
+    location: str | Path,
+    *,
+    catalog: str | None = None,
+    online: str | None = None,
+    read_only: bool = False,
+    create: bool = True,
+    api_key: str | None = None,
+    **settings: Any,
+) -> Lake:
+    """Open (or create) a lake.
+
+    Args:
+        location: a directory path, ``":memory:"`` for a throw-away lake (kept in a
+            temporary directory removed on close), or ``http(s)://host:port`` for a
+            lakebed server.
+        catalog: a ``postgresql://`` URL for the catalog; default: SQLite inside the lake.
+        online: the online feature store: ``redis://...``, ``postgresql://...``; default:
+            SQLite inside the lake.
+        read_only: open without taking the writer lock; writes raise ReadOnlyError.
+        create: create the directory and ``lakebed.toml`` when missing.
+        api_key: the key for a lakebed server (``http`` locations only).
+        **settings: any field of :class:`lakebed.config.Settings` (``fsync``, ...).
+
+    Example:
+        >>> import lakebed, tempfile
+        >>> lake = lakebed.connect(tempfile.mkdtemp() + "/lake")
+        >>> lake.close()
+    """
+    loc = str(location)
+    if loc.startswith(("http://", "https://")):
+        try:
+            from lakebed.client import connect_remote  # type: ignore[attr-defined]
+        except ImportError:
+            raise InvalidArgument(
+                "the REST client is not part of this build of lakebed yet; "
+                "open the lake by its path instead"
+            ) from None
+        return connect_remote(loc, api_key=api_key)  # type: ignore[no-any-return]
+    if api_key is not None:
+        raise InvalidArgument("api_key applies to http(s) locations only; a local lake needs none")
+    temporary = loc == MEMORY
+    if temporary:
+        root = Path(tempfile.mkdtemp(prefix="lakebed-mem-"))
+    else:
+        root = Path(loc).expanduser().resolve()
+    toml_path = root / TOML_NAME
+    if not toml_path.exists():
+        if read_only or not create:
+            raise NotFound(
+                f"no lake at {root} (no {TOML_NAME}); create it with lakebed.connect({loc!r}) "
+                "or `lakebed init`"
+            )
+        if root.exists() and any(p for p in root.iterdir() if p.name != ".writer.lock"):
+            raise InvalidArgument(
+                f"{root} exists, is not empty and is not a lake; choose an empty or new directory"
+            )
+        root.mkdir(parents=True, exist_ok=True)
+        write_toml(toml_path)
+    file_settings = read_toml(toml_path)
+    resolved = Settings.resolve(
+        overrides={"catalog": catalog, "online": online, **settings}, toml=file_settings
+    )
+    return Lake(root, resolved, read_only=read_only, temporary=temporary)
+
+
+class Lake:
+    """An open lake: hands out one object per area (``tables``, ``collections``,
+    ``features``, ``runs``, ``models``, ``lineage``, ``rag``).
+
+    One process may write to an embedded lake at a time (an advisory lock; a second
+    writer gets LockedError naming the holder); readers open with ``read_only=True``.
+    Thread-safe inside a process. Use it as a context manager or call :meth:`close`.
+    """
+
+    def __init__(
+        self, root: Path, settings: Settings, *, read_only: bool = False, temporary: bool = False
+    ) -> None:
+        self.path = root
+        self.settings = settings
+        self.read_only = read_only
+        self.temporary = temporary
+        self._lock = LakeLock(root)
+        self._areas: dict[str, Any] = {}
+        self._areas_lock = threading.RLock()
+        self._closers: list[Callable[[], None]] = []
+        self._closed = False
+        if not read_only:
+            self._lock.acquire()
+        try:
+            url = settings.catalog or f"sqlite:///{root / 'catalog.db'}"
+            self.catalog = Catalog(url, read_only=read_only)
+            if not read_only:
+                self.catalog.migrate()
+        except BaseException:
+            self._lock.release()
+            raise
+        if temporary:
+            self._finalizer = weakref.finalize(self, shutil.rmtree, str(root), True)
+
+    # -- areas -------------------------------------------------------------------------
+    def _area(self, name: str, factory: Callable[[], Any]) -> Any:
+        self._check_open()
+        area = self._areas.get(name)
+        if area is None:
+            with self._areas_lock:
+                area = self._areas.get(name)
+                if area is None:
+                    area = factory()
+                    self._areas[name] = area
+        return area
+
+    @property
+    def tables(self) -> Tables:
+        """Versioned tables (Delta Lake), addressed as ``namespace.name``."""
+        from lakebed.tables import Tables
+
+        return self._area("tables", lambda: Tables(self))  # type: ignore[no-any-return]
+
+    @property
+    def collections(self) -> Collections:
+        """Vector collections."""
+        from lakebed.vectors import Collections
+
+        return self._area("collections", lambda: Collections(self))  # type: ignore[no-any-return]
+
+    @property
+    def features(self) -> FeatureStore:
+        """The feature store."""
+        from lakebed.features import FeatureStore
+
+        return self._area("features", lambda: FeatureStore(self))  # type: ignore[no-any-return]
+
+    @property
+    def runs(self) -> Runs:
+        """Experiment runs: params, metrics, artifacts."""
+        from lakebed.tracking import Runs
+
+        return self._area("runs", lambda: Runs(self))  # type: ignore[no-any-return]
+
+    @property
+    def models(self) -> Models:
+        """The model registry."""
+        from lakebed.tracking import Models
+
+        return self._area("models", lambda: Models(self))  # type: ignore[no-any-return]
+
+    @property
+    def lineage(self) -> Lineage:
+        """Lineage from source data to features, models and predictions."""
+        from lakebed.tracking import Lineage
+
+        return self._area("lineage", lambda: Lineage(self))  # type: ignore[no-any-return]
+
+    @property
+    def rag(self) -> Rag:
+        """Document ingestion and retrieval."""
+        from lakebed.rag import Rag
+
+        return self._area("rag", lambda: Rag(self))  # type: ignore[no-any-return]
+
+    def predictions(self, model: str) -> PredictionLog:
+        """The prediction log of a model (``"fraud"``, ``"fraud@champion"``, ``"fraud@3"``)."""
+        from lakebed.tracking import PredictionLog
+
+        self._check_open()
+        return PredictionLog(self, model)
+
+    def sql(self, query: str) -> pa.Table:
+        """Run SQL over the lake's tables with DuckDB (tables named ``namespace.name``).
+
+        Example:
+            >>> import lakebed
+            >>> with lakebed.connect(":memory:") as lake:
+            ...     lake.tables.create("gold.t", data=[{"x": 1}, {"x": 2}])
+            ...     lake.sql("SELECT sum(x) AS s FROM gold.t").to_pylist()
+            [{'s': 3}]
+        """
+        return self.tables.sql(query)
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def check_writable(self) -> None:
+        """Raise ReadOnlyError on a read-only lake; areas call it before every write."""
+        self._check_open()
+        if self.read_only:
+            raise ReadOnlyError(
+                f"the lake at {self.path} was opened with read_only=True; "
+                "open it without read_only to write"
+            )
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InvalidArgument("this lake is closed; open it again with lakebed.connect()")
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Register a callback that runs (in reverse order) when the lake closes."""
+        self._closers.append(callback)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Flush and close every area, release the writer lock. Idempotent."""
+        if self._closed:
+            return
+        errors: list[BaseException] = []
+        for callback in reversed(self._closers):
+            try:
+                callback()
+            except BaseException as exc:  # close everything, then report
+                errors.append(exc)
+        self._closed = True
+        self.catalog.close()
+        self._lock.release()
+        if self.temporary:
+            self._finalizer()
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> Lake:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = "read-only" if self.read_only else "read-write"
+        where = ":memory:" if self.temporary else str(self.path)
+        return f"<Lake {where} ({mode})>"
