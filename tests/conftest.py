@@ -1,0 +1,97 @@
+"""Shared fixtures. Service-backed tests talk to real servers (never mocks):
+
+- ``pg_url``: a PostgreSQL URL whose ``search_path`` is a fresh schema, dropped afterwards
+  (server from ``LAKEBED_TEST_POSTGRES_URL``, default ``postgresql://postgres@127.0.0.1:5432/test``);
+- ``redis_url``: a Redis URL on a database flushed before and after the test
+  (``LAKEBED_TEST_REDIS_URL``, default ``redis://127.0.0.1:6379/0``; tests use db 13).
+
+When a service is unreachable those tests skip with a message, unless
+``LAKEBED_REQUIRE_SERVICES=1`` (set by CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import lakebed
+
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+REDIS_DEFAULT = "redis://127.0.0.1:6379/0"
+
+
+def _service_missing(what: str, exc: BaseException) -> None:
+    msg = f"{what} is unreachable ({exc}); start it or set the LAKEBED_TEST_* URL"
+    if os.environ.get("LAKEBED_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"LAKEBED_REQUIRE_SERVICES=1 but {msg}")
+    pytest.skip(msg)
+
+
+@pytest.fixture
+def lake() -> Iterator[lakebed.Lake]:
+    """A throw-away embedded lake."""
+    with lakebed.connect(":memory:") as lk:
+        yield lk
+
+
+@pytest.fixture
+def lake_path(tmp_path: Path) -> Path:
+    """A path for a lake on disk (not created yet)."""
+    return tmp_path / "lake"
+
+
+@pytest.fixture
+def pg_server_url() -> str:
+    return os.environ.get("LAKEBED_TEST_POSTGRES_URL", PG_DEFAULT)
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str) -> Iterator[str]:
+    """A PostgreSQL URL pointing at a fresh, empty schema."""
+    try:
+        import psycopg
+    except ImportError as exc:  # pragma: no cover - the postgres extra is in CI
+        _service_missing("psycopg", exc)
+        raise
+    schema = f"lbtest_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(pg_server_url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+    except psycopg.OperationalError as exc:
+        _service_missing("PostgreSQL", exc)
+    sep = "&" if "?" in pg_server_url else "?"
+    yield f"{pg_server_url}{sep}options=-csearch_path%3D{schema}"
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis URL on a test database, flushed before and after."""
+    try:
+        import redis
+    except ImportError as exc:  # pragma: no cover
+        _service_missing("redis-py", exc)
+        raise
+    base = os.environ.get("LAKEBED_TEST_REDIS_URL", REDIS_DEFAULT)
+    url = base.rsplit("/", 1)[0] + "/13" if base.count("/") >= 3 else base + "/13"
+    client = redis.Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        client.flushdb()
+    except redis.exceptions.ConnectionError as exc:
+        _service_missing("Redis", exc)
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    """Run a test on both catalogs: None (SQLite in the lake) and a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return None
+    return str(request.getfixturevalue("pg_url"))
