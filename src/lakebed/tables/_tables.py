@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import builtins
 import re
 import shutil
 import threading
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -140,7 +141,10 @@ class Tables:
             arrow = to_arrow(data, target)
             if isinstance(arrow, pa.RecordBatchReader):
                 arrow = arrow.read_all()
-            table = conform(arrow, target) if target is not None else conform(arrow, pa.schema([]), allow_new=True)
+            if target is not None:
+                table = conform(arrow, target)
+            else:
+                table = conform(arrow, pa.schema([]), allow_new=True)
             target = table.schema
         assert target is not None
         parts = list(partition_by or [])
@@ -184,7 +188,7 @@ class Tables:
                 is not None
             )
 
-    def list(self, namespace: str | None = None) -> list[str]:
+    def list(self, namespace: str | None = None) -> builtins.list[str]:
         """Names of the tables, optionally of one namespace, sorted."""
         q = sa.select(cat.tables.c.namespace, cat.tables.c.name).order_by(
             cat.tables.c.namespace, cat.tables.c.name
@@ -219,7 +223,7 @@ class Tables:
             "num_rows": dt.to_pyarrow_dataset().count_rows(),
             "description": row.description,
             "partition_by": list(row.partition_by or []),
-            "created_at": datetime.fromtimestamp(row.created_at, tz=timezone.utc),
+            "created_at": datetime.fromtimestamp(row.created_at, tz=UTC),
             "properties": dict(row.properties or {}),
         }
 
@@ -369,7 +373,7 @@ class Tables:
         import duckdb
 
         ds = dt.to_pyarrow_dataset()
-        con = duckdb.connect()
+        con = _duckdb()
         try:
             con.register("__lakebed_scan", ds)
             select = ", ".join(f'"{c}"' for c in cols) if cols else "*"
@@ -383,14 +387,14 @@ class Tables:
         """A pyarrow dataset over the table's files (for zero-copy scans with DuckDB)."""
         return self._delta(name, version).to_pyarrow_dataset()
 
-    def history(self, name: str, limit: int | None = None) -> list[dict[str, Any]]:
+    def history(self, name: str, limit: int | None = None) -> builtins.list[dict[str, Any]]:
         """Commits, newest first: version, timestamp (UTC), operation, parameters, metrics."""
         out = []
         for h in self._delta(name).history(limit):
             out.append(
                 {
                     "version": h.get("version"),
-                    "timestamp": datetime.fromtimestamp(h.get("timestamp", 0) / 1000, tz=timezone.utc),
+                    "timestamp": datetime.fromtimestamp(h.get("timestamp", 0) / 1000, tz=UTC),
                     "operation": h.get("operation"),
                     "parameters": h.get("operationParameters", {}),
                     "metrics": h.get("operationMetrics", {}),
@@ -408,7 +412,7 @@ class Tables:
             dt.update_incremental()
             return dt.version()
 
-    def vacuum(self, name: str, retain: timedelta = timedelta(days=7), dry_run: bool = False) -> list[str]:
+    def vacuum(self, name: str, retain: timedelta = timedelta(days=7), dry_run: bool = False) -> builtins.list[str]:
         """Delete data files no longer referenced by versions newer than ``retain``.
 
         Versions older than ``retain`` may no longer be readable afterwards.
@@ -417,14 +421,14 @@ class Tables:
         hours = int(retain.total_seconds() // 3600)
         with self._lock(parse_name(name)):
             dt = DeltaTable(self._path(name))
-            return list(dt.vacuum(retention_hours=hours, dry_run=dry_run, enforce_retention_duration=False))
+            return builtins.list(dt.vacuum(retention_hours=hours, dry_run=dry_run, enforce_retention_duration=False))
 
     # -- SQL ---------------------------------------------------------------------------
     def sql(self, query: str) -> pa.Table:
         """Run a DuckDB query over the lake's tables, referenced as ``namespace.name``."""
         import duckdb
 
-        con = duckdb.connect()
+        con = _duckdb()
         try:
             lowered = query.lower()
             for full in self.list():
@@ -442,7 +446,18 @@ class Tables:
             con.close()
 
 
-def _conformed_reader(reader: pa.RecordBatchReader, target: pa.Schema, allow_new: bool) -> pa.RecordBatchReader:
+def _duckdb() -> Any:
+    """A fresh in-memory DuckDB connection with lakebed's session settings."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _conformed_reader(
+    reader: pa.RecordBatchReader, target: pa.Schema, allow_new: bool
+) -> pa.RecordBatchReader:
     first = conform(pa.Table.from_batches([], schema=reader.schema), target, allow_new=allow_new)
     schema = first.schema
 
@@ -460,5 +475,5 @@ def _utc(value: datetime | str) -> datetime:
         except ValueError:
             raise InvalidArgument(f"as_of {value!r} is not an ISO timestamp") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value

@@ -62,9 +62,7 @@ def upgrade() -> None:
         sa.Column("value", sa.Float, nullable=True),
         sa.Column("seq", sa.BigInteger, nullable=False),
     )
-    op.create_index(
-        "ix_run_latest_metrics_key_value", "run_latest_metrics", ["key", "value"]
-    )
+    op.create_index("ix_run_latest_metrics_key_value", "run_latest_metrics", ["key", "value"])
     op.create_table(
         "run_artifacts",
         sa.Column("run_id", sa.String(32), primary_key=True),

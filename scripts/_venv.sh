@@ -1,0 +1,21 @@
+# Sourced by scripts/demo and scripts/test: make (once) and activate the project's venv
+# with lakebed and all its extras installed.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${LAKEBED_VENV:-$ROOT/.venv}"
+PY="${PYTHON:-python3}"
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV"
+fi
+# shellcheck disable=SC1091
+. "$VENV/bin/activate"
+STAMP="$VENV/.lakebed-installed"
+if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
+  extra_args=()
+  # torch is pinned to the CPU build; a local wheel directory is used when the machine has one
+  [ -d /opt/wheels ] && extra_args+=(--find-links /opt/wheels)
+  python -m pip install -q --disable-pip-version-check --upgrade pip
+  python -m pip install -q --disable-pip-version-check "${extra_args[@]}" -e "$ROOT[all,dev]"
+  touch "$STAMP"
+fi
+cd "$ROOT"

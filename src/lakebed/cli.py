@@ -1,0 +1,185 @@
+"""The ``lakebed`` command line: a thin layer over the library.
+
+Example:
+    $ lakebed init ./lake
+    $ lakebed demo
+    $ lakebed tables ls ./lake
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+import lakebed
+
+app = typer.Typer(
+    name="lakebed",
+    help="lakebed: versioned tables, vector search, a feature store and ML metadata in one lake.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+tables_app = typer.Typer(help="Versioned tables: list, inspect, history, SQL.", no_args_is_help=True)
+app.add_typer(tables_app, name="tables")
+
+console = Console()
+LakePath = Annotated[Path, typer.Argument(help="Path of the lake directory.")]
+
+
+def _open(path: Path, read_only: bool = True) -> lakebed.Lake:
+    return lakebed.connect(path, read_only=read_only, create=False)
+
+
+def _print_rows(rows: list[dict[str, Any]], title: str | None = None) -> None:
+    table = RichTable(title=title, header_style="bold cyan")
+    if rows:
+        for key in rows[0]:
+            table.add_column(str(key))
+        for row in rows:
+            table.add_row(*[str(v) for v in row.values()])
+    console.print(table)
+
+
+@app.command()
+def version() -> None:
+    """Print the lakebed version."""
+    console.print(f"lakebed {lakebed.__version__}")
+
+
+@app.command()
+def init(path: LakePath) -> None:
+    """Create a new, empty lake at PATH."""
+    with lakebed.connect(path) as lake:
+        console.print(f"created lake at [bold]{lake.path}[/]")
+
+
+@app.command()
+def demo(
+    path: Annotated[
+        Path | None, typer.Argument(help="Directory for the demo lake (new); default: a temporary one.")
+    ] = None,
+    quick: Annotated[bool, typer.Option(help="Smaller data, for a faster run.")] = False,
+) -> None:
+    """Run the end-to-end tour: bronze -> silver -> gold, time travel, vectors, features, tracking."""
+    from lakebed.demo import run_demo
+
+    target = path or Path(tempfile.mkdtemp(prefix="lakebed-demo-")) / "lake"
+    run_demo(target, console, quick=quick)
+
+
+@tables_app.command("ls")
+def tables_ls(
+    path: LakePath,
+    namespace: Annotated[str | None, typer.Option(help="Only this namespace.")] = None,
+) -> None:
+    """List the tables of a lake with their versions and row counts."""
+    with _open(path) as lake:
+        rows = []
+        for name in lake.tables.list(namespace):
+            info = lake.tables.info(name)
+            rows.append({"table": name, "version": info["version"], "rows": f"{info['num_rows']:,}"})
+        _print_rows(rows, f"tables in {lake.path}")
+
+
+@tables_app.command("show")
+def tables_show(
+    path: LakePath,
+    name: Annotated[str, typer.Argument(help="Table name, namespace.name.")],
+    limit: Annotated[int, typer.Option(help="Rows to show.")] = 10,
+    version: Annotated[int | None, typer.Option(help="Read this version.")] = None,
+) -> None:
+    """Show a table's schema and first rows."""
+    with _open(path) as lake:
+        info = lake.tables.info(name)
+        console.print(f"[bold]{name}[/] version {info['version']}, {info['num_rows']:,} rows")
+        if info["description"]:
+            console.print(info["description"])
+        for field in lake.tables.schema(name, version):
+            console.print(f"  {field.name}: {field.type}")
+        data = lake.tables.read(name, version=version).slice(0, limit)
+        _print_rows(data.to_pylist())
+
+
+@tables_app.command("history")
+def tables_history(
+    path: LakePath, name: Annotated[str, typer.Argument(help="Table name, namespace.name.")]
+) -> None:
+    """Show a table's versions (newest first)."""
+    with _open(path) as lake:
+        rows = [
+            {
+                "version": h["version"],
+                "timestamp": h["timestamp"].isoformat(timespec="seconds"),
+                "operation": h["operation"],
+                "metrics": json.dumps({k: v for k, v in h["metrics"].items() if "num" in k})[:80],
+            }
+            for h in lake.tables.history(name)
+        ]
+        _print_rows(rows, f"history of {name}")
+
+
+@tables_app.command("sql")
+def tables_sql(
+    path: LakePath,
+    query: Annotated[str, typer.Argument(help="SQL; refer to tables as namespace.name.")],
+    limit: Annotated[int, typer.Option(help="Rows to print at most.")] = 50,
+) -> None:
+    """Run a SQL query (DuckDB) over the lake's tables."""
+    with _open(path) as lake:
+        result = lake.sql(query)
+        _print_rows(result.slice(0, limit).to_pylist())
+        if result.num_rows > limit:
+            console.print(f"[dim]... {result.num_rows - limit:,} more rows[/dim]")
+
+
+def _mount_areas() -> None:
+    """Area command groups live beside their areas (lakebed/<area>/cli.py)."""
+    import importlib
+
+    groups = [
+        ("lakebed.vectors.cli", "app", "collections"),
+        ("lakebed.features.cli", "app", "features"),
+        ("lakebed.tracking.cli", "runs_app", "runs"),
+        ("lakebed.tracking.cli", "models_app", "models"),
+    ]
+    commands = [
+        ("lakebed.tracking.cli", "lineage_command", "lineage"),
+        ("lakebed.rag.cli", "ingest_command", "ingest"),
+        ("lakebed.rag.cli", "query_command", "query"),
+    ]
+    for module, attr, name in groups + commands:
+        try:
+            obj = getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as exc:
+            if exc.name == module:
+                continue
+            raise
+        except AttributeError:
+            continue
+        if isinstance(obj, typer.Typer):
+            app.add_typer(obj, name=name)
+        else:
+            app.command(name)(obj)
+
+
+_mount_areas()
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning LakebedError into a one-line message and exit 1."""
+    try:
+        app()
+    except lakebed.LakebedError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

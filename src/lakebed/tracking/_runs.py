@@ -1,0 +1,652 @@
+"""Experiment runs: params, metric series, tags, inputs, artifacts and models.
+
+Durability of metrics: ``log_metric`` appends the point to an in-memory buffer of the
+lake's ``Runs`` and returns; the buffer is written to the catalog in one transaction
+when it holds ``max_buffered`` points, when ``flush_interval`` seconds have passed since
+the last flush (checked on every log call), when the run ends, before every read of
+runs, when the lake closes and at interpreter exit. A process killed with SIGKILL can
+therefore lose at most the last ``flush_interval`` seconds of metric points; set
+``lake.runs.flush_interval = 0`` to write each point at once. Params, tags, artifacts
+and status changes are written synchronously.
+
+Example:
+    >>> import lakebed
+    >>> with lakebed.connect(":memory:") as lake:
+    ...     with lake.runs.start(experiment="fraud") as run:
+    ...         run.log_params({"lr": 0.1})
+    ...         run.log_metric("auc", 0.91)
+    ...     lake.runs.search("metrics.auc > 0.9")["params.lr"].to_pylist()
+    ['0.1']
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import dataclasses
+import itertools
+import threading
+import time
+import traceback
+import uuid
+import weakref
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from lakebed.errors import ConflictError, InvalidArgument, NotFound
+from lakebed.tracking import _env
+from lakebed.tracking import _schema as s
+from lakebed.tracking._artifacts import ArtifactStore, dump_model, load_model, read_source
+from lakebed.tracking._search import compile_filter, order_column, parse, parse_order_by
+
+if TYPE_CHECKING:
+    from lakebed.lake import Lake
+
+RUNNING, FINISHED, FAILED, KILLED = "RUNNING", "FINISHED", "FAILED", "KILLED"
+STATUSES = (RUNNING, FINISHED, FAILED, KILLED)
+_ATTR_COLUMNS = (
+    "id",
+    "experiment",
+    "name",
+    "status",
+    "start_time",
+    "end_time",
+    "user",
+    "host",
+    "python_version",
+    "git_commit",
+    "git_dirty",
+)
+_live: weakref.WeakSet[Runs] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_all() -> None:  # pragma: no cover - runs at interpreter exit
+    for runs in list(_live):
+        with contextlib.suppress(Exception):
+            runs.flush()
+
+
+def _check_key(key: Any, what: str) -> str:
+    if not isinstance(key, str) or not key or len(key) > 250:
+        raise InvalidArgument(f"{what} keys must be non-empty strings of at most 250 characters, got {key!r}")
+    return key
+
+
+@dataclasses.dataclass(frozen=True)
+class Artifact:
+    """An artifact recorded by a run."""
+
+    run_id: str
+    name: str
+    sha256: str
+    size: int
+    kind: str
+    flavor: str | None = None
+    properties: dict[str, Any] | None = None
+
+
+class Run:
+    """One run of an experiment. Use it as a context manager from :meth:`Runs.start`.
+
+    Example:
+        >>> import lakebed
+        >>> with lakebed.connect(":memory:") as lake:
+        ...     with lake.runs.start(experiment="demo") as run:
+        ...         run.log_metric("loss", 0.5, step=1)
+        ...     lake.runs.get(run.id).status
+        'FINISHED'
+    """
+
+    def __init__(self, runs: Runs, row: Mapping[str, Any]) -> None:
+        self._runs = runs
+        self.id: str = row["id"]
+        self.experiment: str = row["experiment"]
+        self.name: str | None = row["name"]
+        self.status: str = row["status"]
+        self.start_time: float = row["start_time"]
+        self.end_time: float | None = row["end_time"]
+        self.user: str | None = row.get("user")
+        self.host: str | None = row.get("host")
+        self.python_version: str | None = row.get("python_version")
+        self.git_commit: str | None = row.get("git_commit")
+        self.git_dirty: bool | None = row.get("git_dirty")
+        self.error: str | None = row.get("error")
+        self._environment: str | None = row.get("environment")
+
+    def __repr__(self) -> str:
+        return f"<Run {self.id} experiment={self.experiment!r} status={self.status}>"
+
+    @property
+    def ref(self) -> str:
+        """The lineage reference ``run:<id>``."""
+        return f"run:{self.id}"
+
+    # -- logging -----------------------------------------------------------------------
+    def log_param(self, key: str, value: Any) -> None:
+        """Log one param (see :meth:`log_params`)."""
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log params; they are immutable: logging a key again with another value raises
+        ConflictError (the same value is fine). Values are stored as strings."""
+        self._runs._lake.check_writable()
+        if not isinstance(params, Mapping):
+            raise InvalidArgument("log_params takes a mapping {name: value}")
+        new = {_check_key(k, "param"): str(v) for k, v in params.items()}
+        if not new:
+            return
+        t = s.run_params
+        with self._runs._catalog.begin() as conn:
+            existing = dict(
+                conn.execute(sa.select(t.c.key, t.c.value).where(t.c.run_id == self.id, t.c.key.in_(list(new)))).all()
+            )
+            clashes = {k: (existing[k], v) for k, v in new.items() if k in existing and existing[k] != v}
+            if clashes:
+                k, (old, v) = next(iter(clashes.items()))
+                raise ConflictError(
+                    f"param {k!r} of run {self.id} is {old!r} and params are immutable; "
+                    f"cannot set it to {v!r}; log it under another key or start a new run"
+                )
+            rows = [{"run_id": self.id, "key": k, "value": v} for k, v in new.items() if k not in existing]
+            if rows:
+                try:
+                    conn.execute(t.insert(), rows)
+                except sa.exc.IntegrityError:
+                    raise ConflictError(f"params of run {self.id} were logged concurrently; retry") from None
+
+    def log_metric(self, key: str, value: float, step: int | None = None, timestamp: float | None = None) -> None:
+        """Append a point to the series ``key`` (step defaults to 0; the latest point is the
+        one with the largest step, then the latest time)."""
+        self._runs._append(self.id, key, value, step, timestamp)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Append one point per key, all with the same step and timestamp."""
+        if not isinstance(metrics, Mapping):
+            raise InvalidArgument("log_metrics takes a mapping {name: value}")
+        ts = time.time()
+        for key, value in metrics.items():
+            self._runs._append(self.id, key, value, step, ts)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Set one tag (see :meth:`set_tags`)."""
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set tags (mutable, unlike params); values are stored as strings."""
+        self._runs._lake.check_writable()
+        self._runs._set_tags(self.id, tags)
+
+    def log_input(self, source: Any, *, kind: str = "input") -> str:
+        """Record a training set, a table version (``"gold.train@3"``, ``("gold.train",
+        3)``) or any lineage ref as an input of this run; returns the ref recorded."""
+        from lakebed.tracking._lineage import input_ref
+
+        self._runs._lake.check_writable()
+        ref = input_ref(self._runs._lake, source)
+        self._runs._catalog.add_lineage(ref, self.ref, kind)
+        return ref
+
+    @property
+    def inputs(self) -> list[str]:
+        """Refs of what was logged with :meth:`log_input`."""
+        t = sa.table("lineage_edges", sa.column("src"), sa.column("dst"), sa.column("kind"))
+        with self._runs._catalog.connect() as conn:
+            return [r[0] for r in conn.execute(sa.select(t.c.src).where(t.c.dst == self.ref, t.c.kind == "input"))]
+
+    def log_artifact(self, source: str | Path | bytes, name: str | None = None) -> Artifact:
+        """Store a file or bytes under ``<lake>/artifacts/<sha256>`` and record it here."""
+        self._runs._lake.check_writable()
+        data = read_source(source)
+        if name is None:
+            if isinstance(source, bytes | bytearray | memoryview):
+                raise InvalidArgument("log_artifact(bytes) needs a name=")
+            name = Path(source).name
+        return self._runs._add_artifact(self.id, _check_key(name, "artifact"), data, "file", None, None)
+
+    def log_model(self, model: Any, name: str = "model", flavor: str | None = None) -> Artifact:
+        """Serialize and store a model (flavors: sklearn, booster, torch, pickle)."""
+        self._runs._lake.check_writable()
+        data, flavor, props = dump_model(model, flavor)
+        return self._runs._add_artifact(self.id, _check_key(name, "model"), data, "model", flavor, props)
+
+    # -- reading -----------------------------------------------------------------------
+    @property
+    def params(self) -> dict[str, str]:
+        return self._runs._kv(s.run_params, self.id)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return self._runs._kv(s.run_tags, self.id)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The latest value of every metric."""
+        self._runs.flush()
+        t = s.run_latest_metrics
+        with self._runs._catalog.connect() as conn:
+            rows = conn.execute(sa.select(t.c.key, t.c.value).where(t.c.run_id == self.id)).all()
+        return {k: (float("nan") if v is None else v) for k, v in rows}
+
+    def metric_history(self, key: str) -> pa.Table:
+        """The whole series of ``key``: columns step, timestamp, value (in logging order)."""
+        self._runs.flush()
+        t = s.run_metrics
+        with self._runs._catalog.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.c.step, t.c.timestamp, t.c.value)
+                .where(t.c.run_id == self.id, t.c.key == key)
+                .order_by(t.c.step, t.c.timestamp, t.c.seq)
+            ).all()
+        return pa.table(
+            {
+                "step": pa.array([r[0] for r in rows], pa.int64()),
+                "timestamp": pa.array([r[1] for r in rows], pa.float64()),
+                "value": pa.array([float("nan") if r[2] is None else r[2] for r in rows], pa.float64()),
+            }
+        )
+
+    @property
+    def artifacts(self) -> list[Artifact]:
+        t = s.run_artifacts
+        with self._runs._catalog.connect() as conn:
+            rows = conn.execute(sa.select(t).where(t.c.run_id == self.id).order_by(t.c.name)).all()
+        return [Artifact(r.run_id, r.name, r.sha256, r.size, r.kind, r.flavor, r.properties) for r in rows]
+
+    def artifact(self, name: str) -> Artifact:
+        for a in self.artifacts:
+            if a.name == name:
+                return a
+        raise NotFound(f"run {self.id} has no artifact {name!r}; see run.artifacts for its artifacts")
+
+    def load_artifact(self, name: str) -> bytes:
+        """The bytes of an artifact, checked against its sha256 (CorruptionError if not)."""
+        return self._runs.artifacts.get(self.artifact(name).sha256)
+
+    def load_model(self, name: str = "model") -> Any:
+        a = self.artifact(name)
+        return load_model(self._runs.artifacts.get(a.sha256), a.flavor, a.properties)
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The installed packages ``{name: version}`` captured when the run started."""
+        if self._environment is None:
+            return {}
+        t = s.environments
+        with self._runs._catalog.connect() as conn:
+            value = conn.execute(sa.select(t.c.packages).where(t.c.sha256 == self._environment)).scalar()
+        return dict(value or {})
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def end(self, status: str = FINISHED, error: str | None = None) -> None:
+        """Flush this run's metrics and set its final status and end time."""
+        if status not in STATUSES or status == RUNNING:
+            raise InvalidArgument(f"a run ends as FINISHED, FAILED or KILLED, not {status!r}")
+        self._runs._lake.check_writable()
+        self._runs.flush()
+        self.end_time = time.time()
+        self.status = status
+        self.error = error
+        with self._runs._catalog.begin() as conn:
+            conn.execute(
+                s.runs.update().where(s.runs.c.id == self.id).values(status=status, end_time=self.end_time, error=error)
+            )
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.end(FINISHED)
+        else:
+            status = KILLED if issubclass(exc_type, KeyboardInterrupt) else FAILED
+            text = "".join(traceback.format_exception_only(exc_type, exc)).strip()
+            self.end(status, error=text[:4000])
+
+
+class Runs:
+    """The runs of a lake: ``lake.runs``.
+
+    Example:
+        >>> import lakebed
+        >>> with lakebed.connect(":memory:") as lake:
+        ...     with lake.runs.start(experiment="fraud", tags={"team": "risk"}) as run:
+        ...         run.log_metrics({"auc": 0.9, "loss": 0.2}, step=1)
+        ...     lake.runs.search("tags.team = 'risk'").num_rows
+        1
+    """
+
+    def __init__(self, lake: Lake) -> None:
+        self._lake = lake
+        self._catalog = lake.catalog
+        self.artifacts = ArtifactStore(lake.path / "artifacts", durable=lake.settings.fsync != "never")
+        self.flush_interval = 1.0
+        self.max_buffered = 10_000
+        self._buffer: list[tuple[str, str, int, float, float | None, int]] = []
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._last_flush = time.monotonic()
+        self._seq = itertools.count(time.time_ns() // 1000)
+        self._env_known: set[str] = set()
+        self._latest_upsert = self._make_upsert()
+        lake.on_close(self.flush)
+        _live.add(self)
+
+    # -- writing -----------------------------------------------------------------------
+    def start(
+        self,
+        experiment: str = "default",
+        name: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> Run:
+        """Start a run (status RUNNING); as a context manager it ends FINISHED, or FAILED
+        when the block raises (the exception propagates)."""
+        self._lake.check_writable()
+        if not isinstance(experiment, str) or not experiment or len(experiment) > 200:
+            raise InvalidArgument(
+                f"experiment must be a non-empty string of at most 200 characters, got {experiment!r}"
+            )
+        if name is not None and (not isinstance(name, str) or len(name) > 200):
+            raise InvalidArgument(f"name must be a string of at most 200 characters, got {name!r}")
+        env_hash, packages = _env.packages()
+        commit, dirty = _env.git_state()
+        row = {
+            "id": uuid.uuid4().hex,
+            "experiment": experiment,
+            "name": name,
+            "status": RUNNING,
+            "start_time": time.time(),
+            "end_time": None,
+            "user": _env.user(),
+            "host": _env.host(),
+            "python_version": _env.python_version(),
+            "git_commit": commit,
+            "git_dirty": dirty,
+            "environment": env_hash,
+            "error": None,
+        }
+        tag_rows = self._tag_rows(row["id"], tags or {})
+        with self._catalog.begin() as conn:
+            if env_hash not in self._env_known:
+                e = s.environments
+                if conn.execute(sa.select(e.c.sha256).where(e.c.sha256 == env_hash)).first() is None:
+                    conn.execute(e.insert().values(sha256=env_hash, packages=packages, created_at=time.time()))
+            conn.execute(s.runs.insert().values(row))
+            if tag_rows:
+                conn.execute(s.run_tags.insert(), tag_rows)
+        self._env_known.add(env_hash)
+        return Run(self, row)
+
+    def _tag_rows(self, run_id: str, tags: Mapping[str, Any]) -> list[dict[str, Any]]:
+        if not isinstance(tags, Mapping):
+            raise InvalidArgument("tags must be a mapping {name: value}")
+        return [{"run_id": run_id, "key": _check_key(k, "tag"), "value": str(v)} for k, v in tags.items()]
+
+    def _set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        rows = self._tag_rows(run_id, tags)
+        if not rows:
+            return
+        t = s.run_tags
+        with self._catalog.begin() as conn:
+            conn.execute(t.delete().where(t.c.run_id == run_id, t.c.key.in_([r["key"] for r in rows])))
+            conn.execute(t.insert(), rows)
+
+    def _append(self, run_id: str, key: str, value: Any, step: int | None, ts: float | None) -> None:
+        _check_key(key, "metric")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            try:
+                import numbers
+
+                if not isinstance(value, numbers.Real) or isinstance(value, bool):
+                    raise TypeError
+                value = float(value)
+            except TypeError:
+                raise InvalidArgument(f"metric {key!r} must be a number, got {value!r}") from None
+        if step is None:
+            step = 0
+        elif isinstance(step, bool) or not isinstance(step, int):
+            try:
+                step = int(step.__index__())  # numpy integers
+            except AttributeError:
+                raise InvalidArgument(f"step must be an integer, got {step!r}") from None
+        v = float(value)
+        point = (run_id, key, step, time.time() if ts is None else float(ts), None if v != v else v, next(self._seq))
+        with self._lock:
+            self._buffer.append(point)
+            due = len(self._buffer) >= self.max_buffered or time.monotonic() - self._last_flush >= self.flush_interval
+        if due:
+            self.flush()
+
+    def _make_upsert(self) -> Any:
+        t = s.run_latest_metrics
+        if self._catalog.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        stmt = insert(t)
+        ex = stmt.excluded
+        newer = sa.or_(
+            ex.step > t.c.step,
+            sa.and_(
+                ex.step == t.c.step,
+                sa.or_(ex.timestamp > t.c.timestamp, sa.and_(ex.timestamp == t.c.timestamp, ex.seq > t.c.seq)),
+            ),
+        )
+        return stmt.on_conflict_do_update(
+            index_elements=[t.c.run_id, t.c.key],
+            set_={"step": ex.step, "timestamp": ex.timestamp, "value": ex.value, "seq": ex.seq},
+            where=newer,
+        )
+
+    def flush(self) -> None:
+        """Write buffered metric points to the catalog (one transaction)."""
+        with self._flush_lock:
+            with self._lock:
+                buf, self._buffer = self._buffer, []
+                self._last_flush = time.monotonic()
+            if not buf:
+                return
+            cols = ("run_id", "key", "step", "timestamp", "value", "seq")
+            latest: dict[tuple[str, str], tuple[Any, ...]] = {}
+            for p in buf:
+                cur = latest.get((p[0], p[1]))
+                if cur is None or (p[2], p[3], p[5]) > (cur[2], cur[3], cur[5]):
+                    latest[(p[0], p[1])] = p
+            try:
+                with self._catalog.begin() as conn:
+                    conn.execute(s.run_metrics.insert(), [dict(zip(cols, p, strict=True)) for p in buf])
+                    conn.execute(self._latest_upsert, [dict(zip(cols, p, strict=True)) for p in latest.values()])
+            except BaseException:
+                with self._lock:  # keep the points for the next flush
+                    self._buffer[:0] = buf
+                raise
+
+    def _add_artifact(
+        self, run_id: str, name: str, data: bytes, kind: str, flavor: str | None, props: dict[str, Any] | None
+    ) -> Artifact:
+        digest = self.artifacts.put(data)
+        t = s.run_artifacts
+        with self._catalog.begin() as conn:
+            old = conn.execute(sa.select(t.c.sha256).where(t.c.run_id == run_id, t.c.name == name)).scalar()
+            if old is not None and old != digest:
+                raise ConflictError(
+                    f"run {run_id} already has an artifact {name!r} with other content; "
+                    "artifacts are immutable: log it under another name"
+                )
+            if old is None:
+                conn.execute(
+                    t.insert().values(
+                        run_id=run_id,
+                        name=name,
+                        sha256=digest,
+                        size=len(data),
+                        kind=kind,
+                        flavor=flavor,
+                        created_at=time.time(),
+                        properties=props,
+                    )
+                )
+        return Artifact(run_id, name, digest, len(data), kind, flavor, props)
+
+    def delete(self, run_id: str) -> None:
+        """Delete a run and its params, metrics, tags, artifact records and lineage edges
+        (artifact files stay: they are content-addressed and may be shared)."""
+        self._lake.check_writable()
+        self.flush()
+        with self._catalog.begin() as conn:
+            if conn.execute(sa.select(s.runs.c.id).where(s.runs.c.id == run_id)).first() is None:
+                raise NotFound(f"no run {run_id!r}; list runs with lake.runs.list()")
+            mv = conn.execute(
+                sa.select(s.model_versions.c.name, s.model_versions.c.version).where(
+                    s.model_versions.c.run_id == run_id
+                )
+            ).first()
+            if mv is not None:
+                raise ConflictError(
+                    f"run {run_id} backs the model version {mv[0]}@{mv[1]}; it cannot be deleted "
+                    "while the model registry refers to it"
+                )
+            for t in (s.run_params, s.run_tags, s.run_metrics, s.run_latest_metrics, s.run_artifacts):
+                conn.execute(t.delete().where(t.c.run_id == run_id))
+            conn.execute(s.runs.delete().where(s.runs.c.id == run_id))
+            le = sa.table("lineage_edges", sa.column("src"), sa.column("dst"))
+            ref = f"run:{run_id}"
+            conn.execute(le.delete().where(sa.or_(le.c.src == ref, le.c.dst == ref)))
+
+    # -- reading -----------------------------------------------------------------------
+    def get(self, run_id: str | Run) -> Run:
+        """The run with this id (NotFound if none)."""
+        if isinstance(run_id, Run):
+            run_id = run_id.id
+        with self._catalog.connect() as conn:
+            row = conn.execute(sa.select(s.runs).where(s.runs.c.id == run_id)).mappings().first()
+        if row is None:
+            raise NotFound(f"no run {run_id!r}; find runs with lake.runs.search(...)")
+        return Run(self, dict(row))
+
+    def _kv(self, t: sa.Table, run_id: str) -> dict[str, str]:
+        with self._catalog.connect() as conn:
+            return dict(conn.execute(sa.select(t.c.key, t.c.value).where(t.c.run_id == run_id)).all())
+
+    def experiments(self) -> list[str]:
+        with self._catalog.connect() as conn:
+            return [r[0] for r in conn.execute(sa.select(s.runs.c.experiment).distinct().order_by(s.runs.c.experiment))]
+
+    def search(
+        self,
+        query: str = "",
+        experiment: str | Iterable[str] | None = None,
+        order_by: Iterable[str] | None = None,
+        limit: int | None = 100,
+    ) -> pa.Table:
+        """Runs matching ``query`` as an Arrow table: one row per run, attribute columns
+        then ``metrics.<key>`` (latest value), ``params.<key>`` and ``tags.<key>``.
+
+        The query language: comparisons ``= != < <= > >= like`` on ``metrics.x``,
+        ``params.x``, ``tags.x`` and attributes (``status``, ``name``, ``experiment``,
+        ``start_time``, ...), joined by ``and`` / ``or`` with parentheses; strings in
+        single quotes. The filter, ordering and limit run as one SQL statement.
+        Default order: newest first.
+
+        Example:
+            >>> import lakebed
+            >>> with lakebed.connect(":memory:") as lake:
+            ...     for lr in (0.1, 0.01):
+            ...         with lake.runs.start(experiment="x") as run:
+            ...             run.log_params({"lr": lr}); run.log_metric("auc", 10 * lr)
+            ...     lake.runs.search("metrics.auc > 0.5 and params.lr = '0.1'").num_rows
+            1
+        """
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise InvalidArgument(f"limit must be a non-negative integer or None, got {limit!r}")
+        if isinstance(order_by, str):
+            order_by = [order_by]
+        node = parse(query)
+        orders = [parse_order_by(o) for o in (order_by or [])]
+        self.flush()
+        dialect = self._catalog.dialect
+        stmt = sa.select(*(s.runs.c[c] for c in _ATTR_COLUMNS))
+        if node is not None:
+            stmt = stmt.where(compile_filter(node, dialect))
+        if experiment is not None:
+            names = [experiment] if isinstance(experiment, str) else list(experiment)
+            stmt = stmt.where(s.runs.c.experiment.in_(names))
+        joins: list[Any] = []
+        order_cols = []
+        for field, desc in orders:
+            col = order_column(field, joins)
+            order_cols.append(sa.nulls_last(col.desc() if desc else col.asc()))
+        src: Any = s.runs
+        for t, on in joins:
+            src = src.outerjoin(t, on)
+        stmt = stmt.select_from(src).order_by(*order_cols, s.runs.c.start_time.desc(), s.runs.c.id)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._catalog.connect() as conn:
+            rows = conn.execute(stmt).all()
+            kv = self._fetch_kv(conn, [r[0] for r in rows])
+        return _to_arrow(rows, kv)
+
+    def list(self, experiment: str | None = None, *, status: str | None = None, limit: int | None = None) -> pa.Table:
+        """All runs (of an experiment, with a status), newest first, as in :meth:`search`."""
+        query = ""
+        if status is not None:
+            if status not in STATUSES:
+                raise InvalidArgument(f"status must be one of {STATUSES}, got {status!r}")
+            query = f"status = '{status}'"
+        return self.search(query, experiment=experiment, limit=limit)
+
+    def _fetch_kv(self, conn: sa.Connection, ids: list[str]) -> list[tuple[str, str, Any]]:
+        out: list[tuple[str, str, Any]] = []
+        lm, p, t = s.run_latest_metrics, s.run_params, s.run_tags
+        for i in range(0, len(ids), 5000):
+            chunk = ids[i : i + 5000]
+            q = sa.union_all(
+                sa.select(lm.c.run_id, sa.literal("m").label("k"), lm.c.key, lm.c.value, sa.null().label("sv")).where(
+                    lm.c.run_id.in_(chunk)
+                ),
+                sa.select(p.c.run_id, sa.literal("p"), p.c.key, sa.null(), p.c.value).where(p.c.run_id.in_(chunk)),
+                sa.select(t.c.run_id, sa.literal("t"), t.c.key, sa.null(), t.c.value).where(t.c.run_id.in_(chunk)),
+            )
+            out.extend(conn.execute(q).tuples())  # type: ignore[arg-type]
+        return out
+
+
+_PREFIX = {"m": "metrics.", "p": "params.", "t": "tags."}
+
+
+def _to_arrow(rows: list[Any], kv: list[Any]) -> pa.Table:
+    n = len(rows)
+    index = {r[0]: i for i, r in enumerate(rows)}
+    columns: dict[str, Any] = {}
+    for i, name in enumerate(_ATTR_COLUMNS):
+        columns["run_id" if name == "id" else name] = [r[i] for r in rows]
+    extra: dict[str, list[Any]] = {}
+    for run_id, kind, key, num, text in kv:
+        col = _PREFIX[kind] + key
+        values = extra.get(col)
+        if values is None:
+            values = extra[col] = [None] * n
+        if kind == "m":
+            values[index[run_id]] = float("nan") if num is None else num
+        else:
+            values[index[run_id]] = text
+    ts = pa.timestamp("us", tz="UTC")
+    arrays: dict[str, pa.Array] = {}
+    for name, values in columns.items():
+        if name in ("start_time", "end_time"):
+            arrays[name] = pa.array([None if v is None else int(v * 1e6) for v in values], pa.int64()).cast(ts)
+        elif name == "git_dirty":
+            arrays[name] = pa.array(values, pa.bool_())
+        else:
+            arrays[name] = pa.array(values, pa.string())
+    for col in sorted(extra, key=lambda c: (("metrics.", "params.", "tags.").index(c[: c.index(".") + 1]), c)):
+        arrays[col] = pa.array(extra[col], pa.float64() if col.startswith("metrics.") else pa.string())
+    return pa.table(arrays)
