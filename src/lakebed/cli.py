@@ -28,6 +28,8 @@ app = typer.Typer(
 )
 tables_app = typer.Typer(help="Versioned tables: list, inspect, history, SQL.", no_args_is_help=True)
 app.add_typer(tables_app, name="tables")
+keys_app = typer.Typer(help="API keys of the REST server: create, list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 console = Console()
 LakePath = Annotated[Path, typer.Argument(help="Path of the lake directory.")]
@@ -137,6 +139,56 @@ def tables_sql(
         _print_rows(result.slice(0, limit).to_pylist())
         if result.num_rows > limit:
             console.print(f"[dim]... {result.num_rows - limit:,} more rows[/dim]")
+
+
+@app.command()
+def serve(
+    path: LakePath,
+    host: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs an API key.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8765,
+    workers: Annotated[int, typer.Option(help="Request threads in the server process.")] = 8,
+) -> None:
+    """Serve the lake over HTTP (the same API for lakebed.connect("http://...")."""
+    from lakebed.server import serve as run
+
+    console.print(f"serving [bold]{path}[/] on http://{host}:{port} (OpenAPI at /docs)")
+    run(path, host=host, port=port, workers=workers)
+
+
+@keys_app.command("create")
+def keys_create(
+    path: LakePath,
+    name: Annotated[str, typer.Option(help="A name for the key's holder.")],
+    scope: Annotated[list[str], typer.Option(help="read, write or admin (repeatable).")] = ["read"],  # noqa: B006
+    grant: Annotated[list[str] | None, typer.Option(help="Limit to names, e.g. tables:silver.* (repeatable).")] = None,
+) -> None:
+    """Create an API key; its secret is printed once."""
+    from lakebed.server import keys
+
+    with lakebed.connect(path, create=False) as lake:
+        key = keys.create(lake, name, scope, grant)
+    console.print(f"key id [bold]{key.key_id}[/], scopes {list(key.scopes)}")
+    console.print(f"secret (shown once): [bold]{key.secret}[/]")
+
+
+@keys_app.command("ls")
+def keys_ls(path: LakePath) -> None:
+    """List active API keys (never their secrets)."""
+    from lakebed.server import keys
+
+    with _open(path) as lake:
+        _print_rows([{"key_id": k.key_id, "name": k.name, "scopes": ",".join(k.scopes),
+                      "grants": ",".join(k.grants) or "-"} for k in keys.list_keys(lake)], "API keys")
+
+
+@keys_app.command("revoke")
+def keys_revoke(path: LakePath, key_id: Annotated[str, typer.Argument(help="Key id (or unique name).")]) -> None:
+    """Revoke an API key."""
+    from lakebed.server import keys
+
+    with lakebed.connect(path, create=False) as lake:
+        keys.revoke(lake, key_id)
+    console.print(f"revoked {key_id}")
 
 
 def _mount_areas() -> None:

@@ -66,14 +66,9 @@ def connect(
     """
     loc = str(location)
     if loc.startswith(("http://", "https://")):
-        try:
-            from lakebed.client import connect_remote  # type: ignore[attr-defined]
-        except ImportError:
-            raise InvalidArgument(
-                "the REST client is not part of this build of lakebed yet; "
-                "open the lake by its path instead"
-            ) from None
-        return connect_remote(loc, api_key=api_key)  # type: ignore[no-any-return]
+        from lakebed.client import connect_remote
+
+        return connect_remote(loc, api_key=api_key)  # type: ignore[return-value]
     if api_key is not None:
         raise InvalidArgument("api_key applies to http(s) locations only; a local lake needs none")
     temporary = loc == MEMORY

@@ -79,7 +79,10 @@ def test_second_writer_process_gets_locked_error_naming_holder(lake_path: Path) 
 
 
 def test_lock_released_when_holder_is_killed(lake_path: Path) -> None:
-    code = f"import lakebed, time; lake = lakebed.connect({str(lake_path)!r}); print('ready', flush=True); time.sleep(60)"
+    code = (
+        f"import lakebed, time; lake = lakebed.connect({str(lake_path)!r}); "
+        "print('ready', flush=True); time.sleep(60)"
+    )
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
     holder.kill()

@@ -439,6 +439,9 @@ class Tables:
                 con.register(alias, self.dataset(full))
                 con.execute(f'CREATE SCHEMA IF NOT EXISTS "{ns}"')
                 con.execute(f'CREATE OR REPLACE VIEW "{ns}"."{tname}" AS SELECT * FROM "{alias}"')
+            # The query sees the lake's tables only: no files, URLs or extensions of its own.
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
             return con.sql(query).to_arrow_table()
         except duckdb.Error as exc:
             raise InvalidArgument(f"the query failed: {exc}") from None

@@ -1,0 +1,187 @@
+"""The FastAPI application: one router per area, API keys, errors, metrics."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+
+from lakebed.errors import AuthError, InvalidArgument, LakebedError
+from lakebed.server import _keys
+from lakebed.server._errors import error_body, status_for
+from lakebed.server._metrics import Metrics
+
+if TYPE_CHECKING:
+    from lakebed.lake import Lake
+
+DEFAULT_MAX_BODY = 256 * 1024 * 1024
+
+
+class BodyTooLarge(InvalidArgument):
+    """A request body over the server's limit."""
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class _Gate:
+    """Pure ASGI middleware: request metrics and the body size limit (cheaper than
+    Starlette's BaseHTTPMiddleware on the hot path of online reads)."""
+
+    def __init__(self, app: Any, metrics: Metrics, max_body: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body = max_body
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
+                await _too_large(send, self.max_body)
+                return
+        seen = 0
+        status = {"code": 500}
+
+        async def limited_receive() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise BodyTooLarge(f"request body over {self.max_body} bytes")
+            return message
+
+        async def capture_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        t0 = time.perf_counter()
+        try:
+            await self.app(scope, limited_receive, capture_send)
+        except BodyTooLarge:
+            await _too_large(send, self.max_body)
+            status["code"] = 413
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe_request(scope["method"], path, status["code"], time.perf_counter() - t0)
+
+
+async def _too_large(send: Any, limit: int) -> None:
+    body = JSONResponse(
+        error_body(InvalidArgument(f"request body over the limit of {limit} bytes; send smaller batches"),
+                   "InvalidArgument"),
+        status_code=413,
+    )
+    await send({"type": "http.response.start", "status": 413, "headers": body.raw_headers})
+    await send({"type": "http.response.body", "body": body.body})
+
+
+class Auth:
+    """Per-request API key check. With no active key in the catalog the server is open
+    (and ``serve`` binds to loopback only)."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self.required = _keys.any_active(lake)
+
+    def key(self, request: Request) -> _keys.ApiKey | None:
+        if not self.required:
+            return None
+        header = request.headers.get("authorization", "")
+        secret = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key")
+        return _keys.verify(self.lake, secret)
+
+    def need(self, scope: str, area: str | None = None, name_param: str | None = None) -> Any:
+        """A FastAPI dependency requiring ``scope`` (and a grant on the path's name)."""
+
+        def dependency(request: Request) -> _keys.ApiKey | None:
+            key = self.key(request)
+            if key is not None:
+                name = request.path_params.get(name_param) if name_param else None
+                key.allows(scope, area, name)
+            return key
+
+        return Depends(dependency)
+
+
+def create_app(lake: Lake, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI:
+    """Build the app serving ``lake``.
+
+    Example:
+        >>> import lakebed
+        >>> from lakebed.server import create_app
+        >>> with lakebed.connect(":memory:") as lake:
+        ...     app = create_app(lake)
+        ...     sorted(r.path for r in app.routes if r.path.startswith("/he"))
+        ['/health']
+    """
+    from lakebed import __version__
+
+    app = FastAPI(
+        title="lakebed",
+        version=__version__,
+        description="The lakebed REST API: tables, collections, features, runs, models, lineage.",
+    )
+    metrics = Metrics(lake)
+    auth = Auth(lake)
+    app.state.lake = lake
+    app.state.auth = auth
+    app.state.metrics = metrics
+
+    @app.exception_handler(LakebedError)
+    async def lakebed_error(_request: Request, exc: LakebedError) -> JSONResponse:
+        status = status_for(exc)
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) and status == 401 else None
+        return JSONResponse(error_body(exc), status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in err.get('loc', []))}: {err.get('msg')}" for err in exc.errors()
+        )
+        message = InvalidArgument(f"invalid request: {details}")
+        return JSONResponse(error_body(message), status_code=422)
+
+    @app.get("/health", tags=["ops"], summary="Liveness")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["ops"], summary="Readiness: the catalog answers")
+    def ready() -> JSONResponse:
+        try:
+            with lake.catalog.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except Exception as exc:  # readiness reports, never raises
+            return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics")
+    def prometheus() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    from lakebed.server.routers import include_all
+
+    include_all(app, lake, auth, metrics)
+    wrapped_app = app.build_middleware_stack
+
+    def build_stack() -> Any:
+        return _Gate(wrapped_app(), metrics, max_body_bytes)
+
+    app.build_middleware_stack = build_stack  # type: ignore[method-assign]
+    return app

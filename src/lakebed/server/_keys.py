@@ -1,0 +1,162 @@
+"""API keys: created with scopes and optional grants, stored hashed in the catalog.
+
+A key reads ``lb_<key_id>_<secret>``; the catalog keeps the key id, a random salt and
+``sha256(salt + secret)``, never the secret. Scopes are ``read``, ``write`` and ``admin``
+(each implies the ones before it). Grants narrow a key to some names: ``"tables:silver.*"``,
+``"collections:docs"``, ``"features:*"``; a key without grants reaches everything its
+scopes allow.
+
+Example:
+    >>> import lakebed
+    >>> from lakebed.server import keys
+    >>> with lakebed.connect(":memory:") as lake:
+    ...     k = keys.create(lake, "ci", scopes=["read"])
+    ...     keys.verify(lake, k.secret).scopes
+    ('read',)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from lakebed.catalog.schema import metadata
+from lakebed.errors import AuthError, InvalidArgument, NotFound, PermissionDenied
+
+if TYPE_CHECKING:
+    from lakebed.lake import Lake
+
+SCOPES = ("read", "write", "admin")
+AREAS = ("tables", "collections", "features", "runs", "models", "lineage", "predictions", "rag")
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("salt", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(128), nullable=False),
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("grants", sa.JSON, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float, nullable=True),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ApiKey:
+    """A key as the catalog knows it; ``secret`` is set only right after creation."""
+
+    key_id: str
+    name: str
+    scopes: tuple[str, ...]
+    grants: tuple[str, ...]
+    created_at: float
+    revoked_at: float | None = None
+    secret: str | None = None
+
+    def allows(self, scope: str, area: str | None = None, name: str | None = None) -> None:
+        """Raise PermissionDenied unless the key has ``scope`` and a grant for ``area:name``."""
+        have = max((SCOPES.index(s) for s in self.scopes), default=-1)
+        if have < SCOPES.index(scope):
+            raise PermissionDenied(
+                f"key {self.name!r} has scopes {list(self.scopes)}; this request needs {scope!r}"
+            )
+        if self.grants and area is not None:
+            target = f"{area}:{name or ''}"
+            if not any(fnmatch.fnmatchcase(target, g) or g == f"{area}:*" for g in self.grants):
+                raise PermissionDenied(
+                    f"key {self.name!r} has no grant for {target!r} (grants: {list(self.grants)})"
+                )
+
+
+def _hash(salt: str, secret: str) -> str:
+    return hashlib.sha256((salt + secret).encode()).hexdigest()
+
+
+def _check(scopes: Sequence[str], grants: Sequence[str] | None) -> None:
+    bad = [s for s in scopes if s not in SCOPES]
+    if bad or not scopes:
+        raise InvalidArgument(f"scopes must be a non-empty subset of {list(SCOPES)}, got {list(scopes)}")
+    for g in grants or []:
+        area = g.split(":", 1)[0]
+        if ":" not in g or area not in AREAS:
+            raise InvalidArgument(f"grant {g!r} must read 'area:pattern' with an area of {list(AREAS)}")
+
+
+def create(lake: Lake, name: str, scopes: Sequence[str] = ("read",), grants: Sequence[str] | None = None) -> ApiKey:
+    """Create a key; the returned ``secret`` is shown once and cannot be recovered."""
+    lake.check_writable()
+    _check(scopes, grants)
+    key_id = secrets.token_hex(6)
+    secret_part = secrets.token_urlsafe(24)
+    secret = f"lb_{key_id}_{secret_part}"
+    salt = secrets.token_hex(16)
+    now = time.time()
+    with lake.catalog.begin() as conn:
+        conn.execute(
+            api_keys.insert().values(
+                key_id=key_id, name=name, salt=salt, hash=_hash(salt, secret), scopes=list(scopes),
+                grants=list(grants or []), created_at=now,
+            )
+        )
+    return ApiKey(key_id, name, tuple(scopes), tuple(grants or ()), now, None, secret)
+
+
+def _from_row(row: Any) -> ApiKey:
+    return ApiKey(row.key_id, row.name, tuple(row.scopes), tuple(row.grants or ()), row.created_at, row.revoked_at)
+
+
+def list_keys(lake: Lake, include_revoked: bool = False) -> list[ApiKey]:
+    """Keys (without secrets), oldest first."""
+    q = sa.select(api_keys).order_by(api_keys.c.created_at)
+    if not include_revoked:
+        q = q.where(api_keys.c.revoked_at.is_(None))
+    with lake.catalog.connect() as conn:
+        return [_from_row(r) for r in conn.execute(q)]
+
+
+def revoke(lake: Lake, key_id: str) -> None:
+    """Revoke a key by id (or by its name when unique); effective for the next request."""
+    lake.check_writable()
+    with lake.catalog.begin() as conn:
+        rows = conn.execute(
+            sa.select(api_keys.c.key_id).where(
+                sa.or_(api_keys.c.key_id == key_id, api_keys.c.name == key_id), api_keys.c.revoked_at.is_(None)
+            )
+        ).all()
+        if not rows:
+            raise NotFound(f"no active key {key_id!r}; `lakebed keys ls` shows them")
+        if len(rows) > 1:
+            raise InvalidArgument(f"{key_id!r} names several keys; revoke by key id")
+        conn.execute(api_keys.update().where(api_keys.c.key_id == rows[0].key_id).values(revoked_at=time.time()))
+
+
+def any_active(lake: Lake) -> bool:
+    with lake.catalog.connect() as conn:
+        active = sa.select(api_keys.c.key_id).where(api_keys.c.revoked_at.is_(None)).limit(1)
+        return conn.execute(active).first() is not None
+
+
+def verify(lake: Lake, secret: str | None) -> ApiKey:
+    """The key behind ``secret``, or AuthError (missing, malformed, wrong or revoked)."""
+    if not secret:
+        raise AuthError("this server requires an API key: send 'Authorization: Bearer lb_...'")
+    parts = secret.split("_", 2)
+    if len(parts) != 3 or parts[0] != "lb":
+        raise AuthError("malformed API key; keys look like lb_<id>_<secret>")
+    with lake.catalog.connect() as conn:
+        row = conn.execute(sa.select(api_keys).where(api_keys.c.key_id == parts[1])).first()
+    if row is None or not hmac.compare_digest(row.hash, _hash(row.salt, secret)):
+        raise AuthError("invalid API key")
+    if row.revoked_at is not None:
+        raise AuthError(f"API key {row.name!r} was revoked")
+    return _from_row(row)

@@ -1,0 +1,117 @@
+"""API keys, scopes, grants, and hostile input: 4xx answers and untouched data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+import lakebed
+from lakebed.server import keys
+from lakebed.server._wire import ARROW_STREAM
+
+
+@pytest.fixture
+def secured(served: Any) -> tuple[Any, dict[str, str]]:
+    lake = served.lake
+    lake.tables.create("silver.users", data=[{"id": 1}])
+    lake.tables.create("gold.secret", data=[{"x": 42}])
+    made = {
+        "admin": keys.create(lake, "admin", ["admin"]).secret,
+        "reader": keys.create(lake, "reader", ["read"]).secret,
+        "writer": keys.create(lake, "writer", ["write"]).secret,
+        "silver": keys.create(lake, "silver-only", ["write"], grants=["tables:silver.*"]).secret,
+        "revoked": keys.create(lake, "gone", ["admin"]).secret,
+    }
+    keys.revoke(lake, "gone")
+    served_app_auth_on(served)
+    return served, {k: v or "" for k, v in made.items()}
+
+
+def served_app_auth_on(served: Any) -> None:
+    # Keys were made behind the running server's back (in-process); tell its Auth.
+    import gc
+
+    from lakebed.server._app import Auth
+
+    for obj in gc.get_objects():
+        if isinstance(obj, Auth) and obj.lake is served.lake:
+            obj.required = True
+
+
+def _get(url: str, key: str | None) -> httpx.Response:
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    return httpx.get(url, headers=headers)
+
+
+def test_keys_scopes_and_grants(secured: tuple[Any, dict[str, str]]) -> None:
+    served, k = secured
+    data = f"{served.url}/v1/tables/silver.users/data"
+    assert _get(data, None).status_code == 401
+    assert _get(data, "lb_nope_nope").status_code == 401
+    assert _get(data, "garbage").status_code == 401
+    assert _get(data, k["revoked"]).status_code == 401
+    assert _get(data, k["reader"]).status_code == 200
+    assert _get(f"{served.url}/v1/tables/gold.secret/data", k["silver"]).status_code == 403
+    assert _get(data, k["silver"]).status_code == 200
+    # scope too small for a write; nothing changes
+    r = httpx.post(f"{served.url}/v1/tables/silver.users/write", json={"rows": [{"id": 2}]},
+                   headers={"authorization": f"Bearer {k['reader']}"})
+    assert r.status_code == 403 and r.json()["error"]["type"] == "PermissionDenied"
+    assert served.lake.tables.version("silver.users") == 0
+    # a writer may write, but not drop (admin)
+    with lakebed.connect(served.url, api_key=k["writer"]) as remote:
+        assert remote.tables.write("silver.users", [{"id": 2}]) == 1
+        with pytest.raises(lakebed.PermissionDenied):
+            remote.tables.drop("silver.users")
+    with lakebed.connect(served.url, api_key=k["silver"]) as remote, pytest.raises(lakebed.PermissionDenied):
+        remote.tables.write("gold.secret", [{"x": 0}])
+    assert served.lake.tables.read("gold.secret").to_pylist() == [{"x": 42}]
+    # an admin can create and revoke keys through the API
+    with httpx.Client(base_url=served.url, headers={"authorization": f"Bearer {k['admin']}"}) as admin:
+        new = admin.post("/v1/keys", json={"name": "tmp", "scopes": ["read"]}).json()
+        assert _get(data, new["secret"]).status_code == 200
+        assert admin.delete(f"/v1/keys/{new['key_id']}").status_code == 200
+        assert _get(data, new["secret"]).status_code == 401
+        assert admin.post("/v1/keys", json={"name": "x", "scopes": ["root"]}).status_code == 400
+
+
+def test_hostile_input_gets_4xx_and_changes_nothing(served: Any) -> None:
+    lake = served.lake
+    lake.tables.create("bronze.t", data=[{"a": 1}])
+    url = served.url
+    bad = [
+        httpx.post(f"{url}/v1/tables/bronze.t/write", content=b"not arrow", headers={"content-type": ARROW_STREAM}),
+        httpx.post(f"{url}/v1/tables/bronze.t/write", content=b"{not json",
+                   headers={"content-type": "application/json"}),
+        httpx.post(f"{url}/v1/tables/bronze.t/write", json={"rows": "nope"}),
+        httpx.post(f"{url}/v1/tables/bronze.t/write", json={"rows": [{"a": "text"}]}),
+        httpx.post(f"{url}/v1/tables/bronze.t/write", content=b"x" * (9 * 1024 * 1024),
+                   headers={"content-type": ARROW_STREAM}),
+        httpx.get(f"{url}/v1/tables/..%2F..%2Fetc/data"),
+        httpx.get(f"{url}/v1/tables/bronze.t%2F..%2Fx/data"),
+        httpx.post(f"{url}/v1/tables/..%2Fescape/create", json={"rows": [{"a": 1}]}),
+        httpx.post(f"{url}/v1/tables", json={"name": "../x", "schema": {"a": "int64"}}),
+        httpx.post(f"{url}/v1/tables/bronze.t/delete", json={"where": "a = = 1"}),
+        httpx.get(f"{url}/v1/tables/bronze.t/data", params={"where": "1; DROP TABLE x"}),
+        httpx.get(f"{url}/v1/tables/bronze.t/data", params={"version": -1}),
+        httpx.post(f"{url}/v1/sql", json={"query": "COPY (SELECT 1) TO '/tmp/lakebed-escape.csv'"}),
+    ]
+    statuses = [r.status_code for r in bad]
+    assert all(400 <= s < 500 for s in statuses), statuses
+    assert statuses[4] == 413
+    assert lake.tables.version("bronze.t") == 0
+    assert lake.tables.read("bronze.t").to_pylist() == [{"a": 1}]
+    assert lake.tables.list() == ["bronze.t"]
+    import os
+
+    assert not os.path.exists("/tmp/lakebed-escape.csv")
+
+
+def test_refuses_public_bind_without_keys(tmp_path) -> None:
+    from lakebed.server import serve
+
+    lakebed.connect(tmp_path / "lake").close()
+    with pytest.raises(lakebed.InvalidArgument, match="without API keys"):
+        serve(tmp_path / "lake", host="0.0.0.0", port=1)
