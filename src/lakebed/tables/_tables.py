@@ -146,7 +146,8 @@ class Tables:
             else:
                 table = conform(arrow, pa.schema([]), allow_new=True)
             target = table.schema
-        assert target is not None
+        if target is None or len(target) == 0:
+            raise SchemaError(f"table {name!r} needs at least one column")
         parts = list(partition_by or [])
         missing = [p for p in parts if p not in target.names]
         if missing:
@@ -163,6 +164,10 @@ class Tables:
             else:
                 DeltaTable.create(str(path), schema=target, partition_by=parts or None,
                                   description=description)
+        except DeltaError as exc:
+            shutil.rmtree(path, ignore_errors=True)
+            raise SchemaError(f"cannot create {name!r}: {exc}") from None
+        try:
             with self._lake.catalog.begin() as conn:
                 conn.execute(
                     cat.tables.insert().values(
@@ -320,12 +325,15 @@ class Tables:
                     f"the data has duplicate keys on {keys}; each key may appear once in a merge"
                 )
             predicate = " AND ".join(f'target."{k}" = source."{k}"' for k in keys)
-            (
-                dt.merge(source, predicate, source_alias="source", target_alias="target")
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute()
-            )
+            try:
+                (
+                    dt.merge(source, predicate, source_alias="source", target_alias="target")
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .execute()
+                )
+            except DeltaError as exc:
+                raise SchemaError(f"cannot merge into {name!r}: {exc}") from None
             dt.update_incremental()
             return dt.version()
 
