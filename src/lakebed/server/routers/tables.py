@@ -36,7 +36,7 @@ class Restore(BaseModel):
 
 
 class Vacuum(BaseModel):
-    retain_hours: int = Field(168, ge=0)
+    retain_hours: int = Field(168, ge=0, le=24 * 365 * 100)
     dry_run: bool = False
 
 

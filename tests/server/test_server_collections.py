@@ -1,0 +1,69 @@
+"""Congruence of collections: embedded and served lakes answer the same, filters included."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import lakebed
+
+
+def _hits(hits: list[Any]) -> list[tuple[Any, float, dict[str, Any]]]:
+    return [(h.id, round(float(h.score), 4), h.payload) for h in hits]
+
+
+def _script(lake: Any) -> list[Any]:
+    rng = np.random.default_rng(5)
+    vecs = rng.normal(size=(300, 16)).astype(np.float32)
+    payloads = [{"cat": ["a", "b", "c"][i % 3], "year": 2000 + i % 25, "tags": {"n": i % 7}} for i in range(300)]
+    texts = [f"document {i} about {'cats' if i % 2 else 'dogs'} and number {i % 10}" for i in range(300)]
+    queries = rng.normal(size=(5, 16)).astype(np.float32)
+    out: list[Any] = []
+
+    def step(fn: Callable[[], Any]) -> None:
+        try:
+            out.append(fn())
+        except lakebed.LakebedError as exc:
+            out.append(("error", type(exc).__name__))
+
+    step(lambda: lake.collections.create("docs", dim=16, metric="cosine", text_field=True) and None)
+    step(lambda: lake.collections.create("docs", dim=16) and None)
+    col = lake.collections.open("docs")
+    step(lambda: col.upsert(list(range(300)), vecs, payloads=payloads, texts=texts))
+    step(lambda: col.upsert([1, 1], vecs[:2]))                      # duplicate ids
+    step(lambda: col.upsert([1000], vecs[:1, :8]))                  # wrong dimension
+    step(lambda: col.upsert([1000], np.full((1, 16), np.nan)))      # NaN
+    step(lambda: col.count())
+    step(lambda: col.count({"cat": "a", "year": {"$gte": 2010}}))
+    step(lambda: col.create_payload_index("cat", "keyword"))
+    for q in queries:
+        step(lambda q=q: _hits(col.search(q, k=5, exact=True)))
+        step(lambda q=q: _hits(col.search(q, k=5, filter={"$or": [{"cat": "b"}, {"tags.n": {"$in": [1, 2]}}]},
+                                          exact=True)))
+    step(lambda: _hits(col.search(queries[0], k=3, filter={"year": {"$bogus": 1}})))
+    step(lambda: [[h.id for h in hits] for hits in col.search_batch(queries, k=3, exact=True)])
+    step(lambda: _hits(col.search_text("cats number 7", k=5)))
+    step(lambda: _hits(col.hybrid_search("dogs number 3", vector=queries[1], k=5)))
+    step(lambda: col.delete(ids=[0, 1, 2]))
+    step(lambda: col.delete(filter={"cat": "c", "year": {"$lt": 2003}}))
+    step(lambda: col.count())
+    step(lambda: [(p.id, p.payload) for p in col.get([3, 4, 0])])
+    step(lambda: [p.id for p in col.scroll(limit=5)[0]])
+    step(lambda: col.flush())
+    step(lambda: _hits(col.search(queries[2], k=5, exact=True)))
+    step(lambda: sorted(lake.collections.list()))
+    step(lambda: lake.collections.open("nope"))
+    step(lambda: lake.collections.drop("docs"))
+    step(lambda: lake.collections.list())
+    return out
+
+
+def test_collections_congruence(served: Any) -> None:
+    with lakebed.connect(":memory:") as embedded:
+        expected = _script(embedded)
+    with lakebed.connect(served.url) as remote:
+        got = _script(remote)
+    assert got == expected
+    assert ("error", "InvalidArgument") in got
