@@ -57,7 +57,7 @@ class Http:
         if response.status_code >= 400:
             try:
                 err = response.json()["error"]
-                cls, message = error_class(err["type"]), err["message"]
+                cls, message = error_class(err["type"], err.get("bases")), err["message"]
             except (ValueError, KeyError, TypeError):
                 cls, message = BackendUnavailable, f"HTTP {response.status_code}: {response.text[:200]}"
             raise cls(message)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lakebed import errors as e
 
 # Most specific first.
@@ -28,13 +30,24 @@ def status_for(exc: e.LakebedError) -> int:
     return 500
 
 
-def error_body(exc: BaseException, type_name: str | None = None) -> dict[str, dict[str, str]]:
-    return {"error": {"type": type_name or type(exc).__name__, "message": str(exc)}}
+def error_body(exc: BaseException, type_name: str | None = None) -> dict[str, dict[str, Any]]:
+    """``{"error": {"type", "message", "bases"}}``; ``bases`` lets a client that does not
+    know an area's own error class raise its nearest known ancestor."""
+    bases = [c.__name__ for c in type(exc).__mro__[1:] if isinstance(c, type) and issubclass(c, e.LakebedError)]
+    return {"error": {"type": type_name or type(exc).__name__, "message": str(exc), "bases": bases}}
 
 
-def error_class(type_name: str) -> type[e.LakebedError]:
-    """The LakebedError subclass named in an error body (the root for unknown names)."""
-    cls = getattr(e, type_name, None)
-    if isinstance(cls, type) and issubclass(cls, e.LakebedError):
-        return cls
+def _all_errors(cls: type[e.LakebedError]) -> dict[str, type[e.LakebedError]]:
+    out = {cls.__name__: cls}
+    for sub in cls.__subclasses__():
+        out.update(_all_errors(sub))
+    return out
+
+
+def error_class(type_name: str, bases: list[str] | None = None) -> type[e.LakebedError]:
+    """The LakebedError subclass named in an error body, else its nearest known base."""
+    known = _all_errors(e.LakebedError)
+    for name in [type_name, *(bases or [])]:
+        if name in known:
+            return known[name]
     return e.LakebedError
