@@ -145,6 +145,9 @@ class Lake:
     @property
     def tables(self) -> Tables:
         """Versioned tables (Delta Lake), addressed as ``namespace.name``."""
+        area = self._areas.get("tables")
+        if area is not None and not self._closed:  # the hot path: no import, no lock
+            return area  # type: ignore[no-any-return]
         from lakebed.tables import Tables
 
         return self._area("tables", lambda: Tables(self))  # type: ignore[no-any-return]
@@ -152,6 +155,9 @@ class Lake:
     @property
     def collections(self) -> Collections:
         """Vector collections."""
+        area = self._areas.get("collections")
+        if area is not None and not self._closed:  # the hot path: no import, no lock
+            return area  # type: ignore[no-any-return]
         from lakebed.vectors import Collections
 
         return self._area("collections", lambda: Collections(self))  # type: ignore[no-any-return]
@@ -159,6 +165,9 @@ class Lake:
     @property
     def features(self) -> FeatureStore:
         """The feature store."""
+        area = self._areas.get("features")
+        if area is not None and not self._closed:  # the hot path: no import, no lock
+            return area  # type: ignore[no-any-return]
         from lakebed.features import FeatureStore
 
         return self._area("features", lambda: FeatureStore(self))  # type: ignore[no-any-return]
@@ -166,6 +175,9 @@ class Lake:
     @property
     def runs(self) -> Runs:
         """Experiment runs: params, metrics, artifacts."""
+        area = self._areas.get("runs")
+        if area is not None and not self._closed:  # the hot path: no import, no lock
+            return area  # type: ignore[no-any-return]
         from lakebed.tracking import Runs
 
         return self._area("runs", lambda: Runs(self))  # type: ignore[no-any-return]
@@ -173,6 +185,9 @@ class Lake:
     @property
     def models(self) -> Models:
         """The model registry."""
+        area = self._areas.get("models")
+        if area is not None and not self._closed:  # the hot path: no import, no lock
+            return area  # type: ignore[no-any-return]
         from lakebed.tracking import Models
 
         return self._area("models", lambda: Models(self))  # type: ignore[no-any-return]
@@ -180,6 +195,9 @@ class Lake:
     @property
     def lineage(self) -> Lineage:
         """Lineage from source data to features, models and predictions."""
+        area = self._areas.get("lineage")
+        if area is not None and not self._closed:  # the hot path: no import, no lock
+            return area  # type: ignore[no-any-return]
         from lakebed.tracking import Lineage
 
         return self._area("lineage", lambda: Lineage(self))  # type: ignore[no-any-return]
@@ -187,6 +205,9 @@ class Lake:
     @property
     def rag(self) -> Rag:
         """Document ingestion and retrieval."""
+        area = self._areas.get("rag")
+        if area is not None and not self._closed:  # the hot path: no import, no lock
+            return area  # type: ignore[no-any-return]
         from lakebed.rag import Rag
 
         return self._area("rag", lambda: Rag(self))  # type: ignore[no-any-return]

@@ -2,7 +2,7 @@
 catalog. Each object turns into a JSON *spec*; a changed spec makes a new version.
 
 Example:
-    >>> from datetime import timedelta
+    >>> from datetime import UTC, datetime, timedelta
     >>> user = Entity("user", join_keys=["user_id"])
     >>> stats = FeatureView("user_stats", entities=[user], source="silver.transactions",
     ...                     timestamp_field="ts", ttl=timedelta(days=30),
@@ -18,9 +18,10 @@ from __future__ import annotations
 import hashlib
 import inspect
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -587,3 +588,18 @@ def split_ref(ref: Any) -> tuple[str, str]:
     if not view or not feat:
         raise InvalidArgument(f"feature references look like 'view:feature', got {ref!r}")
     return view, feat
+
+
+def utc_us(value: datetime | None) -> int:
+    """A datetime (naive = UTC) as epoch microseconds; None = now."""
+    if value is None:
+        return time.time_ns() // 1000
+    if not isinstance(value, datetime):
+        raise InvalidArgument(f"expected a datetime, got {type(value).__name__}")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+

@@ -1,0 +1,384 @@
+"""The feature store facade: ``lake.features``."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from lakebed.errors import InvalidArgument, NotFound
+from lakebed.features import _schema, _serving
+from lakebed.features._definitions import (
+    Entity,
+    FeatureService,
+    FeatureView,
+    OnDemandFeatureView,
+    Projection,
+    split_ref,
+)
+from lakebed.features._registry import Change, Plan, Registry
+from lakebed.features.online import OnlineStore, open_store
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from lakebed.features._serving import OnlineResponse
+    from lakebed.features._training import TrainingSet
+    from lakebed.lake import Lake
+
+ProgressCallback = Callable[[str, int, int | None], None]
+
+
+@dataclass
+class Resolved:
+    """Feature references resolved against view specs."""
+
+    refs: list[tuple[str, str]]
+    needed: dict[str, list[str]] = field(default_factory=dict)
+    odfvs: list[str] = field(default_factory=list)
+    service: str | None = None
+
+    def output_names(self, full: bool) -> list[str]:
+        names = [f"{v}__{f}" if full else f for v, f in self.refs]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise InvalidArgument(
+                f"features {dupes} come from several views; pass full_feature_names=True "
+                "to name the columns view__feature"
+            )
+        return names
+
+
+class FeatureStore:
+    """Feature definitions, training sets, materialization, online reads and pushes.
+
+    Example:
+        >>> from datetime import timedelta
+        >>> import lakebed
+        >>> from lakebed.features import Entity, FeatureView, Field
+        >>> with lakebed.connect(":memory:") as lake:
+        ...     _ = lake.tables.create("silver.tx", data=[{"user_id": 1, "ts": datetime(2024, 1, 1), "amount": 5.0}])
+        ...     user = Entity("user", join_keys=["user_id"])
+        ...     stats = FeatureView("user_stats", entities=[user], source="silver.tx", timestamp_field="ts",
+        ...                         ttl=timedelta(days=30), fields=[Field("amount", "float64")])
+        ...     _ = lake.features.apply([user, stats])
+        ...     rows = [{"user_id": 1, "event_timestamp": datetime(2024, 1, 2)}]
+        ...     lake.features.training_set(rows, ["user_stats:amount"]).to_arrow().column("amount").to_pylist()
+        [5.0]
+    """
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self.registry = Registry(lake)
+        self._online: OnlineStore | None = None
+        self._online_lock = threading.Lock()
+        self._plans: dict[Any, Any] = {}
+        self._codecs: dict[tuple[str, int], Any] = {}
+        lake.on_close(self.close)
+
+    # -- definitions --------------------------------------------------------------------
+    def _source_schema(self, name: str) -> pa.Schema | None:
+        return self.lake.tables.schema(name) if self.lake.tables.exists(name) else None
+
+    def plan(self, objects: Iterable[Any], *, prune: bool = False) -> Plan:
+        """What :meth:`apply` would change, without changing anything.
+
+        Example:
+            >>> print(lake.features.plan([user, stats]))  # doctest: +SKIP
+            + entity user (v1)
+            + view user_stats (v1)
+        """
+        self.registry.refresh_if_changed()
+        return self.registry.plan(objects, prune=prune, source_schema=self._source_schema)
+
+    def apply(self, objects: Iterable[Any], *, prune: bool = False) -> Plan:
+        """Record the definitions in the catalog: each changed one gets a new version.
+        With ``prune=True`` applied definitions not in ``objects`` are deleted. A plan that
+        would break a FeatureService or an on-demand view raises ConflictError and
+        changes nothing."""
+        self.lake.check_writable()
+        plan = self.plan(objects, prune=prune)
+        self.registry.apply(plan)
+        for ch in plan.changes:
+            if ch.kind == "view" and ch.action == "delete":
+                self._forget_view(ch.name)
+        self._plans.clear()
+        return plan
+
+    def _forget_view(self, name: str) -> None:
+        self.online_store.drop(name)
+        t = _schema.materializations
+        with self.lake.catalog.begin() as conn:
+            conn.execute(t.delete().where(t.c.view == name))
+
+    def delete(self, name: str, kind: str | None = None) -> Change:
+        """Delete an applied view, service or entity (``kind`` when names collide). A view
+        still used by a service or on-demand view cannot be deleted (ConflictError); its
+        online rows and materialization record go with it."""
+        self.lake.check_writable()
+        self.registry.refresh_if_changed()
+        current = self.registry.current()
+        kinds = [kind] if kind else [k for k in ("view", "service", "entity") if (k, name) in current]
+        if not kinds or (kinds[0], name) not in current:
+            raise NotFound(f"nothing named {name!r} is applied; see lake.features.list_views()")
+        change = self.registry.delete(kinds[0], name)
+        if kinds[0] == "view":
+            self._forget_view(name)
+        self._plans.clear()
+        return change
+
+    def _view(self, spec: dict[str, Any], version: int) -> FeatureView | OnDemandFeatureView:
+        if spec["type"] == "on_demand":
+            return OnDemandFeatureView.from_spec(spec, self.registry.udf(spec["name"], spec), version)
+        return FeatureView.from_spec(spec, version)
+
+    def list_views(self) -> list[FeatureView | OnDemandFeatureView]:
+        """The applied feature views and on-demand views (current versions)."""
+        cur = self.registry.current()
+        out = []
+        for (kind, _name), (version, spec) in sorted(cur.items()):
+            if kind == "view":
+                if spec["type"] == "on_demand":
+                    try:
+                        out.append(self._view(spec, version))
+                    except InvalidArgument:
+                        continue  # its function is not loaded in this process
+                else:
+                    out.append(self._view(spec, version))
+        return out
+
+    def get_view(self, name: str, version: int | None = None) -> FeatureView | OnDemandFeatureView:
+        """An applied view (its current version, or ``version``)."""
+        v, spec = self.registry.get("view", name, version)
+        return self._view(spec, v)
+
+    def list_entities(self) -> list[Entity]:
+        cur = self.registry.current()
+        return [Entity.from_spec(s, v) for (k, _), (v, s) in sorted(cur.items()) if k == "entity"]
+
+    def get_entity(self, name: str, version: int | None = None) -> Entity:
+        v, spec = self.registry.get("entity", name, version)
+        return Entity.from_spec(spec, v)
+
+    def list_services(self) -> list[FeatureService]:
+        cur = self.registry.current()
+        return [FeatureService.from_spec(s, v) for (k, _), (v, s) in sorted(cur.items()) if k == "service"]
+
+    def get_service(self, name: str, version: int | None = None) -> FeatureService:
+        v, spec = self.registry.get("service", name, version)
+        return FeatureService.from_spec(spec, v)
+
+    def history(self, name: str, kind: str = "view") -> list[dict[str, Any]]:
+        """Every version of a definition: version, spec (None when deleted), created."""
+        return [
+            {"version": v, "spec": s, "deleted": s is None,
+             "created_at": datetime.fromtimestamp(c, tz=UTC)}
+            for v, s, c in self.registry.history(kind, name)
+        ]
+
+    # -- feature references -------------------------------------------------------------
+    def resolve(self, features: Any, specs: dict[str, dict[str, Any]] | None = None) -> Resolved:
+        """Turn ``["view:feature", ...]``, a FeatureService (or its name) into Resolved."""
+        views = specs if specs is not None else {
+            n: s for (k, n), (_, s) in self.registry.current().items() if k == "view"
+        }
+        service = None
+        if isinstance(features, FeatureService):
+            service = features.name
+            cur = self.registry.current().get(("service", features.name))
+            refs_in = cur[1]["features"] if cur is not None else features.feature_refs
+        elif isinstance(features, str) and ":" not in features:
+            service = features
+            refs_in = self.registry.get("service", features)[1]["features"]
+        elif isinstance(features, str):
+            refs_in = [features]
+        elif isinstance(features, Iterable):
+            refs_in = []
+            for f in features:
+                if isinstance(f, Projection):
+                    refs_in += f.refs()
+                elif isinstance(f, FeatureView | OnDemandFeatureView):
+                    spec = views.get(f.name)
+                    if spec is None:
+                        raise NotFound(f"view {f.name!r} is not applied; apply it first")
+                    refs_in += [f"{f.name}:{n}" for n in _feature_names(spec)]
+                else:
+                    refs_in.append(f)
+        else:
+            raise InvalidArgument("features must be a list of 'view:feature' refs or a FeatureService")
+        if not refs_in:
+            raise InvalidArgument("no features requested; pass e.g. ['user_stats:amount']")
+        refs = [split_ref(r) for r in dict.fromkeys(refs_in)]
+        out = Resolved(refs=refs, service=service)
+
+        def need(view: str, feat: str) -> dict[str, Any]:
+            spec = views.get(view)
+            if spec is None:
+                raise NotFound(f"unknown feature view {view!r}; applied views: {sorted(views)}")
+            if feat not in _feature_names(spec):
+                raise NotFound(
+                    f"view {view!r} has no feature {feat!r}; its features: {_feature_names(spec)}"
+                )
+            lst = out.needed.setdefault(view, [])
+            if feat not in lst:
+                lst.append(feat)
+            return spec
+
+        for view, feat in refs:
+            spec = need(view, feat)
+            if spec["type"] == "on_demand":
+                if view not in out.odfvs:
+                    out.odfvs.append(view)
+                for ref in spec["sources"]:
+                    need(*split_ref(ref))
+        return out
+
+    # -- offline ------------------------------------------------------------------------
+    def training_set(
+        self,
+        entity_df: Any,
+        features: Sequence[str] | FeatureService | str,
+        full_feature_names: bool = False,
+        timestamp_column: str = "event_timestamp",
+    ) -> TrainingSet:
+        """Point-in-time correct features for each entity row.
+
+        For each row (join keys + ``timestamp_column``), each feature is taken from the
+        latest source row of its view with event time <= the row's time and > time - ttl
+        (ties: the larger created timestamp); otherwise null. Rows keep their order,
+        duplicates and extra columns. Aware and naive timestamps may not be mixed.
+
+        Example:
+            >>> ts = lake.features.training_set(entity_df, ["user_stats:amount"])  # doctest: +SKIP
+        """
+        from lakebed.features._training import training_set
+
+        return training_set(self, entity_df, features, full_feature_names, timestamp_column)
+
+    def reproduce_training_set(self, name: str, version: int | None = None) -> pa.Table:
+        """Re-run the join of a saved training set with every input read at its recorded
+        version; the result equals the saved table."""
+        from lakebed.features._training import reproduce
+
+        return reproduce(self, name, version)
+
+    # -- online -------------------------------------------------------------------------
+    @property
+    def online_store(self) -> OnlineStore:
+        """The backend (sqlite, redis or postgres) chosen by ``connect(online=...)``."""
+        store = self._online
+        if store is None:
+            with self._online_lock:
+                if self._online is None:
+                    self._online = open_store(
+                        self.lake.settings.online,
+                        path=self.lake.path / "online" / "online.db",
+                        namespace=self._namespace(),
+                        read_only=self.lake.read_only,
+                    )
+                store = self._online
+        return store
+
+    def _namespace(self) -> str:
+        """A per-lake id that keeps lakes apart in a shared Redis or PostgreSQL."""
+        t = _schema.meta
+        with self.lake.catalog.connect() as conn:
+            row = conn.execute(sa.select(t.c.value).where(t.c.key == "online_namespace")).first()
+        if row is not None:
+            return str(row[0])
+        ns = uuid.uuid4().hex[:12]
+        if self.lake.read_only:
+            return ns
+        with self.lake.catalog.begin() as conn:
+            conn.execute(t.insert().values(key="online_namespace", value=ns))
+        return ns
+
+    def online(
+        self,
+        entity_rows: Any,
+        features: Sequence[str] | FeatureService | str,
+        *,
+        full_feature_names: bool = False,
+        now: datetime | None = None,
+    ) -> OnlineResponse:
+        """Latest feature values for entity rows, from the online store.
+
+        Returns columns of values and, per feature, statuses ``present``, ``missing`` (no
+        row for the entity) or ``expired`` (older than the view's ttl at ``now``; the value
+        is null). Window aggregations are computed at ``now`` (default: the clock).
+
+        Example:
+            >>> r = lake.features.online([{"user_id": 1}], ["user_stats:amount"])  # doctest: +SKIP
+            >>> r["amount"], r.status("amount")  # doctest: +SKIP
+            ([5.0], ['present'])
+        """
+        return _serving.online(self, entity_rows, features, full_feature_names, now)
+
+    def push(self, view: str, rows: Any, to: str = "online") -> int:
+        """Write rows of a view: ``to="online"``, ``"offline"`` (append to the view's
+        source table) or ``"both"``. Types are checked against the view first: a row that
+        does not fit raises SchemaError and nothing is written. Returns the row count."""
+        from lakebed.features._serving import push
+
+        return push(self, view, rows, to)
+
+    # -- materialization ----------------------------------------------------------------
+    def materialize(
+        self,
+        end: datetime | None = None,
+        views: Sequence[str] | None = None,
+        progress: ProgressCallback | None = None,
+        *,
+        start: datetime | None = None,
+    ) -> dict[str, int]:
+        """Load the latest value per entity (within ttl as of ``end``, default now) of each
+        view into the online store, in bounded-memory batches. Idempotent; newer online
+        rows (from pushes) are kept. ``progress(view, rows_done, total_or_None)`` is called
+        after each batch. Returns rows written per view.
+
+        Example:
+            >>> lake.features.materialize()  # doctest: +SKIP
+            {'user_stats': 1000}
+        """
+        from lakebed.features._materialize import materialize
+
+        return materialize(self, end, views, progress, start=start, incremental=False)
+
+    def materialize_incremental(
+        self, end: datetime | None = None, views: Sequence[str] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> dict[str, int]:
+        """Materialize only the rows after each view's last materialized end."""
+        from lakebed.features._materialize import materialize
+
+        return materialize(self, end, views, progress, start=None, incremental=True)
+
+    def status(self) -> list[dict[str, Any]]:
+        """Per view: version, last materialized end, newest event in the source, freshness
+        lag (newest event - last materialized end, 0 when caught up), rows online."""
+        from lakebed.features._materialize import status
+
+        return status(self)
+
+    def refresh(self) -> None:
+        """Forget the cached definitions (online reads use them without asking the catalog);
+        call it after another process applied changes. Applies in this process refresh
+        the cache themselves, and training sets and materialization check for changes."""
+        self.registry.invalidate()
+        self._plans.clear()
+
+    def close(self) -> None:
+        if self._online is not None:
+            self._online.close()
+            self._online = None
+
+
+def _feature_names(spec: dict[str, Any]) -> list[str]:
+    if spec["type"] == "on_demand":
+        return [f["name"] for f in spec["fields"]]
+    return [a["name"] for a in spec["aggregations"]] or [f["name"] for f in spec["fields"]]

@@ -1,0 +1,242 @@
+"""Command line of the feature store: ``lakebed features plan|apply|ls|materialize|status|online``.
+
+Definitions live in a Python file; ``plan`` and ``apply`` import it and take every
+Entity, FeatureView, OnDemandFeatureView and FeatureService defined at its top level
+(as ``feast apply`` does)::
+
+    $ lakebed features plan defs.py --lake ./lake
+    $ lakebed features apply defs.py --lake ./lake
+    $ lakebed features materialize --lake ./lake
+    $ lakebed features online user_stats:amount --key user_id=42 --lake ./lake
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+import lakebed
+from lakebed.errors import InvalidArgument, LakebedError
+from lakebed.features._definitions import Entity, FeatureService, FeatureView, OnDemandFeatureView
+
+app = typer.Typer(help="The feature store: definitions, materialization, online lookups.", no_args_is_help=True)
+
+LakeOpt = Annotated[
+    str, typer.Option("--lake", "-l", envvar="LAKEBED_LAKE", help="Path of the lake (or LAKEBED_LAKE).")
+]
+OnlineOpt = Annotated[
+    str | None, typer.Option("--online", envvar="LAKEBED_ONLINE", help="Online store URL (redis://, postgresql://).")
+]
+CatalogOpt = Annotated[
+    str | None, typer.Option("--catalog", envvar="LAKEBED_CATALOG", help="Catalog URL (postgresql://...).")
+]
+
+
+def _console() -> Console:
+    return Console()
+
+
+@contextmanager
+def _open(path: str, *, read_only: bool, online: str | None = None, catalog: str | None = None) -> Iterator[Any]:
+    try:
+        lake = lakebed.connect(path, read_only=read_only, online=online, catalog=catalog, create=False)
+    except LakebedError as exc:
+        _console().print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    try:
+        yield lake
+    except LakebedError as exc:
+        _console().print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        lake.close()
+
+
+def load_definitions(path: Path) -> list[Any]:
+    """Import a Python file and collect its top-level feature definitions."""
+    if not path.exists():
+        raise InvalidArgument(f"no definitions file {path}")
+    name = f"lakebed_feature_defs_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise InvalidArgument(f"{path} is not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # lets on-demand functions be found again by module name
+    spec.loader.exec_module(module)
+    kinds = (Entity, FeatureView, OnDemandFeatureView, FeatureService)
+    found = [v for k, v in vars(module).items() if not k.startswith("_") and isinstance(v, kinds)]
+    if not found:
+        raise InvalidArgument(f"{path} defines no Entity, FeatureView, OnDemandFeatureView or FeatureService")
+    return found
+
+
+def _print_plan(plan: Any, applied: bool) -> None:
+    con = _console()
+    table = Table(title="applied" if applied else "plan (nothing changed yet)")
+    for col in ("", "kind", "name", "version", "changes"):
+        table.add_column(col)
+    colors = {"create": "green", "update": "yellow", "delete": "red", "unchanged": "dim"}
+    for ch in plan:
+        sign = {"create": "+", "update": "~", "delete": "-", "unchanged": "="}[ch.action]
+        ver = {"create": f"v{ch.new_version}", "update": f"v{ch.old_version} -> v{ch.new_version}",
+               "delete": f"v{ch.old_version}", "unchanged": f"v{ch.old_version}"}[ch.action]
+        table.add_row(f"[{colors[ch.action]}]{sign}[/]", ch.kind, ch.name, ver, ", ".join(ch.diff))
+    con.print(table)
+
+
+@app.command("plan")
+def plan_command(
+    definitions: Annotated[Path, typer.Argument(help="Python file with the definitions.")],
+    lake: LakeOpt = ".",
+    prune: Annotated[bool, typer.Option(help="Also delete applied definitions missing from the file.")] = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Show what `apply` would change, without changing anything."""
+    with _open(lake, read_only=True, catalog=catalog) as lk:
+        _print_plan(lk.features.plan(load_definitions(definitions), prune=prune), applied=False)
+
+
+@app.command("apply")
+def apply_command(
+    definitions: Annotated[Path, typer.Argument(help="Python file with the definitions.")],
+    lake: LakeOpt = ".",
+    prune: Annotated[bool, typer.Option(help="Also delete applied definitions missing from the file.")] = False,
+    catalog: CatalogOpt = None,
+    online: OnlineOpt = None,
+) -> None:
+    """Record the definitions in the catalog (a new version for each changed one)."""
+    with _open(lake, read_only=False, catalog=catalog, online=online) as lk:
+        try:
+            objs = load_definitions(definitions)
+        except InvalidArgument as exc:
+            _console().print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+        _print_plan(lk.features.apply(objs, prune=prune), applied=True)
+
+
+@app.command("ls")
+def ls_command(lake: LakeOpt = ".", catalog: CatalogOpt = None) -> None:
+    """List the applied entities, views and services."""
+    with _open(lake, read_only=True, catalog=catalog) as lk:
+        table = Table(title=f"feature definitions in {lk.path}")
+        for col in ("kind", "name", "version", "details"):
+            table.add_column(col)
+        for e in lk.features.list_entities():
+            table.add_row("entity", e.name, str(e.version), f"join keys {e.join_keys}")
+        for (kind, name), (version, spec) in sorted(lk.features.registry.current().items()):
+            if kind == "view":
+                if spec["type"] == "on_demand":
+                    detail = f"on-demand from {spec['sources']} -> {[f['name'] for f in spec['fields']]}"
+                else:
+                    feats = [a["name"] for a in spec["aggregations"]] or [f["name"] for f in spec["fields"]]
+                    detail = f"{spec['source']}: {feats}"
+                table.add_row("view", name, str(version), detail)
+            elif kind == "service":
+                table.add_row("service", name, str(version), ", ".join(spec["features"]))
+        _console().print(table)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO time like 2024-05-01T00:00:00+00:00") from None
+
+
+@app.command("materialize")
+def materialize_command(
+    lake: LakeOpt = ".",
+    end: Annotated[str | None, typer.Option(help="Materialize up to this ISO time (default: now).")] = None,
+    view: Annotated[list[str] | None, typer.Option("--view", "-v", help="Only these views (repeatable).")] = None,
+    incremental: Annotated[bool, typer.Option(help="Only rows after each view's last materialized end.")] = False,
+    catalog: CatalogOpt = None,
+    online: OnlineOpt = None,
+) -> None:
+    """Load the latest feature values into the online store, with a progress bar."""
+    end_time = _parse_time(end)
+    with _open(lake, read_only=False, catalog=catalog, online=online) as lk, Progress(
+        SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"),
+        TimeElapsedColumn(), console=_console(),
+    ) as progress:
+        tasks: dict[str, Any] = {}
+
+        def report(name: str, done: int, total: int | None) -> None:
+            if name not in tasks:
+                tasks[name] = progress.add_task(name, total=total)
+            progress.update(tasks[name], completed=done, total=total if total is not None else None)
+
+        if incremental:
+            result = lk.features.materialize_incremental(end=end_time, views=view or None, progress=report)
+        else:
+            result = lk.features.materialize(end=end_time, views=view or None, progress=report)
+        for name, rows in result.items():
+            if name in tasks:
+                progress.update(tasks[name], total=rows, completed=rows)
+    _console().print(f"materialized {sum(result.values()):,} rows into {len(result)} views")
+
+
+@app.command("status")
+def status_command(lake: LakeOpt = ".", catalog: CatalogOpt = None, online: OnlineOpt = None) -> None:
+    """Per view: last materialized, newest event, freshness lag, rows online."""
+    with _open(lake, read_only=True, catalog=catalog, online=online) as lk:
+        table = Table(title="feature views")
+        for col in ("view", "version", "source", "last materialized", "newest event", "lag", "rows online"):
+            table.add_column(col)
+        for s in lk.features.status():
+            table.add_row(s["view"], str(s["version"]), s["source"], _fmt(s["last_materialized"]),
+                          _fmt(s["newest_event"]), _fmt(s["freshness_lag"]), f"{s['rows_online']:,}")
+        _console().print(table)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise typer.BadParameter(f"--key takes name=value, got {text!r}")
+    name, raw = text.split("=", 1)
+    try:
+        return name, json.loads(raw)
+    except ValueError:
+        return name, raw
+
+
+@app.command("online")
+def online_command(
+    features: Annotated[list[str], typer.Argument(help="Feature refs view:feature, or one service name.")],
+    key: Annotated[list[str], typer.Option(
+        "--key", "-k", help="Entity key or request field, name=value (repeatable).")],
+    lake: LakeOpt = ".",
+    catalog: CatalogOpt = None,
+    online: OnlineOpt = None,
+) -> None:
+    """Look up the online feature values of one entity."""
+    row = dict(_key_value(k) for k in key)
+    with _open(lake, read_only=True, catalog=catalog, online=online) as lk:
+        request: Any = features[0] if len(features) == 1 and ":" not in features[0] else features
+        resp = lk.features.online([row], request)
+        table = Table(title=f"online features of {row}")
+        for col in ("feature", "value", "status"):
+            table.add_column(col)
+        for name, status in resp.statuses.items():
+            color = {"present": "green", "expired": "yellow", "missing": "red"}[status[0]]
+            table.add_row(name, repr(resp.values[name][0]), f"[{color}]{status[0]}[/]")
+        _console().print(table)
