@@ -43,8 +43,22 @@ HISTORY = "bench.events_history"
 PROJECTED = ["user", "amount"]
 TARGET = 1.10  # lakebed may take at most 10% longer than raw deltalake
 CATEGORIES = [
-    "books", "electronics", "garden", "grocery", "health", "home", "kids", "music",
-    "office", "outdoor", "pets", "shoes", "sports", "tools", "toys", "travel",
+    "books",
+    "electronics",
+    "garden",
+    "grocery",
+    "health",
+    "home",
+    "kids",
+    "music",
+    "office",
+    "outdoor",
+    "pets",
+    "shoes",
+    "sports",
+    "tools",
+    "toys",
+    "travel",
 ]
 
 

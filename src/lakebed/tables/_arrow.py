@@ -94,6 +94,8 @@ def storage_type(t: pa.DataType) -> pa.DataType:
         return pa.string()
     if pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
         return pa.binary()
+    if pa.types.is_date64(t):
+        return pa.date32()
     if pa.types.is_float16(t):
         return pa.float32()
     if pa.types.is_dictionary(t):

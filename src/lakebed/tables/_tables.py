@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import builtins
+import math
 import re
 import shutil
 import threading
@@ -90,10 +91,19 @@ class Tables:
             if version is not None:
                 if version < 0:
                     raise InvalidArgument(f"version must be >= 0, got {version}")
-                return DeltaTable(path, version=version)
+                return _check_files(name, DeltaTable(path, version=version), f"version {version}")
             dt = DeltaTable(path)
             if as_of is not None:
-                dt.load_as_version(_utc(as_of))
+                when = _utc(as_of)
+                first = dt.history()[-1]
+                first_time = datetime.fromtimestamp(first.get("timestamp", 0) / 1000, tz=UTC)
+                if when < first_time and first.get("version", 0) == 0:
+                    raise NotFound(
+                        f"table {name!r} did not exist yet at {when.isoformat()}; its first version was "
+                        f"written at {first_time.isoformat()}"
+                    )
+                dt.load_as_version(when)
+                return _check_files(name, dt, f"the version as of {when.isoformat()}")
             return dt
         except TableNotFoundError:
             raise NotFound(f"table {name!r} has no data files at {path}") from None
@@ -282,18 +292,26 @@ class Tables:
             target = self._schema(dt)
             arrow = to_arrow(data, target)
             if isinstance(arrow, pa.RecordBatchReader):
-                source: Any = _conformed_reader(arrow, target, schema_mode == "merge")
+                source: Any = _ConformedReader(arrow, target, schema_mode == "merge")
             else:
                 source = conform(arrow, target, allow_new=schema_mode == "merge")
             try:
                 write_deltalake(dt, source, mode=mode, schema_mode=schema_mode)
-            except DeltaError as exc:
+            except (DeltaError, SchemaError, OSError, pa.ArrowException) as exc:
+                inner = getattr(source, "error", None)
+                if isinstance(inner, SchemaError):
+                    raise inner from None
+                if isinstance(exc, SchemaError):
+                    raise
                 raise SchemaError(f"cannot write to {name!r}: {exc}") from None
             dt.update_incremental()
             return dt.version()
 
     def merge(self, name: str, data: Any, on: Sequence[str] | str) -> int:
         """Upsert: rows whose ``on`` keys match are updated, the others inserted.
+
+        Keys compare with SQL equality, so a row with a null key never matches and is
+        always inserted; a key may appear once per batch (two null keys count as a repeat).
 
         Example:
             >>> import lakebed
@@ -426,7 +444,10 @@ class Tables:
         Versions older than ``retain`` may no longer be readable afterwards.
         """
         self._lake.check_writable()
-        hours = int(retain.total_seconds() // 3600)
+        if not isinstance(retain, timedelta) or retain < timedelta(0):
+            raise InvalidArgument(f"retain must be a non-negative timedelta, got {retain!r}")
+        # Delta counts whole hours; round up so that nothing younger than retain is removed.
+        hours = math.ceil(retain.total_seconds() / 3600)
         with self._lock(parse_name(name)):
             dt = DeltaTable(self._path(name))
             return builtins.list(dt.vacuum(retention_hours=hours, dry_run=dry_run, enforce_retention_duration=False))
@@ -457,6 +478,17 @@ class Tables:
             con.close()
 
 
+def _check_files(name: str, dt: DeltaTable, what: str) -> DeltaTable:
+    """An old version whose data files were vacuumed is gone: say so plainly."""
+    missing = [u for u in dt.file_uris() if "://" not in u and not Path(u).exists()]
+    if missing:
+        raise NotFound(
+            f"{what} of table {name!r} is no longer readable: its data files were vacuumed; "
+            "lake.tables.history() lists the versions"
+        )
+    return dt
+
+
 def _duckdb() -> Any:
     """A fresh in-memory DuckDB connection with lakebed's session settings."""
     import duckdb
@@ -466,17 +498,27 @@ def _duckdb() -> Any:
     return con
 
 
-def _conformed_reader(
-    reader: pa.RecordBatchReader, target: pa.Schema, allow_new: bool
-) -> pa.RecordBatchReader:
-    first = conform(pa.Table.from_batches([], schema=reader.schema), target, allow_new=allow_new)
-    schema = first.schema
+class _ConformedReader:
+    """Conforms a stream batch by batch; a batch that does not fit is kept in ``error`` so
+    that the writer can raise it as it is (not wrapped in the Arrow C stream's text)."""
 
-    def batches() -> Any:
-        for batch in reader:
-            yield from conform(pa.Table.from_batches([batch]), target, allow_new=allow_new).to_batches()
+    def __init__(self, reader: pa.RecordBatchReader, target: pa.Schema, allow_new: bool) -> None:
+        self.error: SchemaError | None = None
+        first = conform(pa.Table.from_batches([], schema=reader.schema), target, allow_new=allow_new)
+        self._reader, self._target, self._allow_new = reader, target, allow_new
+        self.stream = pa.RecordBatchReader.from_batches(first.schema, self._batches())
 
-    return pa.RecordBatchReader.from_batches(schema, batches())
+    def _batches(self) -> Any:
+        for batch in self._reader:
+            try:
+                table = conform(pa.Table.from_batches([batch]), self._target, allow_new=self._allow_new)
+            except SchemaError as exc:
+                self.error = exc
+                raise
+            yield from table.to_batches()
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        return self.stream.__arrow_c_stream__(requested_schema)
 
 
 def _utc(value: datetime | str) -> datetime:
