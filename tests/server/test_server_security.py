@@ -68,6 +68,15 @@ def test_keys_scopes_and_grants(secured: tuple[Any, dict[str, str]]) -> None:
     with lakebed.connect(served.url, api_key=k["silver"]) as remote, pytest.raises(lakebed.PermissionDenied):
         remote.tables.write("gold.secret", [{"x": 0}])
     assert served.lake.tables.read("gold.secret").to_pylist() == [{"x": 42}]
+    # the online-read fast path checks keys like every other route
+    online = f"{served.url}/v1/features/online"
+    body = {"entity_rows": [{"user_id": 1}], "features": ["stats:amount"]}
+    assert httpx.post(online, json=body).status_code == 401
+    assert httpx.post(online, json=body, headers={"authorization": f"Bearer {k['revoked']}"}).status_code == 401
+    assert httpx.post(online, json=body, headers={"authorization": f"Bearer {k['silver']}"}).status_code == 403
+    r = httpx.post(online, json=body, headers={"authorization": f"Bearer {k['reader']}"})
+    assert r.status_code == 404 and r.json()["error"]["type"] == "NotFound"  # no such view, but let in
+    assert httpx.post(online, content=b"{", headers={"authorization": f"Bearer {k['reader']}"}).status_code == 400
     # an admin can create and revoke keys through the API
     with httpx.Client(base_url=served.url, headers={"authorization": f"Bearer {k['admin']}"}) as admin:
         new = admin.post("/v1/keys", json={"name": "tmp", "scopes": ["read"]}).json()

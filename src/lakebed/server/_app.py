@@ -39,10 +39,11 @@ class _Gate:
     """Pure ASGI middleware: request metrics and the body size limit (cheaper than
     Starlette's BaseHTTPMiddleware on the hot path of online reads)."""
 
-    def __init__(self, app: Any, metrics: Metrics, max_body: int) -> None:
+    def __init__(self, app: Any, metrics: Metrics, max_body: int, fast: dict[str, Any] | None = None) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body
+        self.fast = fast or {}  # exact path -> ASGI handler for POSTs on the hot path
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Any) -> None:
         if scope["type"] != "http":
@@ -52,6 +53,10 @@ class _Gate:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
                 await _too_large(send, self.max_body)
                 return
+        fast = self.fast.get(scope["path"]) if scope["method"] == "POST" else None
+        if fast is not None:
+            await fast(scope, receive, send)
+            return
         seen = 0
         status = {"code": 500}
 
@@ -93,23 +98,49 @@ async def _too_large(send: Any, limit: int) -> None:
 
 class Auth:
     """Per-request API key check. With no active key in the catalog the server is open
-    (and ``serve`` binds to loopback only)."""
+    (and ``serve`` binds to loopback only).
+
+    Verified keys are cached in the process. That is exact, not approximate: while the
+    server runs it holds the lake's writer lock, so keys change only through its own
+    ``/v1/keys`` routes, which call :meth:`forget`."""
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
         self.required = _keys.any_active(lake)
+        self._cache: dict[str, _keys.ApiKey] = {}
+
+    def forget(self) -> None:
+        self._cache.clear()
+
+    def verify(self, secret: str | None) -> _keys.ApiKey | None:
+        if not self.required:
+            return None
+        if secret is not None:
+            key = self._cache.get(secret)
+            if key is not None:
+                return key
+        key = _keys.verify(self.lake, secret)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[secret or ""] = key
+        return key
+
+    @staticmethod
+    def secret(authorization: str | None, x_api_key: str | None) -> str | None:
+        header = authorization or ""
+        return header[7:].strip() if header[:7].lower() == "bearer " else x_api_key
 
     def key(self, request: Request) -> _keys.ApiKey | None:
         if not self.required:
             return None
-        header = request.headers.get("authorization", "")
-        secret = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key")
-        return _keys.verify(self.lake, secret)
+        h = request.headers
+        return self.verify(self.secret(h.get("authorization"), h.get("x-api-key")))
 
     def need(self, scope: str, area: str | None = None, name_param: str | None = None) -> Any:
-        """A FastAPI dependency requiring ``scope`` (and a grant on the path's name)."""
+        """A FastAPI dependency requiring ``scope`` (and a grant on the path's name).
+        Async, so that it runs on the event loop without a thread-pool hop."""
 
-        def dependency(request: Request) -> _keys.ApiKey | None:
+        async def dependency(request: Request) -> _keys.ApiKey | None:
             key = self.key(request)
             if key is not None:
                 name = request.path_params.get(name_param) if name_param else None
@@ -180,8 +211,12 @@ def create_app(lake: Lake, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI
     include_all(app, lake, auth, metrics)
     wrapped_app = app.build_middleware_stack
 
+    from lakebed.server.routers.features import fast_online
+
+    fast = {"/v1/features/online": fast_online(lake, auth, metrics, max_body_bytes)}
+
     def build_stack() -> Any:
-        return _Gate(wrapped_app(), metrics, max_body_bytes)
+        return _Gate(wrapped_app(), metrics, max_body_bytes, fast)
 
     app.build_middleware_stack = build_stack  # type: ignore[method-assign]
     return app

@@ -37,11 +37,13 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
     def create(body: CreateKey) -> dict[str, Any]:
         key = _keys.create(lake, body.name, body.scopes, body.grants)
         auth.required = True
+        auth.forget()
         return _public(key) | {"secret": key.secret}
 
     @r.delete("/{key_id}", summary="Revoke a key", dependencies=[auth.need("admin")])
     def revoke(key_id: str) -> dict[str, str]:
         _keys.revoke(lake, key_id)
+        auth.forget()
         return {"revoked": key_id}
 
     return r
