@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import faiss
+import faiss as _faiss
 import numpy as np
 
 from lakebed.errors import InvalidArgument
+
+# the bundled faiss stubs are partial (no SearchParametersHNSW, IndexHNSW.hnsw ...)
+faiss: Any = _faiss
 
 METRICS = ("cosine", "l2", "dot")
 QUANTIZATIONS = (None, "fp16", "int8")
@@ -75,15 +78,17 @@ def needs_rerank(cfg: Mapping[str, Any], quantization: str | None) -> bool:
 
 def build_index(
     vectors: np.ndarray, metric: str, cfg: Mapping[str, Any], quantization: str | None
-) -> faiss.Index | None:
+) -> Any:
     """Build the segment index; None for small segments (searched by brute force)."""
     n, dim = vectors.shape
-    if n < SMALL_SEGMENT or cfg["type"] == "flat" and quantization is None:
+    if n < SMALL_SEGMENT or (cfg["type"] == "flat" and quantization is None):
         return None
+    if cfg["type"] == "ivf_pq" and n < 39 * 2 ** cfg["nbits"]:
+        return None  # too few rows to train the product quantizer; brute force is cheap here
     fm = faiss_metric(metric)
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     qtype = {"int8": faiss.ScalarQuantizer.QT_8bit, "fp16": faiss.ScalarQuantizer.QT_fp16}
-    index: faiss.Index
+    index: Any
     if cfg["type"] == "hnsw":
         if quantization is None:
             index = faiss.IndexHNSWFlat(dim, cfg["m"], fm)
@@ -92,7 +97,7 @@ def build_index(
         index.hnsw.efConstruction = cfg["ef_construction"]
         index.hnsw.efSearch = cfg["ef_search"]
     elif cfg["type"] == "flat":
-        index = faiss.IndexScalarQuantizer(dim, qtype[quantization], fm)
+        index = faiss.IndexScalarQuantizer(dim, qtype[str(quantization)], fm)
     else:
         # enough training points per list keeps k-means meaningful on small segments
         nlist = max(1, min(cfg["nlist"], n // 39))
@@ -110,13 +115,13 @@ def build_index(
 
 
 def search_params(
-    index: faiss.Index, sel: Any, ef: int | None, nprobe: int | None
+    index: Any, sel: Any, ef: int | None, nprobe: int | None
 ) -> Any:
     """SearchParameters for one call, or None when the index defaults do."""
     if sel is None and ef is None and nprobe is None:
         return None
     if isinstance(index, faiss.IndexHNSW):
-        p = faiss.SearchParametersHNSW()
+        p = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
         if ef is not None:
             p.efSearch = int(ef)
         else:
@@ -131,19 +136,18 @@ def search_params(
     return p
 
 
-def index_bytes(index: faiss.Index | None) -> int:
-    """Approximate in-memory size of an index (its serialized size)."""
+def index_bytes(index: Any) -> int:
+    """Bytes of an index's structures (codes, graph, lists), computed from its shape
+    without serializing it."""
     if index is None:
         return 0
-    try:
-        return int(faiss.serialize_index(index).nbytes) if index.ntotal < 200_000 else _estimate(index)
-    except RuntimeError:
-        return _estimate(index)
-
-
-def _estimate(index: faiss.Index) -> int:
-    n, d = index.ntotal, index.d
+    n, d = int(index.ntotal), int(index.d)
     if isinstance(index, faiss.IndexHNSW):
-        code = index.storage.sa_code_size() if hasattr(index.storage, "sa_code_size") else 4 * d
-        return int(n * (code + index.hnsw.nb_neighbors(0) * 4 * 1.1))
-    return int(n * getattr(index, "code_size", 4 * d))
+        storage = faiss.downcast_index(index.storage)
+        code = int(storage.sa_code_size()) if hasattr(storage, "sa_code_size") else 4 * d
+        graph = int(index.hnsw.neighbors.size()) * 4 + n * 12
+        return n * code + graph
+    if isinstance(index, faiss.IndexIVF):
+        return n * (int(index.code_size) + 8) + int(index.nlist) * d * 4
+    code = int(index.sa_code_size()) if hasattr(index, "sa_code_size") else 4 * d
+    return n * code

@@ -111,23 +111,25 @@ class Wal:
                 continue
         return sorted(out)
 
-    def replay(self, after_seq: int) -> Iterator[WalRecord]:
-        """Yield the records with ``seq > after_seq``, oldest first; cut torn tails."""
-        files = self.files()
-        for i, (_, path) in enumerate(files):
+    def replay(self, after_seq: int, *, repair: bool = True) -> Iterator[WalRecord]:
+        """Yield the records with ``seq > after_seq``, oldest first; cut torn tails
+        (and truncate them on disk when ``repair``)."""
+        files = [(p, p.stat().st_size) for _, p in self.files()]
+        for i, (path, size) in enumerate(files):
             records, good = read_file(path, self.dim)
-            if good < path.stat().st_size:
-                if i != len(files) - 1:
-                    # a damaged record in the middle of the log would lose acknowledged writes
+            if good < size:
+                if any(s > 0 for _, s in files[i + 1 :]):
+                    # damage followed by more log would lose acknowledged writes
                     raise CorruptionError(
-                        f"write-ahead log file {path} is damaged at byte {good} and is not the "
-                        "newest file; restore the collection from a backup"
+                        f"write-ahead log file {path} is damaged at byte {good} and newer log "
+                        "files follow; restore the collection from a backup"
                     )
-                # the torn tail of the newest file was never acknowledged: drop it
-                with open(path, "r+b") as fh:
-                    fh.truncate(good)
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                if repair:
+                    # the torn tail was never acknowledged: drop it
+                    with open(path, "r+b") as fh:
+                        fh.truncate(good)
+                        fh.flush()
+                        os.fsync(fh.fileno())
             for rec in records:
                 if rec.seq > after_seq:
                     yield rec
@@ -137,7 +139,7 @@ class Wal:
         with self._lock:
             self._close_fh()
             path = self.dir / f"{first_seq:016d}.wal"
-            self._fh = open(path, "ab")
+            self._fh = open(path, "ab")  # noqa: SIM115 - held open across appends
             self._path = path
             if self.fsync != "never":
                 fsync_dir(self.dir)

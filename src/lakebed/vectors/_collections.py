@@ -1,0 +1,229 @@
+"""``lake.collections``: create, open, list and drop vector collections."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from lakebed.errors import AlreadyExists, InvalidArgument, NotFound
+from lakebed.vectors._collection import Collection, init_layout
+from lakebed.vectors._index import METRICS, QUANTIZATIONS, normalize_index_config
+from lakebed.vectors._schema import vector_collections
+from lakebed.vectors._validate import check_name
+
+if TYPE_CHECKING:
+    from lakebed.lake import Lake
+
+
+def _get_embedder(name: str) -> Any:
+    try:
+        from lakebed.rag.embedders import get_embedder
+    except ImportError:
+        raise InvalidArgument(
+            f"embedder {name!r} needs lakebed.rag.embedders, which this build lacks; "
+            "create the collection without embedder= and pass vectors yourself"
+        ) from None
+    return get_embedder(name)
+
+
+class Collections:
+    """The vector collections of a lake (``lake.collections``).
+
+    Example:
+        >>> import lakebed
+        >>> with lakebed.connect(":memory:") as lake:
+        ...     _ = lake.collections.create("docs", dim=4, metric="cosine")
+        ...     lake.collections.list()
+        ['docs']
+    """
+
+    def __init__(self, lake: Lake) -> None:
+        self._lake = lake
+        self._open: dict[str, Collection] = {}
+        self._versions: dict[tuple[str, int], Collection] = {}
+        self._lock = threading.RLock()
+        self._root = lake.path / "collections"
+        lake.on_close(self.close)
+
+    def _row(self, name: str) -> dict[str, Any] | None:
+        t = vector_collections
+        with self._lake.catalog.connect() as conn:
+            row = conn.execute(sa.select(t).where(t.c.name == name)).mappings().first()
+        return dict(row) if row is not None else None
+
+    def create(
+        self,
+        name: str,
+        dim: int,
+        metric: str = "cosine",
+        index: dict[str, Any] | None = None,
+        quantization: str | None = None,
+        text_field: bool = False,
+        embedder: str | None = None,
+    ) -> Collection:
+        """Create a collection and return it opened.
+
+        Args:
+            name: letters, digits, ``_ - .`` (up to 200).
+            dim: vector dimension.
+            metric: ``cosine`` (vectors are L2-normalized on write), ``l2`` or ``dot``.
+            index: ``{"type": "hnsw", "m": 16, "ef_construction": 200, "ef_search": 64}``
+                (default), ``{"type": "ivf_pq", "nlist": 1024, "m": 48, "nbits": 8,
+                "nprobe": 32}`` or ``{"type": "flat"}`` (exact).
+            quantization: None, ``"fp16"`` or ``"int8"`` (scalar quantization of the index;
+                results are re-ranked with the full-precision vectors).
+            text_field: keep a BM25 index of the points' texts (hybrid search).
+            embedder: the name of an embedder (lakebed.rag) whose dimension is ``dim``.
+
+        Example:
+            >>> import lakebed
+            >>> with lakebed.connect(":memory:") as lake:
+            ...     col = lake.collections.create("img", dim=8, metric="l2",
+            ...                                   index={"type": "hnsw", "m": 32})
+            ...     col.index_config["m"]
+            32
+        """
+        self._lake.check_writable()
+        check_name(name)
+        if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= 65536:
+            raise InvalidArgument(f"dim must be an integer in 1..65536, got {dim!r}")
+        if metric not in METRICS:
+            raise InvalidArgument(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
+        if quantization not in QUANTIZATIONS:
+            raise InvalidArgument(f"unknown quantization {quantization!r}; use None, 'fp16' or 'int8'")
+        cfg = normalize_index_config(index, dim)
+        if cfg["type"] == "ivf_pq" and quantization is not None:
+            raise InvalidArgument("ivf_pq compresses vectors itself; leave quantization=None")
+        emb = None
+        if embedder is not None:
+            emb = _get_embedder(embedder)
+            if int(emb.dim) != dim:
+                raise InvalidArgument(f"embedder {embedder!r} makes {emb.dim}-d vectors but dim={dim}")
+        with self._lock:
+            if self.exists(name):
+                raise AlreadyExists(f"collection {name!r} exists; open it, or drop it first")
+            location = self._root / name
+            if location.exists():  # left over by a crash between directory and catalog
+                shutil.rmtree(location)
+            init_layout(location, durable=self._lake.settings.fsync != "never")
+            row = {
+                "name": name,
+                "dim": dim,
+                "metric": metric,
+                "index_config": cfg,
+                "quantization": quantization,
+                "text_field": bool(text_field),
+                "embedder": embedder,
+                "location": str(location),
+                "created_at": time.time(),
+                "properties": {},
+            }
+            try:
+                with self._lake.catalog.begin() as conn:
+                    conn.execute(vector_collections.insert().values(**row))
+            except sa.exc.IntegrityError:
+                shutil.rmtree(location, ignore_errors=True)
+                raise AlreadyExists(f"collection {name!r} exists; open it, or drop it first") from None
+            col = Collection(self._lake, name, row, embedder=emb)
+            self._open[name] = col
+            return col
+
+    def open(self, name: str, version: int | None = None) -> Collection:
+        """Open a collection (cached per lake); ``version=N`` opens manifest version N
+        read-only (see ``col.versions()``).
+
+        Example:
+            >>> import lakebed
+            >>> with lakebed.connect(":memory:") as lake:
+            ...     _ = lake.collections.create("docs", dim=4)
+            ...     lake.collections.open("docs").dim
+            4
+        """
+        self._lake._check_open()
+        with self._lock:
+            if version is None and name in self._open:
+                return self._open[name]
+            if version is not None and (name, version) in self._versions:
+                return self._versions[(name, version)]
+            row = self._row(check_name(name))
+            if row is None:
+                raise NotFound(
+                    f"no collection {name!r}; existing: {self.list() or 'none'}; "
+                    "create it with lake.collections.create(name, dim=...)"
+                )
+            if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+                raise InvalidArgument(f"version must be an int, got {version!r}")
+            emb = None
+            if row.get("embedder"):
+                emb = _get_embedder(row["embedder"])
+                if int(emb.dim) != int(row["dim"]):
+                    raise InvalidArgument(
+                        f"collection {name!r} has dim {row['dim']} but its embedder "
+                        f"{row['embedder']!r} makes {emb.dim}-d vectors"
+                    )
+            col = Collection(self._lake, name, row, version=version, embedder=emb)
+            if version is None:
+                self._open[name] = col
+            else:
+                self._versions[(name, version)] = col
+            return col
+
+    def list(self) -> list[str]:
+        """Names of all collections, sorted."""
+        t = vector_collections
+        with self._lake.catalog.connect() as conn:
+            return [r[0] for r in conn.execute(sa.select(t.c.name).order_by(t.c.name))]
+
+    def exists(self, name: str) -> bool:
+        """Whether a collection of that name exists."""
+        return self._row(name) is not None
+
+    def info(self, name: str) -> dict[str, Any]:
+        """The catalog entry of a collection (configuration, location, creation time)."""
+        row = self._row(name)
+        if row is None:
+            raise NotFound(f"no collection {name!r}")
+        return row
+
+    def drop(self, name: str) -> None:
+        """Delete a collection and all its data (every version).
+
+        Example:
+            >>> import lakebed
+            >>> with lakebed.connect(":memory:") as lake:
+            ...     _ = lake.collections.create("tmp", dim=2)
+            ...     lake.collections.drop("tmp")
+            ...     lake.collections.exists("tmp")
+            False
+        """
+        self._lake.check_writable()
+        with self._lock:
+            row = self._row(name)
+            if row is None:
+                raise NotFound(f"no collection {name!r} to drop")
+            col = self._open.pop(name, None)
+            if col is not None:
+                col.close()
+            for key in [k for k in self._versions if k[0] == name]:
+                self._versions.pop(key).close()
+            with self._lake.catalog.begin() as conn:
+                conn.execute(vector_collections.delete().where(vector_collections.c.name == name))
+            shutil.rmtree(row["location"], ignore_errors=True)
+
+    def close(self) -> None:
+        """Flush and close every opened collection (runs when the lake closes)."""
+        with self._lock:
+            errors = []
+            for col in [*self._open.values(), *self._versions.values()]:
+                try:
+                    col.close()
+                except Exception as exc:
+                    errors.append(exc)
+            self._open.clear()
+            self._versions.clear()
+            if errors:
+                raise errors[0]
