@@ -33,6 +33,9 @@ app.add_typer(keys_app, name="keys")
 
 console = Console()
 LakePath = Annotated[Path, typer.Argument(help="Path of the lake directory.")]
+LakeOption = Annotated[
+    Path, typer.Option("--lake", "-l", envvar="LAKEBED_LAKE", help="Path of the lake (or LAKEBED_LAKE).")
+]
 
 
 def _open(path: Path, read_only: bool = True) -> lakebed.Lake:
@@ -78,7 +81,7 @@ def demo(
 
 @tables_app.command("ls")
 def tables_ls(
-    path: LakePath,
+    path: LakeOption = Path("./lake"),
     namespace: Annotated[str | None, typer.Option(help="Only this namespace.")] = None,
 ) -> None:
     """List the tables of a lake with their versions and row counts."""
@@ -92,8 +95,8 @@ def tables_ls(
 
 @tables_app.command("show")
 def tables_show(
-    path: LakePath,
     name: Annotated[str, typer.Argument(help="Table name, namespace.name.")],
+    path: LakeOption = Path("./lake"),
     limit: Annotated[int, typer.Option(help="Rows to show.")] = 10,
     version: Annotated[int | None, typer.Option(help="Read this version.")] = None,
 ) -> None:
@@ -111,7 +114,7 @@ def tables_show(
 
 @tables_app.command("history")
 def tables_history(
-    path: LakePath, name: Annotated[str, typer.Argument(help="Table name, namespace.name.")]
+    name: Annotated[str, typer.Argument(help="Table name, namespace.name.")], path: LakeOption = Path("./lake")
 ) -> None:
     """Show a table's versions (newest first)."""
     with _open(path) as lake:
@@ -129,8 +132,8 @@ def tables_history(
 
 @tables_app.command("sql")
 def tables_sql(
-    path: LakePath,
     query: Annotated[str, typer.Argument(help="SQL; refer to tables as namespace.name.")],
+    path: LakeOption = Path("./lake"),
     limit: Annotated[int, typer.Option(help="Rows to print at most.")] = 50,
 ) -> None:
     """Run a SQL query (DuckDB) over the lake's tables."""
@@ -157,8 +160,8 @@ def serve(
 
 @keys_app.command("create")
 def keys_create(
-    path: LakePath,
     name: Annotated[str, typer.Option(help="A name for the key's holder.")],
+    path: LakeOption = Path("./lake"),
     scope: Annotated[list[str], typer.Option(help="read, write or admin (repeatable).")] = ["read"],  # noqa: B006
     grant: Annotated[list[str] | None, typer.Option(help="Limit to names, e.g. tables:silver.* (repeatable).")] = None,
 ) -> None:
@@ -172,7 +175,7 @@ def keys_create(
 
 
 @keys_app.command("ls")
-def keys_ls(path: LakePath) -> None:
+def keys_ls(path: LakeOption = Path("./lake")) -> None:
     """List active API keys (never their secrets)."""
     from lakebed.server import keys
 
@@ -182,7 +185,9 @@ def keys_ls(path: LakePath) -> None:
 
 
 @keys_app.command("revoke")
-def keys_revoke(path: LakePath, key_id: Annotated[str, typer.Argument(help="Key id (or unique name).")]) -> None:
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="Key id (or unique name).")], path: LakeOption = Path("./lake")
+) -> None:
     """Revoke an API key."""
     from lakebed.server import keys
 

@@ -267,7 +267,9 @@ def run_demo(path: str | Path, console: Console | None = None, *, quick: bool = 
     console.rule()
     console.print(
         f"[bold green]done[/] in {time.perf_counter() - tour.started:.1f} s. Explore it: "
-        f"[bold]lakebed tables ls {root}[/], [bold]lakebed tables sql {root} \"SELECT ...\"[/]"
+        f"[bold]export LAKEBED_LAKE={root}[/], then [bold]lakebed tables ls[/], "
+        "[bold]lakebed tables sql \"SELECT * FROM gold.user_features LIMIT 5\"[/], "
+        "[bold]lakebed collections ls[/], [bold]lakebed runs ls[/]"
     )
     return root
 

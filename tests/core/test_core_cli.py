@@ -51,13 +51,13 @@ def test_init_ls_show_history_sql(tmp_path: Path) -> None:
     with lakebed.connect(lake_dir) as lake:
         lake.tables.create("silver.users", data=[{"id": 1, "name": "ada"}, {"id": 2, "name": "bo"}])
         lake.tables.write("silver.users", [{"id": 3, "name": "cy"}])
-    ls = runner.invoke(app, ["tables", "ls", str(lake_dir)])
+    ls = runner.invoke(app, ["tables", "ls", "--lake", str(lake_dir)])
     assert ls.exit_code == 0 and "silver.users" in ls.output
-    show = runner.invoke(app, ["tables", "show", str(lake_dir), "silver.users"])
+    show = runner.invoke(app, ["tables", "show", "silver.users", "-l", str(lake_dir)])
     assert show.exit_code == 0 and "ada" in show.output and "version 1" in show.output
-    hist = runner.invoke(app, ["tables", "history", str(lake_dir), "silver.users"])
+    hist = runner.invoke(app, ["tables", "history", "silver.users"], env={"LAKEBED_LAKE": str(lake_dir)})
     assert hist.exit_code == 0 and "WRITE" in hist.output
-    sql = runner.invoke(app, ["tables", "sql", str(lake_dir), "SELECT count(*) AS n FROM silver.users"])
+    sql = runner.invoke(app, ["tables", "sql", "SELECT count(*) AS n FROM silver.users", "--lake", str(lake_dir)])
     assert sql.exit_code == 0 and "3" in sql.output
 
 
@@ -68,7 +68,7 @@ def test_errors_are_one_line_messages(tmp_path: Path, capsys: pytest.CaptureFixt
         import sys
 
         old = sys.argv
-        sys.argv = ["lakebed", "tables", "ls", str(tmp_path / "missing")]
+        sys.argv = ["lakebed", "tables", "ls", "--lake", str(tmp_path / "missing")]
         try:
             cli.main()
         finally:

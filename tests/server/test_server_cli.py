@@ -28,11 +28,11 @@ def test_serve_with_a_key_end_to_end(tmp_path: Path) -> None:
     path = tmp_path / "lake"
     with lakebed.connect(path) as lake:
         lake.tables.create("gold.kpis", data=[{"k": "users", "v": 10}])
-    created = CliRunner().invoke(app, ["keys", "create", str(path), "--name", "ops", "--scope", "write"])
+    created = CliRunner().invoke(app, ["keys", "create", "--lake", str(path), "--name", "ops", "--scope", "write"])
     assert created.exit_code == 0, created.output
     secret = re.search(r"(lb_\S+)", created.output)
     assert secret is not None
-    listed = CliRunner().invoke(app, ["keys", "ls", str(path)])
+    listed = CliRunner().invoke(app, ["keys", "ls", "--lake", str(path)])
     assert "ops" in listed.output and secret.group(1) not in listed.output
 
     port = _port()
@@ -61,5 +61,6 @@ def test_serve_with_a_key_end_to_end(tmp_path: Path) -> None:
         proc.wait(timeout=30)
     with lakebed.connect(path, read_only=True) as lake:
         assert lake.tables.read("gold.kpis").num_rows == 2
-    revoked = CliRunner().invoke(app, ["keys", "revoke", str(path), "ops"])
-    assert revoked.exit_code == 0 and CliRunner().invoke(app, ["keys", "ls", str(path)]).output.count("ops") == 0
+    revoked = CliRunner().invoke(app, ["keys", "revoke", "ops", "--lake", str(path)])
+    assert revoked.exit_code == 0
+    assert CliRunner().invoke(app, ["keys", "ls", "--lake", str(path)]).output.count("ops") == 0

@@ -30,7 +30,7 @@ def serve(
         if not is_loopback(host) and not _keys.any_active(lake):
             raise InvalidArgument(
                 f"refusing to serve on {host} without API keys; create one with "
-                "`lakebed keys create PATH --scope admin`, or bind to 127.0.0.1"
+                "`lakebed keys create --lake PATH --name NAME --scope admin`, or bind to 127.0.0.1"
             )
         if workers < 1:
             raise InvalidArgument(f"workers must be >= 1, got {workers}")
