@@ -41,6 +41,7 @@ class TrainingSet:
 
     def __init__(self, store: FeatureStore, table: pa.Table, entities: pa.Table, spec: dict[str, Any]) -> None:
         self._store = store
+        self.ref: str | None = None  # "table:<name>@<version>" once saved
         self.table = table
         self._entities = entities
         self.spec = spec
@@ -145,6 +146,7 @@ class TrainingSet:
                     add(f"table:{vsrc}@{spec['source_versions'][vsrc]}", f"featureview:{view}@{vv}",
                         "feature_source", conn=conn)
         lake.tables.set_properties(name, {"training_set": {**spec, "version": version}})
+        self.ref = f"table:{name}@{version}"  # so that run.log_input(ts) finds the saved table
         return version
 
 

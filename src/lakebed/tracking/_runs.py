@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import atexit
+import builtins
 import contextlib
 import dataclasses
 import itertools
@@ -30,7 +31,7 @@ import time
 import traceback
 import uuid
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,7 @@ from lakebed.errors import ConflictError, InvalidArgument, NotFound
 from lakebed.tracking import _env
 from lakebed.tracking import _schema as s
 from lakebed.tracking._artifacts import ArtifactStore, dump_model, load_model, read_source
-from lakebed.tracking._search import compile_filter, order_column, parse, parse_order_by
+from lakebed.tracking._search import compile_joins, order_column, parse, parse_order_by
 
 if TYPE_CHECKING:
     from lakebed.lake import Lake
@@ -288,14 +289,17 @@ class Run:
         if status not in STATUSES or status == RUNNING:
             raise InvalidArgument(f"a run ends as FINISHED, FAILED or KILLED, not {status!r}")
         self._runs._lake.check_writable()
-        self._runs.flush()
-        self.end_time = time.time()
-        self.status = status
-        self.error = error
-        with self._runs._catalog.begin() as conn:
+        end_time = time.time()
+
+        def finish(conn: sa.Connection) -> None:
             conn.execute(
-                s.runs.update().where(s.runs.c.id == self.id).values(status=status, end_time=self.end_time, error=error)
+                s.runs.update().where(s.runs.c.id == self.id),
+                {"status": status, "end_time": end_time, "error": error},
             )
+
+        # the last metric points and the status change commit together
+        self._runs.flush(also=finish)
+        self.end_time, self.status, self.error = end_time, status, error
 
     def __enter__(self) -> Run:
         return self
@@ -303,6 +307,8 @@ class Run:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self.status != RUNNING:  # ended inside the block already
+            return
         if exc_type is None:
             self.end(FINISHED)
         else:
@@ -335,7 +341,10 @@ class Runs:
         self._last_flush = time.monotonic()
         self._seq = itertools.count(time.time_ns() // 1000)
         self._env_known: set[str] = set()
-        self._latest_upsert = self._make_upsert()
+        self._insert_sql, self._upsert_sql = self._make_sql()
+        self._created = 0  # runs started since the last ANALYZE
+        self._analyze_every = 1000
+        self._stats_checked = False
         lake.on_close(self.flush)
         _live.add(self)
 
@@ -357,8 +366,9 @@ class Runs:
             raise InvalidArgument(f"name must be a string of at most 200 characters, got {name!r}")
         env_hash, packages = _env.packages()
         commit, dirty = _env.git_state()
-        row = {
-            "id": uuid.uuid4().hex,
+        run_id = uuid.uuid4().hex
+        row: dict[str, Any] = {
+            "id": run_id,
             "experiment": experiment,
             "name": name,
             "status": RUNNING,
@@ -372,19 +382,58 @@ class Runs:
             "environment": env_hash,
             "error": None,
         }
-        tag_rows = self._tag_rows(row["id"], tags or {})
+        tag_rows = self._tag_rows(run_id, tags or {})
         with self._catalog.begin() as conn:
             if env_hash not in self._env_known:
-                e = s.environments
-                if conn.execute(sa.select(e.c.sha256).where(e.c.sha256 == env_hash)).first() is None:
-                    conn.execute(e.insert().values(sha256=env_hash, packages=packages, created_at=time.time()))
-            conn.execute(s.runs.insert().values(row))
+                # another process may store the same environment at the same moment
+                if self._catalog.dialect == "postgresql":
+                    from sqlalchemy.dialects.postgresql import insert
+                else:
+                    from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+                conn.execute(
+                    insert(s.environments)
+                    .values(sha256=env_hash, packages=packages, created_at=time.time())
+                    .on_conflict_do_nothing(index_elements=["sha256"])
+                )
+            conn.execute(s.runs.insert(), row)
             if tag_rows:
                 conn.execute(s.run_tags.insert(), tag_rows)
         self._env_known.add(env_hash)
+        self._created += 1
         return Run(self, row)
 
-    def _tag_rows(self, run_id: str, tags: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def _maybe_analyze(self) -> None:
+        """Keep SQLite's planner statistics on the tracking tables fresh.
+
+        Without them SQLite cannot tell that ``params.p = 'x'`` selects 5% of the runs
+        and ``metrics.m > 0.5`` half of them, and may start a search from the wrong
+        index. They are refreshed when the number of runs has about doubled since the
+        last time (so the cost, ~70 ms at 10,000 runs, is amortized), and once per process
+        when they are missing. PostgreSQL's autovacuum keeps its own statistics.
+        """
+        if self._catalog.dialect != "sqlite" or self._lake.read_only:
+            return
+        due = self._created >= self._analyze_every
+        if not due and self._stats_checked:
+            return
+        with self._catalog.begin() as conn:
+            if not due:
+                self._stats_checked = True
+                has_table = conn.exec_driver_sql(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'"
+                ).first()
+                if has_table and conn.exec_driver_sql("SELECT 1 FROM sqlite_stat1 WHERE tbl = 'runs'").first():
+                    return
+            total = conn.execute(sa.select(sa.func.count()).select_from(s.runs)).scalar() or 0
+            if total < 100:  # tiny: any plan is fast, and the statistics would not last
+                return
+            for table in ("runs", "run_params", "run_tags", "run_latest_metrics"):
+                conn.exec_driver_sql(f"ANALYZE {table}")
+        self._created = 0
+        self._analyze_every = max(1000, int(total))
+        self._stats_checked = True
+
+    def _tag_rows(self, run_id: str, tags: Mapping[str, Any]) -> builtins.list[dict[str, Any]]:
         if not isinstance(tags, Mapping):
             raise InvalidArgument("tags must be a mapping {name: value}")
         return [{"run_id": run_id, "key": _check_key(k, "tag"), "value": str(v)} for k, v in tags.items()]
@@ -399,6 +448,7 @@ class Runs:
             conn.execute(t.insert(), rows)
 
     def _append(self, run_id: str, key: str, value: Any, step: int | None, ts: float | None) -> None:
+        self._lake.check_writable()
         _check_key(key, "metric")
         if isinstance(value, bool) or not isinstance(value, int | float):
             try:
@@ -424,36 +474,36 @@ class Runs:
         if due:
             self.flush()
 
-    def _make_upsert(self) -> Any:
-        t = s.run_latest_metrics
-        if self._catalog.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-        stmt = insert(t)
-        ex = stmt.excluded
-        newer = sa.or_(
-            ex.step > t.c.step,
-            sa.and_(
-                ex.step == t.c.step,
-                sa.or_(ex.timestamp > t.c.timestamp, sa.and_(ex.timestamp == t.c.timestamp, ex.seq > t.c.seq)),
-            ),
+    def _make_sql(self) -> tuple[str, str]:
+        """The two statements of a metric flush, in the driver's own paramstyle: handing
+        tuples straight to ``executemany`` costs a fraction of SQLAlchemy's per-row
+        parameter processing, and metric flushes are the hot path of logging."""
+        ph = "?" if self._catalog.dialect == "sqlite" else "%s"
+        values = ", ".join([ph] * 6)
+        cols = 'run_id, key, step, "timestamp", value, seq'
+        insert = f"INSERT INTO run_metrics ({cols}) VALUES ({values})"
+        t = "run_latest_metrics"
+        upsert = (
+            f"INSERT INTO {t} ({cols}) VALUES ({values}) ON CONFLICT (run_id, key) DO UPDATE SET "
+            'step = excluded.step, "timestamp" = excluded."timestamp", value = excluded.value, '
+            f"seq = excluded.seq WHERE excluded.step > {t}.step OR (excluded.step = {t}.step AND "
+            f'(excluded."timestamp" > {t}."timestamp" OR (excluded."timestamp" = {t}."timestamp" '
+            f"AND excluded.seq > {t}.seq)))"
         )
-        return stmt.on_conflict_do_update(
-            index_elements=[t.c.run_id, t.c.key],
-            set_={"step": ex.step, "timestamp": ex.timestamp, "value": ex.value, "seq": ex.seq},
-            where=newer,
-        )
+        return insert, upsert
 
-    def flush(self) -> None:
-        """Write buffered metric points to the catalog (one transaction)."""
+    def flush(self, also: Callable[[sa.Connection], None] | None = None) -> None:
+        """Write buffered metric points to the catalog (one transaction, which also runs
+        ``also(conn)`` when given)."""
         with self._flush_lock:
             with self._lock:
                 buf, self._buffer = self._buffer, []
                 self._last_flush = time.monotonic()
             if not buf:
+                if also is not None:
+                    with self._catalog.begin() as conn:
+                        also(conn)
                 return
-            cols = ("run_id", "key", "step", "timestamp", "value", "seq")
             latest: dict[tuple[str, str], tuple[Any, ...]] = {}
             for p in buf:
                 cur = latest.get((p[0], p[1]))
@@ -461,8 +511,10 @@ class Runs:
                     latest[(p[0], p[1])] = p
             try:
                 with self._catalog.begin() as conn:
-                    conn.execute(s.run_metrics.insert(), [dict(zip(cols, p, strict=True)) for p in buf])
-                    conn.execute(self._latest_upsert, [dict(zip(cols, p, strict=True)) for p in latest.values()])
+                    conn.exec_driver_sql(self._insert_sql, buf)  # type: ignore[arg-type]
+                    conn.exec_driver_sql(self._upsert_sql, list(latest.values()))  # type: ignore[arg-type]
+                    if also is not None:
+                        also(conn)
             except BaseException:
                 with self._lock:  # keep the points for the next flush
                     self._buffer[:0] = buf
@@ -535,7 +587,7 @@ class Runs:
         with self._catalog.connect() as conn:
             return dict(conn.execute(sa.select(t.c.key, t.c.value).where(t.c.run_id == run_id)).all())
 
-    def experiments(self) -> list[str]:
+    def experiments(self) -> builtins.list[str]:
         with self._catalog.connect() as conn:
             return [r[0] for r in conn.execute(sa.select(s.runs.c.experiment).distinct().order_by(s.runs.c.experiment))]
 
@@ -571,10 +623,16 @@ class Runs:
         node = parse(query)
         orders = [parse_order_by(o) for o in (order_by or [])]
         self.flush()
+        self._maybe_analyze()
         dialect = self._catalog.dialect
         stmt = sa.select(*(s.runs.c[c] for c in _ATTR_COLUMNS))
+        src: Any = s.runs
         if node is not None:
-            stmt = stmt.where(compile_filter(node, dialect))
+            inner, where = compile_joins(node, dialect)
+            for t, on in inner:
+                src = src.join(t, on)
+            if where is not None:
+                stmt = stmt.where(where)
         if experiment is not None:
             names = [experiment] if isinstance(experiment, str) else list(experiment)
             stmt = stmt.where(s.runs.c.experiment.in_(names))
@@ -583,7 +641,6 @@ class Runs:
         for field, desc in orders:
             col = order_column(field, joins)
             order_cols.append(sa.nulls_last(col.desc() if desc else col.asc()))
-        src: Any = s.runs
         for t, on in joins:
             src = src.outerjoin(t, on)
         stmt = stmt.select_from(src).order_by(*order_cols, s.runs.c.start_time.desc(), s.runs.c.id)
@@ -591,8 +648,10 @@ class Runs:
             stmt = stmt.limit(limit)
         with self._catalog.connect() as conn:
             rows = conn.execute(stmt).all()
-            kv = self._fetch_kv(conn, [r[0] for r in rows])
-        return _to_arrow(rows, kv)
+            # plain DBAPI tuples: these columns need no type processing, and Row objects
+            # for a few hundred thousand key-values cost more than the query
+            kv = conn.execute(self._kv_query(stmt, rows)).cursor.fetchall() if rows else []
+        return _to_arrow(list(rows), kv)
 
     def list(self, experiment: str | None = None, *, status: str | None = None, limit: int | None = None) -> pa.Table:
         """All runs (of an experiment, with a status), newest first, as in :meth:`search`."""
@@ -603,26 +662,31 @@ class Runs:
             query = f"status = '{status}'"
         return self.search(query, experiment=experiment, limit=limit)
 
-    def _fetch_kv(self, conn: sa.Connection, ids: list[str]) -> list[tuple[str, str, Any]]:
-        out: list[tuple[str, str, Any]] = []
+    @staticmethod
+    def _kv_query(page: sa.Select[Any], rows: Sequence[Any]) -> Any:
+        """Metrics, params and tags of the runs of ``page``, as one UNION ALL statement.
+
+        A short page sends its ids. A long one repeats the page statement as a common
+        table expression: thousands of bound parameters cost more to compile than the
+        filter costs to run again, and both databases materialize a CTE used three times.
+        """
+        ids: Any
+        if len(rows) <= 500:  # a short list is cheaper than running the filter again
+            ids = [r[0] for r in rows]
+        else:
+            ids = sa.select(page.cte("page").c.id)
         lm, p, t = s.run_latest_metrics, s.run_params, s.run_tags
-        for i in range(0, len(ids), 5000):
-            chunk = ids[i : i + 5000]
-            q = sa.union_all(
-                sa.select(lm.c.run_id, sa.literal("m").label("k"), lm.c.key, lm.c.value, sa.null().label("sv")).where(
-                    lm.c.run_id.in_(chunk)
-                ),
-                sa.select(p.c.run_id, sa.literal("p"), p.c.key, sa.null(), p.c.value).where(p.c.run_id.in_(chunk)),
-                sa.select(t.c.run_id, sa.literal("t"), t.c.key, sa.null(), t.c.value).where(t.c.run_id.in_(chunk)),
-            )
-            out.extend(conn.execute(q).tuples())  # type: ignore[arg-type]
-        return out
+        return sa.union_all(
+            sa.select(lm.c.run_id, sa.literal("m"), lm.c.key, lm.c.value, sa.null()).where(lm.c.run_id.in_(ids)),
+            sa.select(p.c.run_id, sa.literal("p"), p.c.key, sa.null(), p.c.value).where(p.c.run_id.in_(ids)),
+            sa.select(t.c.run_id, sa.literal("t"), t.c.key, sa.null(), t.c.value).where(t.c.run_id.in_(ids)),
+        )
 
 
 _PREFIX = {"m": "metrics.", "p": "params.", "t": "tags."}
 
 
-def _to_arrow(rows: list[Any], kv: list[Any]) -> pa.Table:
+def _to_arrow(rows: Sequence[Any], kv: Sequence[Any]) -> pa.Table:
     n = len(rows)
     index = {r[0]: i for i, r in enumerate(rows)}
     columns: dict[str, Any] = {}
@@ -630,14 +694,18 @@ def _to_arrow(rows: list[Any], kv: list[Any]) -> pa.Table:
         columns["run_id" if name == "id" else name] = [r[i] for r in rows]
     extra: dict[str, list[Any]] = {}
     for run_id, kind, key, num, text in kv:
+        found = index.get(run_id)
+        if found is None:  # a run that entered the page between the two statements
+            continue
+        i = found
         col = _PREFIX[kind] + key
         values = extra.get(col)
         if values is None:
             values = extra[col] = [None] * n
         if kind == "m":
-            values[index[run_id]] = float("nan") if num is None else num
+            values[i] = float("nan") if num is None else num
         else:
-            values[index[run_id]] = text
+            values[i] = text
     ts = pa.timestamp("us", tz="UTC")
     arrays: dict[str, pa.Array] = {}
     for name, values in columns.items():

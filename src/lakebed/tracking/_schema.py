@@ -30,12 +30,14 @@ runs = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
 )
 
+# (key, value) on SQLite; on PostgreSQL the migration indexes the key only (see there)
 run_params = sa.Table(
     "run_params",
     metadata,
     sa.Column("run_id", sa.String(32), primary_key=True),
     sa.Column("key", sa.String(250), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
+    sa.Index("ix_run_params_key_value", "key", "value"),
 )
 
 run_tags = sa.Table(
@@ -44,6 +46,7 @@ run_tags = sa.Table(
     sa.Column("run_id", sa.String(32), primary_key=True),
     sa.Column("key", sa.String(250), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
+    sa.Index("ix_run_tags_key_value", "key", "value"),
 )
 
 # value NULL stands for NaN: SQLite stores NaN as NULL, so both catalogs do the same.

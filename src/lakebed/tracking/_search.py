@@ -153,9 +153,8 @@ def _tokenize(src: str) -> list[_Tok]:
             text, j = _quoted(src, i, c)
             toks.append(_Tok("word", src[i:j], i, text))
             i = j
-        elif c.isalpha() or c == "_":
-            m = _WORD.match(src, i)
-            assert m is not None  # the first char matched
+        elif (c.isalpha() or c == "_") and (m := _WORD.match(src, i)) is not None:
+            # (_WORD is ASCII: other letters fall through to "unexpected character")
             j = m.end()
             word = m.group(0)
             if word.endswith(".") and j < n and src[j] in '`"':
@@ -244,6 +243,8 @@ class _Parser:
             op = "like"
         else:
             raise _error(self.src, op_tok.pos, "expected a comparison (= != < <= > >= like)")
+        if op == "like" and field.numeric:
+            raise _error(self.src, op_tok.pos, f"'like' needs a string field, {field} is numeric")
         lit = self.next()
         if lit.kind not in ("str", "num"):
             raise _error(self.src, lit.pos, "expected a 'quoted string' or a number")
@@ -251,8 +252,6 @@ class _Parser:
             raise _error(self.src, lit.pos, f"{field} is numeric; compare it with a number")
         if not field.numeric and lit.kind == "num":
             raise _error(self.src, lit.pos, f"{field} is a string; quote the value: '{lit.text}'")
-        if op == "like" and field.numeric:
-            raise _error(self.src, op_tok.pos, f"'like' needs a string field, {field} is numeric")
         return Comparison(field, op, lit.value)
 
     def field(self) -> Field:
@@ -363,6 +362,28 @@ def compile_filter(node: Node, dialect: str) -> Any:
     t = _KV[f.kind]
     cond = _compare(t.c.value, node.op, node.value, dialect, f.numeric)
     return s.runs.c.id.in_(sa.select(t.c.run_id).where(t.c.key == f.key, cond))
+
+
+def compile_joins(node: Node, dialect: str) -> tuple[list[tuple[Any, Any]], Any]:
+    """Compile a filter to (inner joins, where clause) over ``runs``.
+
+    The conditions of a top-level ``and`` on metrics, params and tags become inner joins
+    ``kv AS k ON k.run_id = runs.id AND k.key = ? AND k.value <op> ?``: the planner can
+    then start from the most selective (key, value) index range and probe the rest by
+    primary key, instead of testing every run. Everything else (attributes, ``or``
+    groups) stays in the where clause, compiled by :func:`compile_filter`.
+    """
+    parts = list(node.args) if isinstance(node, BoolOp) and node.op == "and" else [node]
+    joins: list[tuple[Any, Any]] = []
+    rest: list[Any] = []
+    for part in parts:
+        if isinstance(part, Comparison) and part.field.kind != "attributes":
+            t = _KV[part.field.kind].alias(f"f{len(joins)}")
+            cond = _compare(t.c.value, part.op, part.value, dialect, part.field.numeric)
+            joins.append((t, sa.and_(t.c.run_id == s.runs.c.id, t.c.key == part.field.key, cond)))
+        else:
+            rest.append(compile_filter(part, dialect))
+    return joins, (sa.and_(*rest) if rest else None)
 
 
 def order_column(field: Field, joins: list[Any]) -> Any:

@@ -43,6 +43,12 @@ def upgrade() -> None:
             sa.Column("key", sa.String(250), primary_key=True),
             sa.Column("value", sa.Text, nullable=False),
         )
+    # search filters on params/tags select by (key, value); on PostgreSQL a btree over
+    # unbounded text fails for values past ~2.7 kB, so there only the key is indexed
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    for name in ("run_params", "run_tags"):
+        cols = ["key", "value"] if sqlite else ["key"]
+        op.create_index(f"ix_{name}_key_value", name, cols)
     op.create_table(
         "run_metrics",
         sa.Column("run_id", sa.String(32), nullable=False),
