@@ -137,9 +137,7 @@ def load_markdown(path: Path, data: bytes) -> LoadedDocument:
             para_end = end
     close_para()
     title = next((b.text for b in blocks if b.kind == "heading" and b.level == 1), None)
-    return LoadedDocument(
-        source=str(path), title=title or _first_line_title(text, path.stem), text=text, blocks=blocks
-    )
+    return LoadedDocument(source=str(path), title=title or _first_line_title(text, path.stem), text=text, blocks=blocks)
 
 
 class _Builder:
@@ -204,20 +202,14 @@ def load_html(path: Path, data: bytes) -> LoadedDocument:
                 out.add("para", node.get_text())
             else:
                 out.add("para", _clean(node.get_text(" ")))
-        elif (
-            type(node) is bs4.element.NavigableString
-            and node.strip()
-            and node.find_parent(list(wanted)) is None
-        ):
+        elif type(node) is bs4.element.NavigableString and node.strip() and node.find_parent(list(wanted)) is None:
             loose.append(str(node))  # text outside any block element, e.g. inside a <div>
     flush_loose()
     if not out.blocks:  # no block markup: fall back to the visible text's paragraphs
         for block in _paragraphs(_clean(root.get_text("\n"))):
             out.add("para", block.text)
     h1 = next((b.text for b in out.blocks if b.kind == "heading" and b.level == 1), None)
-    return LoadedDocument(
-        source=str(path), title=page_title or h1 or path.stem, text=out.text(), blocks=out.blocks
-    )
+    return LoadedDocument(source=str(path), title=page_title or h1 or path.stem, text=out.text(), blocks=out.blocks)
 
 
 def load_pdf(path: Path, data: bytes) -> LoadedDocument:
@@ -237,7 +229,10 @@ def load_pdf(path: Path, data: bytes) -> LoadedDocument:
     except Exception:  # broken metadata must not lose the text
         title = ""
     return LoadedDocument(
-        source=str(path), title=title.strip() or path.stem, text=out.text(), blocks=out.blocks,
+        source=str(path),
+        title=title.strip() or path.stem,
+        text=out.text(),
+        blocks=out.blocks,
         pages=len(reader.pages),
     )
 

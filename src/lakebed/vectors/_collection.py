@@ -203,7 +203,7 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
     def _open_text(self) -> None:
         from lakebed.vectors.text import TextIndex
 
-        self._text = TextIndex(self.path / "text")
+        self._text = TextIndex(self.path / "text", durable=self._durable, read_only=self._read_only)
         if self._read_only:
             return
         if self._text.marker() != self._seq:

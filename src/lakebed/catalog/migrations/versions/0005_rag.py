@@ -4,8 +4,8 @@ Revision ID: 0005_rag
 Revises: 0004_tracking
 """
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0005_rag"
 down_revision = "0004_tracking"
@@ -14,8 +14,22 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # Mirrors lakebed.rag._schema.rag_documents (ingested documents per collection).
+    op.create_table(
+        "rag_documents",
+        sa.Column("collection", sa.String(200), primary_key=True),
+        sa.Column("source", sa.String(1000), primary_key=True),
+        sa.Column("content_hash", sa.String(64), nullable=False),
+        sa.Column("title", sa.Text, nullable=True),
+        sa.Column("chunk_ids", sa.JSON, nullable=False),
+        sa.Column("n_chunks", sa.Integer, nullable=False),
+        sa.Column("size", sa.BigInteger, nullable=False),
+        sa.Column("chunking", sa.JSON, nullable=True),
+        sa.Column("embedder", sa.String(200), nullable=True),
+        sa.Column("ingested_at", sa.Float, nullable=False),
+        sa.Column("properties", sa.JSON, nullable=True),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("rag_documents")
