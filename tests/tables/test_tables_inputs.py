@@ -212,3 +212,12 @@ def test_threads_writing_one_table_get_distinct_versions(lake: lakebed.Lake) -> 
     assert errors == []
     assert sorted(versions) == list(range(1, 21))
     assert lake.tables.read("bronze.threads").num_rows == 20
+
+
+@pytest.mark.parametrize("query", [";", "-- nothing", "   "])
+def test_sql_without_a_query_is_refused(query: str) -> None:
+    with lakebed.connect(":memory:") as lake:
+        lake.tables.create("bronze.t", data=[{"a": 1}])
+        with pytest.raises(lakebed.InvalidArgument, match="return rows"):
+            lake.sql(query)
+        assert lake.sql("SELECT a FROM bronze.t").to_pylist() == [{"a": 1}]

@@ -27,13 +27,15 @@ if TYPE_CHECKING:
     from lakebed.features._store import FeatureStore
 
 BATCH_ROWS = 50_000
+BUCKET_ROWS = 2_000_000  # source rows per hash bucket of entities when materializing
 MEMORY_LIMIT = "1GB"  # DuckDB spills to disk beyond this while materializing
 
 
 def duckdb_config(store: FeatureStore) -> dict[str, Any]:
     """Bounded memory for materialization: spill to a temporary directory in the lake."""
     tmp = store.lake.path / "online" / ".duckdb_tmp"
-    return {"memory_limit": MEMORY_LIMIT, "temp_directory": str(tmp)}
+    # insertion order is not needed (rows are keyed), and keeping it buffers whole joins
+    return {"memory_limit": MEMORY_LIMIT, "temp_directory": str(tmp), "preserve_insertion_order": False}
 
 
 def register_source(con: duckdb.DuckDBPyConnection, store: FeatureStore, table: str, alias: str) -> None:
@@ -84,9 +86,17 @@ def write_latest(
         cr = f"coalesce(epoch_us({p}{q(created)}), -{_HALF})::HUGEINT"
         return f"epoch_us({ts})::HUGEINT * {_SHIFT} + ({cr} + {_HALF})"
 
-    def where(p: str) -> str:
+    # Entities are processed in hash buckets of about BUCKET_ROWS source rows, so that the
+    # join below holds one bucket at a time: memory stays bounded however many entities.
+    n_rows = int(con.sql(f"SELECT count(*) AS n FROM {source}").to_arrow_table().column("n")[0].as_py())
+    buckets = max(1, -(-n_rows // BUCKET_ROWS))
+
+    def where(p: str, bucket: int = 0) -> str:
         ts = f"{p}{q(spec['timestamp_field'])}"
-        return _time_filter(ts, end_us, start_us, ttl_us) + "".join(f" AND {p}{q(k)} IS NOT NULL" for k in keys)
+        cond = _time_filter(ts, end_us, start_us, ttl_us) + "".join(f" AND {p}{q(k)} IS NOT NULL" for k in keys)
+        if buckets > 1:
+            cond += f" AND hash({', '.join(p + q(k) for k in keys)}) % {buckets} = {bucket}"
+        return cond
 
     cr = f"epoch_us(s.{q(created)})" if created else "NULL::BIGINT"
     fields = [f["name"] for f in spec["fields"]]
@@ -95,28 +105,30 @@ def write_latest(
     # The newest order key per entity (a small aggregate: keys + one number), then the
     # rows that carry it, streamed from a join: far less memory and time than arg_max
     # over whole rows when there are millions of entities.
-    newest = (
-        f"SELECT {', '.join(q(k) for k in keys)}, max({order('')}) AS __m "
-        f"FROM {source} WHERE {where('')} GROUP BY ALL"
-    )
-    on = " AND ".join([*(f"s.{q(k)} = m.{q(k)}" for k in keys), f"{order('s.')} = m.__m"])
-    sql = (
-        f"SELECT {', '.join('s.' + q(k) for k in keys)}, struct_pack({packed}) AS s "
-        f"FROM {source} s JOIN ({newest}) m ON {on} WHERE {where('s.')}"
-    )
+    def bucket_sql(b: int) -> str:
+        newest = (
+            f"SELECT {', '.join(q(k) for k in keys)}, max({order('')}) AS __m "
+            f"FROM {source} WHERE {where('', b)} GROUP BY ALL"
+        )
+        on = " AND ".join([*(f"s.{q(k)} = m.{q(k)}" for k in keys), f"{order('s.')} = m.__m"])
+        return (
+            f"SELECT {', '.join('s.' + q(k) for k in keys)}, struct_pack({packed}) AS s "
+            f"FROM {source} s JOIN ({newest}) m ON {on} WHERE {where('s.', b)}"
+        )
+
     codec = codec_for(store, view, version, spec)
     backend = store.online_store
     done = 0
     try:
-        reader = con.sql(sql).to_arrow_reader(BATCH_ROWS)
-        for batch in reader:
-            if batch.num_rows == 0:
-                continue
-            ks, values = encode_latest(codec, spec, batch)
-            backend.write(view, ks, values, newer_only=True)
-            done += batch.num_rows
-            if progress is not None:
-                progress(view, done, None)
+        for b in range(buckets):
+            for batch in con.sql(bucket_sql(b)).to_arrow_reader(BATCH_ROWS):
+                if batch.num_rows == 0:
+                    continue
+                ks, values = encode_latest(codec, spec, batch)
+                backend.write(view, ks, values, newer_only=True)
+                done += batch.num_rows
+                if progress is not None:
+                    progress(view, done, None)
     except duckdb.Error as exc:
         raise InvalidArgument(f"materializing view {view!r} failed: {exc}") from None
     return done

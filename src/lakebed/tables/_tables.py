@@ -91,6 +91,8 @@ class Tables:
             if version is not None:
                 if version < 0:
                     raise InvalidArgument(f"version must be >= 0, got {version}")
+                if version >= 2**31:  # deltalake searches a long time for absurd versions
+                    raise NotFound(f"table {name!r} has no version {version}")
                 return _check_files(name, DeltaTable(path, version=version), f"version {version}")
             dt = DeltaTable(path)
             if as_of is not None:
@@ -471,7 +473,12 @@ class Tables:
             # The query sees the lake's tables only: no files, URLs or extensions of its own.
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
-            return con.sql(query).to_arrow_table()
+            relation = con.sql(query)
+            if relation is None:
+                raise InvalidArgument(
+                    f"{query!r} is no query; lake.sql runs queries that return rows (SELECT, WITH, ...)"
+                )
+            return relation.to_arrow_table()
         except duckdb.Error as exc:
             raise InvalidArgument(f"the query failed: {exc}") from None
         finally:

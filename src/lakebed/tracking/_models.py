@@ -191,6 +191,8 @@ class Models:
                     raise NotFound(f"no model {name!r}; register one with lake.models.register")
                 return name, int(v)
             if selector.isdigit():
+                if not 1 <= int(selector) < 2**31:
+                    raise NotFound(f"model {name!r} has no version {selector}; see lake.models.versions({name!r})")
                 return name, int(selector)
             t = s.model_aliases
             v = conn.execute(sa.select(t.c.version).where(t.c.name == name, t.c.alias == selector)).scalar()

@@ -59,7 +59,7 @@ class Filtered(BaseModel):
 class Scroll(BaseModel):
     filter: dict[str, Any] | None = None
     limit: int = Field(100, ge=1, le=10_000)
-    cursor: int | None = None
+    cursor: int | None = Field(None, ge=0, lt=2**63)
 
 
 class Search(BaseModel):

@@ -193,7 +193,7 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
         return fast_json([_spec(v) for v in lake.features.list_views()])
 
     @r.get("/views/{name}", summary="One feature view (at a version)", dependencies=[read])
-    def view(name: str, version: int | None = Query(None, ge=1)) -> Response:
+    def view(name: str, version: int | None = Query(None, ge=1, lt=2**31)) -> Response:
         return fast_json(_spec(lake.features.get_view(name, version)))
 
     @r.get("/entities", summary="Applied entities", dependencies=[read])

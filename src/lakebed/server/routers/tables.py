@@ -32,7 +32,7 @@ class DeleteRows(BaseModel):
 
 
 class Restore(BaseModel):
-    version: int = Field(ge=0)
+    version: int = Field(ge=0, lt=2**31)
 
 
 class Vacuum(BaseModel):
@@ -95,14 +95,14 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
     @r.get("/tables/{name}/data", summary="Read (Arrow IPC stream)", responses=ARROW_RESPONSE,
            response_class=Response, dependencies=[auth.need("read", "tables", "name")])
     def read(
-        name: str, version: int | None = Query(None, ge=0), as_of: str | None = None,
+        name: str, version: int | None = Query(None, ge=0, lt=2**31), as_of: str | None = None,
         columns: list[str] | None = Query(None), where: str | None = None,
     ) -> Response:
         return arrow_response(T.read(name, version=version, as_of=as_of, columns=columns, where=where))
 
     @r.get("/tables/{name}/history", summary="Versions, newest first",
            dependencies=[auth.need("read", "tables", "name")])
-    def history(name: str, limit: int | None = Query(None, ge=1)) -> list[dict[str, Any]]:
+    def history(name: str, limit: int | None = Query(None, ge=1, le=1_000_000)) -> list[dict[str, Any]]:
         out = T.history(name, limit)
         for h in out:
             h["timestamp"] = h["timestamp"].isoformat()

@@ -68,7 +68,7 @@ class Register(BaseModel):
 
 class Alias(BaseModel):
     alias: str
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, lt=2**31)
 
 
 def run_json(run: Any) -> dict[str, Any]:
@@ -103,7 +103,7 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
     @r.get("/runs", summary="List runs (Arrow)", responses=ARROW_RESPONSE, response_class=Response,
            dependencies=[read_runs])
     def list_runs(experiment: str | None = None, status: str | None = None,
-                  limit: int | None = Query(None, ge=1)) -> Response:
+                  limit: int | None = Query(None, ge=1, le=1_000_000)) -> Response:
         return arrow_response(lake.runs.list(experiment, status=status, limit=limit))
 
     @r.post("/runs/search", summary="Search runs (Arrow)", responses=ARROW_RESPONSE, response_class=Response,
@@ -215,11 +215,11 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
         return {"deleted": alias}
 
     @r.get("/lineage/upstream", summary="What a ref was made from", dependencies=[auth.need("read", "lineage")])
-    def upstream(ref: str, depth: int | None = Query(None, ge=1)) -> dict[str, Any]:
+    def upstream(ref: str, depth: int | None = Query(None, ge=1, le=1000)) -> dict[str, Any]:
         return graph_json(lake.lineage.upstream(ref, depth))
 
     @r.get("/lineage/downstream", summary="What was made from a ref", dependencies=[auth.need("read", "lineage")])
-    def downstream(ref: str, depth: int | None = Query(None, ge=1)) -> dict[str, Any]:
+    def downstream(ref: str, depth: int | None = Query(None, ge=1, le=1000)) -> dict[str, Any]:
         return graph_json(lake.lineage.downstream(ref, depth))
 
     return r
