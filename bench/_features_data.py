@@ -3,16 +3,17 @@
 Everything here is a pure function of the case parameters and a seed, so every system
 reads byte-identical Parquet files.
 
-Feature table (``features.parquet``): ``user_id`` int64, ``ts`` (event time, whole hours,
-UTC), ``created_at`` (unique within a ``(user_id, ts)`` tie), ``f00..f09`` float64,
-``f10..f19`` int64; rows shuffled. About 5% of rows repeat the event time of another row
-of the same user, so ties must be broken by ``created_at``.
+Feature table (``features.parquet``): ``user_id`` int64 (about 100 rows per user),
+``ts`` (event time, whole hours over 90 days, UTC), ``created_at`` (unique within a
+``(user_id, ts)`` tie), ``f00..f09`` float64, ``f10..f19`` int64; rows shuffled. Beyond
+natural collisions, ~5% of rows repeat the event time of another row of the same user, so
+ties must be broken by ``created_at``.
 
 Entity frame (``entity.parquet``): ``user_id``, ``event_timestamp`` (UTC), ``row_id``
 (0..n-1, the input order, kept by every system as an extra column). It holds unknown
 users (~2%), rows exactly at a feature row's event time (~3%: the ``<=`` boundary), exact
-duplicate rows (~2%), rows before a user's first feature row and rows past the TTL, so
-that roughly 10% of rows get all-null features.
+duplicate rows (~2%), rows before any feature row (~4%) and rows past the TTL after the
+last one (~4%), so that about 10% of rows get all-null features.
 
 The TTL is 30 days (one unit: Feast's ibis-based stores reject mixed-unit timedeltas).
 Entity times are never at a whole hour, except the exact hits, which are chosen so that
@@ -20,6 +21,9 @@ the user has no feature row exactly 30 days earlier; so ``t - ttl`` never equals
 ``ts``, and the ``> t - ttl`` (lakebed) and ``>= t - ttl`` (Feast) conventions agree.
 
 Wide table (``wide.parquet``) for online reads: one row per user, ``w00..w49`` float64.
+
+Materialization table (``mat.parquet``): one row per user (so every row is written to the
+online store), the 20 features; ``n_mat_rows`` rows.
 """
 
 from __future__ import annotations
@@ -56,16 +60,17 @@ class Case:
     n_users: int
     n_entity_rows: int
     n_wide_users: int
+    n_mat_rows: int
     seed: int = 20261122
 
     def dir(self, root: Path) -> Path:
-        return root / f"{self.name}-{self.n_feature_rows}-{self.n_entity_rows}"
+        return root / f"{self.name}-{self.n_feature_rows}-{self.n_users}-{self.n_entity_rows}"
 
 
 CASES = {
-    "quick": Case("quick", 100_000, 10_000, 10_000, 10_000),
-    "small": Case("small", 1_000_000, 100_000, 100_000, 100_000),
-    "large": Case("large", 10_000_000, 1_000_000, 1_000_000, 100_000),
+    "quick": Case("quick", 100_000, 1_000, 10_000, 10_000, 100_000),
+    "small": Case("small", 1_000_000, 10_000, 100_000, 100_000, 1_000_000),
+    "large": Case("large", 10_000_000, 100_000, 1_000_000, 100_000, 10_000_000),
 }
 
 
@@ -81,15 +86,17 @@ def generate(case: Case, root: Path) -> Path:
     _write_features(out / "features.parquet", user, ts_us, created_us, case.seed)
     entity = _entity_frame(case, rng, user, ts_us)
     pq.write_table(entity, out / "entity.parquet")
+    t_min, t_max = int(ts_us.min()), int(ts_us.max())
+    del user, ts_us, created_us, entity
     wide = _wide_table(case)
     pq.write_table(wide, out / "wide.parquet", row_group_size=CHUNK)
+    _write_mat(case, out / "mat.parquet")
     meta = {
         "case": asdict(case),
         "ttl_seconds": TTL.total_seconds(),
-        "feature_min_ts_us": int(ts_us.min()),
-        "feature_max_ts_us": int(ts_us.max()),
+        "feature_min_ts_us": t_min,
+        "feature_max_ts_us": t_max,
         "wide_max_ts_us": int(wide.column("ts").cast(pa.int64()).to_numpy().max()),
-        "tied_rows": int(_count_ties(user, ts_us)),
     }
     done.write_text(json.dumps(meta, indent=2))
     return out
@@ -141,26 +148,27 @@ def _write_features(path: Path, user: np.ndarray, ts_us: np.ndarray, created_us:
 
 def _entity_frame(case: Case, rng: np.random.Generator, user: np.ndarray, ts_us: np.ndarray) -> pa.Table:
     n = case.n_entity_rows
-    n_missing = n * 2 // 100
-    n_exact = n * 3 // 100
-    n_dup = n * 2 // 100
-    n_rand = n - n_missing - n_exact - n_dup
-    # Random times from 4 days after the first feature hour to 3 days after the last,
-    # at a second offset in the hour that is never 0 (see the module doc).
-    hours = rng.integers(4 * 24, (FEATURE_DAYS + 3) * 24, n_rand + n_missing, dtype=np.int64)
-    offs = rng.integers(1, 3_599, n_rand + n_missing, dtype=np.int64)
-    t_rand = START_US + hours * HOUR_US + offs * 1_000_000
-    u_rand = rng.integers(1, case.n_users + 1, n_rand, dtype=np.int64)
-    u_missing = rng.integers(case.n_users + 1, case.n_users * 2, n_missing, dtype=np.int64)
-    # Exact hits at a feature row's time, whose user has no row exactly one TTL earlier.
+    n_missing, n_exact, n_dup, n_before, n_after = (n * p // 100 for p in (2, 3, 2, 4, 4))
+    n_in = n - n_missing - n_exact - n_dup - n_before - n_after
+    end_us = START_US + FEATURE_DAYS * DAY_US
     ttl_us = int(TTL.total_seconds()) * 1_000_000
+    # Times never at a whole hour (a second offset 1..3599), see the module doc.
+    def at(lo_us: int, hi_us: int, k: int) -> np.ndarray:
+        hours = rng.integers(lo_us // HOUR_US, hi_us // HOUR_US, k, dtype=np.int64)
+        return hours * HOUR_US + rng.integers(1, 3_600, k, dtype=np.int64) * 1_000_000
+    t_in = at(START_US + DAY_US, end_us, n_in + n_missing)
+    t_before = at(START_US - 3 * DAY_US, START_US, n_before)
+    t_after = at(end_us + ttl_us + DAY_US, end_us + ttl_us + 5 * DAY_US, n_after)
+    u_known = rng.integers(1, case.n_users + 1, n_in + n_before + n_after, dtype=np.int64)
+    u_missing = rng.integers(case.n_users + 1, case.n_users * 2 + 2, n_missing, dtype=np.int64)
+    # Exact hits at a feature row's time, whose user has no row exactly one TTL earlier.
     keys = user * (1 << 32) + (ts_us - START_US) // HOUR_US
     pick = rng.integers(0, len(user), n_exact * 2)
     clash = np.isin(keys[pick] - ttl_us // HOUR_US, keys)
     pick = pick[~clash][:n_exact]
-    u = np.concatenate([u_rand, u_missing, user[pick]])
-    t = np.concatenate([t_rand, ts_us[pick]])
-    dup_src = rng.integers(0, len(u), n_dup)
+    u = np.concatenate([u_known[:n_in], u_missing, u_known[n_in:], user[pick]])
+    t = np.concatenate([t_in[:n_in], t_in[n_in:], t_before, t_after, ts_us[pick]])
+    dup_src = rng.integers(0, len(u), n - len(u))
     u = np.concatenate([u, u[dup_src]])
     t = np.concatenate([t, t[dup_src]])
     perm = rng.permutation(len(u))
@@ -172,6 +180,15 @@ def _entity_frame(case: Case, rng: np.random.Generator, user: np.ndarray, ts_us:
             "row_id": pa.array(np.arange(len(u), dtype=np.int64)),
         }
     )
+
+
+def _write_mat(case: Case, path: Path) -> None:
+    """One row per user (ids shuffled), the 20 features, times over the 90 days."""
+    n = case.n_mat_rows
+    rng = np.random.default_rng([case.seed, 20])
+    user = rng.permutation(np.arange(1, n + 1, dtype=np.int64))
+    ts_us = START_US + rng.integers(0, FEATURE_DAYS * 24, n, dtype=np.int64) * HOUR_US
+    _write_features(path, user, ts_us, ts_us, case.seed + 1)
 
 
 def _wide_table(case: Case) -> pa.Table:
@@ -186,13 +203,6 @@ def _wide_table(case: Case) -> pa.Table:
     for f in WIDE_FEATURES:
         cols[f] = pa.array(np.round(rng.standard_normal(n) * 10, 6))
     return pa.table(cols)
-
-
-def _count_ties(user: np.ndarray, ts_us: np.ndarray) -> int:
-    order = np.lexsort((ts_us, user))
-    u, t = user[order], ts_us[order]
-    same = (u[1:] == u[:-1]) & (t[1:] == t[:-1])
-    return int(same.sum())
 
 
 def brute_force(features: pa.Table, entity: pa.Table, sample: np.ndarray) -> dict[int, tuple | None]:

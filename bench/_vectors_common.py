@@ -6,6 +6,7 @@ process measures the same way.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import statistics
@@ -230,10 +231,8 @@ def disk_bytes(path: str | Path) -> int:
     total = 0
     for root, _dirs, files in os.walk(path):
         for f in files:
-            try:
+            with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(root, f)).st_size
-            except OSError:
-                pass
     return total
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _vectors_common import FILTERS, K, Data
+from _vectors_common import FILTERS, Data, K
 
 
 class Adapter:
@@ -171,15 +171,16 @@ class Hnswlib(Adapter):
 
 class Chroma(Adapter):
     name = "chroma"
-    knob = "ef_search"
-    knob_values = [16, 32, 64, 100, 150, 200, 300]
-    knob_default = 100
+    # ef_search stays at Chroma's default (100): in chromadb 1.5.9 collection.modify() updated the stored
+    # configuration but not the index an open client searches (recall did not move), so no sweep.
+    notes = ["PersistentClient; hnsw ef_search = Chroma's default 100 (not sweepable in-process)"]
 
     def _client(self) -> Any:
         import chromadb
         from chromadb.config import Settings
 
-        return chromadb.PersistentClient(path=str(self.workdir / "chroma"), settings=Settings(anonymized_telemetry=False))
+        settings = Settings(anonymized_telemetry=False)
+        return chromadb.PersistentClient(path=str(self.workdir / "chroma"), settings=settings)
 
     def build(self) -> dict[str, Any]:
         client = self._client()
@@ -204,15 +205,6 @@ class Chroma(Adapter):
     def open(self) -> None:
         self.client = self._client()
         self.col = self.client.get_collection("ann", embedding_function=None)
-
-    def set_knob(self, value: Any) -> None:
-        self.knob_value = value
-        try:
-            self.col.modify(configuration={"hnsw": {"ef_search": int(value)}})
-            self.col = self.client.get_collection("ann", embedding_function=None)
-        except Exception as exc:
-            self.notes.append(f"ef_search could not be changed ({type(exc).__name__}: {exc}); default used")
-            self.knob = None
 
     def _ids(self, res: Any) -> list[list[int]]:
         return [[int(x) for x in ids] for ids in res["ids"]]
