@@ -131,86 +131,56 @@ class Lake:
             self._finalizer = weakref.finalize(self, shutil.rmtree, str(root), True)
 
     # -- areas -------------------------------------------------------------------------
-    def _area(self, name: str, factory: Callable[[], Any]) -> Any:
-        self._check_open()
+    def _area(self, name: str, module: str, cls: str) -> Any:
+        """The area object ``name``, built on first use from ``module.cls(self)``. The
+        common case (already built) is one dict lookup: no import, no lock."""
         area = self._areas.get(name)
-        if area is None:
-            with self._areas_lock:
-                area = self._areas.get(name)
-                if area is None:
-                    area = factory()
-                    self._areas[name] = area
+        if area is not None and not self._closed:
+            return area
+        self._check_open()
+        with self._areas_lock:
+            area = self._areas.get(name)
+            if area is None:
+                import importlib
+
+                area = getattr(importlib.import_module(module), cls)(self)
+                self._areas[name] = area
         return area
 
     @property
     def tables(self) -> Tables:
         """Versioned tables (Delta Lake), addressed as ``namespace.name``."""
-        area = self._areas.get("tables")
-        if area is not None and not self._closed:  # the hot path: no import, no lock
-            return area  # type: ignore[no-any-return]
-        from lakebed.tables import Tables
-
-        return self._area("tables", lambda: Tables(self))  # type: ignore[no-any-return]
+        return self._area("tables", "lakebed.tables", "Tables")  # type: ignore[no-any-return]
 
     @property
     def collections(self) -> Collections:
         """Vector collections."""
-        area = self._areas.get("collections")
-        if area is not None and not self._closed:  # the hot path: no import, no lock
-            return area  # type: ignore[no-any-return]
-        from lakebed.vectors import Collections
-
-        return self._area("collections", lambda: Collections(self))  # type: ignore[no-any-return]
+        return self._area("collections", "lakebed.vectors", "Collections")  # type: ignore[no-any-return]
 
     @property
     def features(self) -> FeatureStore:
         """The feature store."""
-        area = self._areas.get("features")
-        if area is not None and not self._closed:  # the hot path: no import, no lock
-            return area  # type: ignore[no-any-return]
-        from lakebed.features import FeatureStore
-
-        return self._area("features", lambda: FeatureStore(self))  # type: ignore[no-any-return]
+        return self._area("features", "lakebed.features", "FeatureStore")  # type: ignore[no-any-return]
 
     @property
     def runs(self) -> Runs:
         """Experiment runs: params, metrics, artifacts."""
-        area = self._areas.get("runs")
-        if area is not None and not self._closed:  # the hot path: no import, no lock
-            return area  # type: ignore[no-any-return]
-        from lakebed.tracking import Runs
-
-        return self._area("runs", lambda: Runs(self))  # type: ignore[no-any-return]
+        return self._area("runs", "lakebed.tracking", "Runs")  # type: ignore[no-any-return]
 
     @property
     def models(self) -> Models:
         """The model registry."""
-        area = self._areas.get("models")
-        if area is not None and not self._closed:  # the hot path: no import, no lock
-            return area  # type: ignore[no-any-return]
-        from lakebed.tracking import Models
-
-        return self._area("models", lambda: Models(self))  # type: ignore[no-any-return]
+        return self._area("models", "lakebed.tracking", "Models")  # type: ignore[no-any-return]
 
     @property
     def lineage(self) -> Lineage:
         """Lineage from source data to features, models and predictions."""
-        area = self._areas.get("lineage")
-        if area is not None and not self._closed:  # the hot path: no import, no lock
-            return area  # type: ignore[no-any-return]
-        from lakebed.tracking import Lineage
-
-        return self._area("lineage", lambda: Lineage(self))  # type: ignore[no-any-return]
+        return self._area("lineage", "lakebed.tracking", "Lineage")  # type: ignore[no-any-return]
 
     @property
     def rag(self) -> Rag:
         """Document ingestion and retrieval."""
-        area = self._areas.get("rag")
-        if area is not None and not self._closed:  # the hot path: no import, no lock
-            return area  # type: ignore[no-any-return]
-        from lakebed.rag import Rag
-
-        return self._area("rag", lambda: Rag(self))  # type: ignore[no-any-return]
+        return self._area("rag", "lakebed.rag", "Rag")  # type: ignore[no-any-return]
 
     def predictions(self, model: str) -> PredictionLog:
         """The prediction log of a model (``"fraud"``, ``"fraud@champion"``, ``"fraud@3"``)."""

@@ -42,7 +42,7 @@ import sqlalchemy as sa
 from lakebed.errors import ConflictError, InvalidArgument, NotFound
 from lakebed.tracking import _env
 from lakebed.tracking import _schema as s
-from lakebed.tracking._artifacts import ArtifactStore, dump_model, load_model, read_source
+from lakebed.tracking._artifacts import FLAVORS, ArtifactStore, dump_model, load_model, read_source
 from lakebed.tracking._search import compile_joins, order_column, parse, parse_order_by
 
 if TYPE_CHECKING:
@@ -215,6 +215,16 @@ class Run:
         self._runs._lake.check_writable()
         data, flavor, props = dump_model(model, flavor)
         return self._runs._add_artifact(self.id, _check_key(name, "model"), data, "model", flavor, props)
+
+    def log_model_bytes(
+        self, data: bytes, name: str = "model", flavor: str = "pickle", properties: dict[str, Any] | None = None
+    ) -> Artifact:
+        """Store a model serialized elsewhere (e.g. by a remote client) without loading it:
+        its bytes, flavor and the properties :func:`load_model` needs."""
+        self._runs._lake.check_writable()
+        if flavor not in FLAVORS:
+            raise InvalidArgument(f"unknown model flavor {flavor!r}; use one of {', '.join(FLAVORS)}")
+        return self._runs._add_artifact(self.id, _check_key(name, "model"), bytes(data), "model", flavor, properties)
 
     # -- reading -----------------------------------------------------------------------
     @property

@@ -159,12 +159,8 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
                 props = json.loads(properties) if properties else None
             except ValueError:
                 raise InvalidArgument("properties must be a JSON object") from None
-            from lakebed.tracking._artifacts import FLAVORS
-
-            if flavor not in FLAVORS:
-                raise InvalidArgument(f"unknown model flavor {flavor!r}; use one of {', '.join(FLAVORS)}")
             # model bytes serialized by the client; the server stores them, never loads them
-            art = lake.runs._add_artifact(run.id, name, data, "model", flavor, props)
+            art = run.log_model_bytes(data, name, flavor or "pickle", props)
         else:
             art = run.log_artifact(data, name=name)
         return {"name": art.name, "sha256": art.sha256, "size": art.size}
