@@ -221,6 +221,19 @@ def rss_bytes() -> int:
     return int(psutil.Process().memory_info().rss)
 
 
+def anon_bytes() -> int:
+    """Anonymous (heap) resident memory of this process: RSS without the pages of files it
+    maps, which the kernel can drop and re-read (Linux ``RssAnon``; 0 where unknown)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def peak_rss_bytes() -> int:
     """Peak resident set size of this process so far (ru_maxrss is KiB on Linux)."""
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024

@@ -45,6 +45,9 @@ class Lakebed(Adapter):
             info["stats_after_build"] = _jsonable(col.stats())
         except Exception as exc:
             info["stats_error"] = repr(exc)
+        # the build published several versions (seals, merges); time travel keeps their
+        # segments until vacuum, which a user finishing a build runs: keep only the newest
+        info["vacuum"] = _jsonable(col.vacuum(keep_versions=1))
         lake.close()
         return info
 

@@ -99,6 +99,7 @@ def worker_query(name: str, workdir: Path, quick: bool) -> dict[str, Any]:
     from _vectors_common import (
         FILTERS,
         TARGET_RECALL,
+        anon_bytes,
         load,
         peak_rss_bytes,
         recall_at_k,
@@ -112,7 +113,7 @@ def worker_query(name: str, workdir: Path, quick: bool) -> dict[str, Any]:
     data = load(quick)
     cls = _adapter_class(name)
     ad = cls(workdir, data)
-    rss0 = rss_bytes()
+    rss0, anon0 = rss_bytes(), anon_bytes()
     t0 = time.perf_counter()
     ad.open()
     reopen_s = time.perf_counter() - t0
@@ -121,6 +122,7 @@ def worker_query(name: str, workdir: Path, quick: bool) -> dict[str, Any]:
     ad.set_threads(1)
     q = data.queries
     out: dict[str, Any] = {"reopen_s": reopen_s, "rss_before_open": rss0, "rss_after_open": rss_open,
+                           "anon_before_open": anon0,
                            "n_base": data.n, "n_queries": int(q.shape[0]), "notes": list(ad.notes)}
     if ad.knob is not None:
         ad.set_knob(ad.knob_default)
@@ -195,6 +197,7 @@ def worker_query(name: str, workdir: Path, quick: bool) -> dict[str, Any]:
                 out["filtered"][f] = {"error": f"{type(exc).__name__}: {exc}"}
                 print(f"  [{name}] {f}: ERROR {exc!r}", flush=True)
     out["rss_end"] = rss_bytes()
+    out["anon_end"] = anon_bytes()
     out["query_peak_rss"] = peak_rss_bytes()
     out["stats"] = ad.stats()
     ad.close()

@@ -134,6 +134,39 @@ def test_text_index_consistent_after_writes_compaction_and_reopen(lake_path) -> 
         assert_text_index_consistent(lake.collections.open("t"))
 
 
+def test_old_versions_and_read_only_opens_search_their_own_texts(lake_path) -> None:
+    """A collection opened at an older version searches the texts of that version, and a
+    read-only open whose on-disk text index is stale or missing builds its own."""
+    with lakebed.connect(lake_path) as lake:
+        col = lake.collections.create("t", dim=4, text_field=True)
+        col.upsert([1, 2], np.eye(2, 4), texts=["apple banana", "cherry"])
+        col.flush()
+        v1 = col.versions()[-1]["version"]
+        col.upsert([1, 3], np.eye(2, 4), texts=["kiwi", "apple grape"])
+        col.delete(ids=[2])
+        col.flush()
+        assert {h.id for h in col.search_text("apple")} == {3}
+        old = lake.collections.open("t", version=v1)
+        assert {h.id for h in old.search_text("apple")} == {1}
+        assert {h.id for h in old.search_text("cherry")} == {2}
+        assert {h.id for h in old.hybrid_search("apple", vector=[1, 0, 0, 0], k=5)} <= {1, 2}
+        assert_text_index_consistent(old)
+        old.close()
+        assert {h.id for h in col.search_text("apple")} == {3}  # the writer's index is untouched
+    import shutil
+
+    (text_dir,) = {p.parent for p in Path(lake_path).rglob("textindex.json")}
+    shutil.rmtree(text_dir)
+    with lakebed.connect(lake_path, read_only=True) as lake:
+        col = lake.collections.open("t")
+        assert {h.id for h in col.search_text("apple")} == {3}
+        assert_text_index_consistent(col)
+        tmp = col._text_tmp
+        assert tmp is not None and tmp.exists()
+    assert not tmp.exists()
+    assert not text_dir.exists()  # a read-only open wrote nothing into the lake
+
+
 WRITER = textwrap.dedent(
     """
     import random, sys

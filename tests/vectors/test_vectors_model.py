@@ -189,3 +189,45 @@ def test_repeated_filter_uses_subset_ivf_with_high_recall(tmp_path: Path) -> Non
             rec += len({h.id for h in hits} & set(np.argsort(-s)[:10].tolist())) / 10
         assert plans == {"exact_subset", "subset_ivf"}
         assert rec / len(qs) >= 0.9
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2"])
+def test_index_filtered_path_scores_recall_and_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, metric: str
+) -> None:
+    """The HNSW-with-selector plan (forced on a small collection): every hit matches the
+    filter and carries its exact score, recall is high, and a filter the graph cannot
+    satisfy falls back to exact search with all k results."""
+    from lakebed.vectors import _search
+
+    monkeypatch.setattr(_search, "EXACT_WORK", 0)
+    monkeypatch.setattr(_search, "EXACT_SELECTIVITY", 0.0)
+    n, dim = 5000, 16
+    x = _clustered(n, dim, 5)
+    g = np.arange(n) % 2
+    with lakebed.connect(tmp_path / "lake", fsync="never") as lake:
+        col = lake.collections.create("f", dim=dim, metric=metric)
+        col.upsert(list(range(n)), x, payloads=[{"g": int(v), "r": i} for i, v in enumerate(g)])
+        col.flush()
+        xs = x / np.linalg.norm(x, axis=1, keepdims=True) if metric == "cosine" else x
+        rec = 0.0
+        qs = _clustered(40, dim, 6)
+        for q in qs:
+            hits = col.search(q, k=10, filter={"g": 1})
+            assert hits[0].meta["plan"] == "index_filtered"
+            assert len(hits) == 10 and all(h.id % 2 == 1 for h in hits)
+            qq = q / np.linalg.norm(q) if metric == "cosine" else q
+            s = xs @ qq if metric == "cosine" else -((xs - qq) ** 2).sum(axis=1)
+            for h in hits:
+                assert h.score == pytest.approx(float(s[h.id]), abs=1e-4)
+            s[g != 1] = -np.inf
+            rec += len({h.id for h in hits} & set(np.argsort(-s)[:10].tolist())) / 10
+        assert rec / len(qs) >= 0.9
+        # 15 matching rows scattered over the graph: the kernel finds fewer than k, and the
+        # plan falls back to exact search over them
+        rows = list(range(7, n, n // 15))[:15]
+        q = qs[0] / np.linalg.norm(qs[0]) if metric == "cosine" else qs[0]
+        s = xs[rows] @ q if metric == "cosine" else -((xs[rows] - q) ** 2).sum(axis=1)
+        hits = col.search(qs[0], k=10, filter={"r": {"$in": rows}}, ef=10)
+        assert [h.id for h in hits] == [rows[j] for j in np.argsort(-s)[:10]]
+        assert hits[0].meta["plan"] == "index_filtered+exact_fallback"

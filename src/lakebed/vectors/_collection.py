@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import queue
 import shutil
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -123,6 +124,7 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
         )
         self._fast_ok = self.index_config["type"] == "hnsw" and self.quantization is None
         self._text: Any = None
+        self._text_tmp: Path | None = None  # a read-only snapshot's own BM25 index
         self._queue: queue.Queue[int | None] = queue.Queue()
         self._builder: threading.Thread | None = None
         self._wal: Wal | None = None
@@ -201,24 +203,55 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
                 shutil.rmtree(sdir, ignore_errors=True)
 
     def _open_text(self) -> None:
-        from lakebed.vectors.text import TextIndex
+        from lakebed.vectors import text as _textmod
 
-        self._text = TextIndex(self.path / "text", durable=self._durable, read_only=self._read_only)
         if self._read_only:
+            self._open_text_read_only()
             return
+        self._text = _textmod.TextIndex(self.path / "text", durable=self._durable)
         if self._text.marker() != self._seq:
             # the BM25 index missed writes (a crash, or a new index): rebuild from the points
             self._text.clear()
-            for view in self._views():
-                texts = view.data.texts
-                if texts is None:
-                    continue
-                pos = view.alive().positions
-                keys = [int(view.data.keys[p]) for p in pos if texts[p] is not None]
-                vals = [texts[p] for p in pos if texts[p] is not None]
-                if keys:
-                    self._text.upsert(keys, vals)
-            self._text.commit(self._seq)
+            self._fill_text()
+
+    def _open_text_read_only(self) -> None:
+        """The on-disk BM25 index when it is exactly at this snapshot; otherwise (an older
+        version, a stale or missing index) one built from this snapshot's points in a
+        private temporary directory, removed on close: never a silently different index."""
+        from lakebed.vectors import text as _textmod
+
+        try:
+            disk = _textmod.TextIndex(self.path / "text", durable=self._durable, read_only=True)
+        except (OSError, ValueError):
+            disk = None
+        if disk is not None and disk.marker() == self._seq:
+            self._text = disk
+            return
+        tokenizer = "en_stem_stop"
+        try:
+            state = json.loads((self.path / "text" / _textmod.STATE_FILE).read_text())
+            if state.get("tokenizer") in _textmod.TOKENIZERS:
+                tokenizer = state["tokenizer"]
+        except (OSError, ValueError, AttributeError):
+            pass
+        if disk is not None:
+            disk.close()
+        self._text_tmp = Path(tempfile.mkdtemp(prefix="lakebed-text-"))
+        self._text = _textmod.TextIndex(self._text_tmp, tokenizer=tokenizer, durable=False)
+        self._fill_text()
+
+    def _fill_text(self) -> None:
+        """Index the texts of every live point and commit at the current WAL position."""
+        for view in self._views():
+            texts = view.data.texts
+            if texts is None:
+                continue
+            pos = view.alive().positions
+            keys = [int(view.data.keys[p]) for p in pos if texts[p] is not None]
+            vals = [texts[p] for p in pos if texts[p] is not None]
+            if keys:
+                self._text.upsert(keys, vals)
+        self._text.commit(self._seq)
 
     # -- snapshots --------------------------------------------------------------------------
     def _views(self) -> list[SegmentView]:
@@ -618,6 +651,8 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
         finally:
             if self._text is not None:
                 self._text.close()
+            if self._text_tmp is not None:
+                shutil.rmtree(self._text_tmp, ignore_errors=True)
             self._closed = True
 
     def versions(self) -> list[dict[str, Any]]:

@@ -12,7 +12,15 @@ from pyroaring import BitMap
 from lakebed.errors import InvalidArgument
 from lakebed.vectors._filters import Node, canonical, check_kinds, compile_filter, evaluate
 from lakebed.vectors._hit import Hit, Point
-from lakebed.vectors._search import RERANK_FACTOR, SearchConfig, plan_for, rerank_one, search_view, topk
+from lakebed.vectors._search import (
+    RERANK_FACTOR,
+    SearchConfig,
+    filtered_params,
+    plan_for,
+    rerank_one,
+    search_view,
+    topk,
+)
 from lakebed.vectors._segment import FilterResult, SegmentData, SegmentView
 from lakebed.vectors._validate import check_ids, check_k, check_query, fast_query
 
@@ -61,6 +69,20 @@ class ReadOps:
 
     # -- filters ----------------------------------------------------------------------------
     def _compile(self, flt: Any) -> tuple[str, Node]:
+        # the repr of a JSON-like dict spells every key, value and type, so equal reprs are
+        # equal filters: a cheap first-level cache in front of the canonical JSON key
+        rcache: dict[str, tuple[str, Node, dict[str, str]]] = self.__dict__.setdefault("_frepr", {})
+        r = repr(flt)
+        got = rcache.get(r)
+        if got is not None and got[2] is self._kinds:
+            return got[0], got[1]
+        key, node = self._compile_slow(flt)
+        if len(rcache) >= 256:
+            rcache.clear()
+        rcache[r] = (key, node, self._kinds)
+        return key, node
+
+    def _compile_slow(self, flt: Any) -> tuple[str, Node]:
         key = canonical(flt)
         cache: OrderedDict[str, tuple[Node, dict[str, str]]] = self.__dict__.setdefault("_fcompiled", OrderedDict())
         hit = cache.get(key)
@@ -173,9 +195,29 @@ class ReadOps:
         plan = plan_for(view, fres, k, False)
         if plan == "skip":
             return []
-        scores, pos, used = search_view(view, q, k, fres, self._cfg, ef, nprobe, plan)
         data = view.data
         ids, texts = data.ids, data.texts
+        if plan == "index_filtered" and self._fast_ok:
+            # HNSW with the filter's selector: one faiss call, hits straight from its output
+            cfg = self._cfg
+            kk = min(k, view.n)
+            params = filtered_params(view, fres, max(ef or cfg.ef_search, kk), nprobe or cfg.nprobe)
+            d = np.empty((1, kk), np.float32)
+            i = np.empty((1, kk), np.int64)
+            data.index.search_c(1, swig_ptr(q), kk, swig_ptr(d), swig_ptr(i), params)
+            if self.metric == "l2":
+                d = -d
+            plist = i[0].tolist()
+            want = min(k, fres.count)
+            if want <= kk and plist[want - 1] >= 0:  # faiss fills results best first, -1 after
+                meta = {"plan": plan}
+                return [
+                    Hit(ids[p], sc, None, texts[p] if texts else None, None, meta, data, p)
+                    for sc, p in zip(d[0].tolist(), plist, strict=True)
+                    if p >= 0
+                ]
+            # fewer than k matching rows reached: the general path falls back to exact search
+        scores, pos, used = search_view(view, q, k, fres, self._cfg, ef, nprobe, plan)
         meta = {"plan": used}
         return [
             Hit(ids[p], sc, None, texts[p] if texts else None, None, meta, data, p)

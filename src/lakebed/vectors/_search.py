@@ -201,21 +201,7 @@ def indexed(
         kq = k * RERANK_FACTOR["pq" if cfg.index_type == "ivf_pq" else str(cfg.quantization)]
     ef_eff = max(ef or cfg.ef_search, kq)
     np_eff = nprobe or cfg.nprobe
-    if base is None:
-        params = _params(index, None, ef_eff, np_eff)
-    else:
-        params = base.params.get((ef_eff, np_eff))
-        if params is None:
-            share = max(base.count, 1) / view.n
-            ef_b, np_b = ef_eff, np_eff
-            if share < 0.95:
-                ef_b = math.ceil(ef_eff * min(MAX_EF_BOOST, share**-0.75))
-                np_b = math.ceil(np_eff * min(MAX_EF_BOOST, 1.0 / share))
-            sel = faiss.IDSelectorBitmap(view.n, faiss.swig_ptr(base.packed()))
-            params = _params(index, sel, ef_b, np_b)
-            params._lakebed_sel = sel  # keep the selector alive with the parameters
-            if len(base.params) < 16:
-                base.params[(ef_eff, np_eff)] = params
+    params = _params(index, None, ef_eff, np_eff) if base is None else filtered_params(view, base, ef_eff, np_eff)
     kq_eff = min(kq, view.n)
     if params is None:
         d, i = index.search(q, kq_eff)
@@ -226,6 +212,24 @@ def indexed(
     s = -d if cfg.metric == "l2" else d
     s = np.where(i >= 0, s, -np.inf).astype(np.float32)
     return _pad(s, i, k)
+
+
+def filtered_params(view: SegmentView, base: FilterResult, ef: int, nprobe: int) -> Any:
+    """Search parameters with a selector of ``base``'s rows and the breadth boosted for its
+    selectivity (cached on the filter result per ``(ef, nprobe)``; read-only once made)."""
+    params = base.params.get((ef, nprobe))
+    if params is None:
+        share = max(base.count, 1) / view.n
+        ef_b, np_b = ef, nprobe
+        if share < 0.95:
+            ef_b = math.ceil(ef * min(MAX_EF_BOOST, share**-0.75))
+            np_b = math.ceil(nprobe * min(MAX_EF_BOOST, 1.0 / share))
+        sel = faiss.IDSelectorBitmap(view.n, faiss.swig_ptr(base.packed()))
+        params = _params(view.data.index, sel, ef_b, np_b)
+        params._lakebed_sel = sel  # keep the selector alive with the parameters
+        if len(base.params) < 16:
+            base.params[(ef, nprobe)] = params
+    return params
 
 
 def _params(index: Any, sel: Any, ef: int, nprobe: int) -> Any:

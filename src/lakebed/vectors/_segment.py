@@ -354,13 +354,16 @@ def read_segment(directory: Path, seg_id: int, kinds: dict[str, str]) -> Segment
     texts = texts_col.to_pylist() if texts_col.null_count < len(texts_col) else None
     index: Any = None
     if meta["has_index"]:
-        index = faiss.read_index(str(directory / "index.faiss"), faiss.IO_FLAG_MMAP)
+        # IO_FLAG_MMAP_IFC maps flat and scalar-quantized codes and the HNSW graph from the
+        # file (no copy into the heap); plain IO_FLAG_MMAP would read them into memory
+        index = faiss.read_index(str(directory / "index.faiss"), faiss.IO_FLAG_MMAP_IFC)
         if isinstance(index, faiss.IndexIVF):
             # memory-mapped inverted lists scan ~10x slower; PQ codes are small: load them
             index = faiss.read_index(str(directory / "index.faiss"))
     if meta["vectors_in_index"]:
         storage = faiss.downcast_index(index.storage)
         vectors = faiss.rev_swig_ptr(storage.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
+        vectors.flags.writeable = False  # a view of the index file's read-only mapping
     else:
         vectors = np.load(directory / "vectors.npy", mmap_mode="r")
     data = SegmentData(seg_id, vectors, keys, ids, payloads, texts, index, kinds=kinds)
