@@ -302,19 +302,31 @@ def scale_section(cache: Path) -> list[str]:
         f"quantization {r.get('quantization')}; date {r.get('date')}.",
         "",
         "| build s | upsert s | flush s | disk MiB | build peak RSS MiB | reopen s | serving peak RSS MiB "
+        "| serving RSS growth MiB | serving anon growth MiB "
         "| single QPS | p50 ms | p99 ms | recall@10 vs brute force (100 queries) | knob |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         f"| {_f(b.get('build_s'), '{:.0f}')} | {_f(b.get('upsert_s'), '{:.0f}')} | {_f(b.get('flush_s'), '{:.0f}')} "
         f"| {_f(b.get('disk_bytes', 0) / MiB)} | {_f(b.get('peak_rss', 0) / MiB)} "
-        f"| {_f(q.get('reopen_s'), '{:.2f}')} | {_f(q.get('peak_rss', 0) / MiB)} | {_f(q.get('qps'))} "
+        f"| {_f(q.get('reopen_s'), '{:.2f}')} | {_f(q.get('peak_rss', 0) / MiB)} "
+        f"| {_f((q.get('rss_end', 0) - q.get('rss_before_open', 0)) / MiB)} "
+        f"| {_growth(q, 'anon')} | {_f(q.get('qps'))} "
         f"| {_f(q.get('p50_ms'), '{:.2f}')} | {_f(q.get('p99_ms'), '{:.2f}')} | {_f(q.get('recall'), '{:.4f}')} "
         f"| {q.get('knob')} |",
         "",
         f"First (cold) pass after reopen: {_f(q.get('cold_qps'))} QPS; QPS above is the warm pass. "
         f"One filtered search (`bucket < 5`, 5% of rows), the first after the warm pass: "
         f"{_f(q.get('filtered_5pct_ms'), '{:.1f}')} ms (includes building the filter bitmap). "
-        "Peak RSS includes the benchmark's own copy of one generation chunk; the machine has 24 GiB.",
+        "Peak RSS includes the benchmark's own copy of one generation chunk and the brute-force ground "
+        "truth; the growth columns are measured from just before the open to the end. "
+        + (f"The build ends with `col.vacuum()`: {_f(b['disk_before_vacuum'] / MiB)} MiB on disk before it "
+           "(older versions' segments kept for time travel). " if b.get("disk_before_vacuum") else "")
+        + "The machine has 24 GiB.",
     ]
+
+
+def _growth(q: dict[str, Any], what: str) -> str:
+    end, start = q.get(f"{what}_end"), q.get(f"{what}_before_open")
+    return _f((end - start) / MiB) if end is not None and start else "—"
 
 
 def write_report(cache: Path, out: Path, quick: bool = False) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _vectors_common import K, disk_bytes, peak_rss_bytes, rss_bytes, set_threads
+from _vectors_common import K, anon_bytes, disk_bytes, peak_rss_bytes, rss_bytes, set_threads
 
 DIM = 384
 SEED = 20261122
@@ -94,10 +94,16 @@ def _build(workdir: Path, n: int, kind: str) -> dict[str, Any]:
     col.flush()
     build_s = time.perf_counter() - t0
     stats = col.stats()
+    disk_before_vacuum = disk_bytes(workdir)
+    # seals and merges during the build leave older versions' segments for time travel
+    t1 = time.perf_counter()
+    col.vacuum(keep_versions=1)
+    vacuum_s = time.perf_counter() - t1
     t1 = time.perf_counter()
     lake.close()
     close_s = time.perf_counter() - t1
     return {"build_s": build_s, "upsert_s": upsert_s, "flush_s": build_s - upsert_s, "close_s": close_s,
+            "vacuum_s": vacuum_s, "disk_before_vacuum": disk_before_vacuum,
             "peak_rss": peak_rss_bytes(), "disk_bytes": disk_bytes(workdir), "stats": _plain(stats)}
 
 
@@ -109,7 +115,7 @@ def _query(workdir: Path, n: int, kind: str) -> dict[str, Any]:
     q = queries(centres)
     gt = ground_truth(n, centres, q)
     set_threads(1)
-    rss0 = rss_bytes()
+    rss0, anon0 = rss_bytes(), anon_bytes()
     t0 = time.perf_counter()
     lake = lakebed.connect(str(workdir / "lake"))
     col = lake.collections.open("scale")
@@ -141,7 +147,7 @@ def _query(workdir: Path, n: int, kind: str) -> dict[str, Any]:
     stats = col.stats()
     lake.close()
     return {"reopen_s": reopen_s, "rss_before_open": rss0, "rss_after_open": rss_open, "peak_rss": peak_rss_bytes(),
-            "cold_qps": cold_qps, "rss_end": rss_bytes(),
+            "cold_qps": cold_qps, "rss_end": rss_bytes(), "anon_before_open": anon0, "anon_end": anon_bytes(),
             "knob": f"{knob}={pick['value']}", "qps": pick["qps"], "p50_ms": pick["p50_ms"],
             "p99_ms": pick["p99_ms"], "recall": pick["recall"], "sweep": sweep,
             "filtered_5pct_ms": filt_ms, "filtered_hits": len(filtered), "stats": _plain(stats)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -327,6 +328,28 @@ def test_search_batch_matches_single(lake: lakebed.Lake) -> None:
     batch = col.search_batch(qs, k=7, filter={"g": {"$ne": 1}})
     single = [col.search(v, k=7, filter={"g": {"$ne": 1}}) for v in qs]
     assert [[h.id for h in r] for r in batch] == [[h.id for h in r] for r in single]
+
+
+@pytest.mark.parametrize(("metric", "quant"), [("cosine", None), ("l2", None), ("cosine", "int8")])
+def test_search_batch_on_an_indexed_segment_matches_single(lake: lakebed.Lake, metric: str, quant: Any) -> None:
+    col = lake.collections.create("c", dim=8, metric=metric, index={"type": "hnsw", "m": 8}, quantization=quant)
+    col.upsert(list(range(3000)), _vecs(3000), texts=None)
+    col.flush()
+    assert col._snap.fast is not None  # one indexed segment: the batch fast path
+    qs = _vecs(6, seed=11)
+    for ef in (None, 4, 40):
+        batch = col.search_batch(qs, k=5, ef=ef)
+        single = [col.search(v, k=5, ef=ef) for v in qs]
+        assert [[(h.id, h.meta["plan"]) for h in r] for r in batch] == [
+            [(h.id, h.meta["plan"]) for h in r] for r in single
+        ]
+        for rb, rs in zip(batch, single, strict=True):
+            assert [h.score for h in rb] == pytest.approx([h.score for h in rs], abs=1e-5)
+    # k beyond what the graph reaches: every point, by exact search, in both paths
+    big = col.search_batch(qs, k=5000)
+    assert [len(r) for r in big] == [3000] * len(qs)
+    assert [h.id for h in big[1]] == [h.id for h in col.search(qs[1], k=5000)]
+    assert [h.id for h in big[1]][:5] == [h.id for h in col.search(qs[1], k=5, exact=True)]
 
 
 def test_closed_lake_closes_collections(lake_path: Path) -> None:

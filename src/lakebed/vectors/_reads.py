@@ -151,6 +151,8 @@ class ReadOps:
             i = np.empty((1, kk), np.int64)
             params = None if ef is None else self._hnsw_params(ef, kk)
             data.index.search_c(1, swig_ptr(q), kk, swig_ptr(d), swig_ptr(i), params)
+            if i[0, kk - 1] < 0:  # the graph found fewer than k (k near ef or the segment size)
+                return self._search(snap, q.reshape(1, -1), k, None, ef, None, False)[0][0]
             ids, texts = data.ids, data.texts
             meta = {"plan": "index"}
             if self.metric == "l2":
@@ -169,6 +171,8 @@ class ReadOps:
             d = np.empty((1, kq), np.float32)
             i = np.empty((1, kq), np.int64)
             data.index.search_c(1, swig_ptr(q), kq, swig_ptr(d), swig_ptr(i), params)
+            if i[0, min(k, data.n) - 1] < 0:  # fewer than k candidates: the general path
+                return self._search(snap, q.reshape(1, -1), k, None, ef, nprobe, False)[0][0]
             scores, pos = rerank_one(data, q, i[0], k, self.metric)
             ids, texts = data.ids, data.texts
             meta = {"plan": "index"}
@@ -275,7 +279,29 @@ class ReadOps:
         q = check_query(vectors, self.dim, self.metric, batch=True)
         if len(q) == 0:
             return []
-        return self._search(self._snap, q, k, filter, ef, nprobe, exact)[0]
+        snap = self._snap
+        fast = snap.fast
+        if fast is not None and filter is None and not exact and nprobe is None and self._fast_ok:
+            # one indexed segment, no filter: one faiss call for all queries, hits from its output
+            data = fast.data
+            kk = min(k, data.n)
+            nq = len(q)
+            d = np.empty((nq, kk), np.float32)
+            i = np.empty((nq, kk), np.int64)
+            params = None if ef is None else self._hnsw_params(ef, kk)
+            data.index.search_c(nq, swig_ptr(q), kk, swig_ptr(d), swig_ptr(i), params)
+            if (i[:, kk - 1] < 0).any():  # the graph found fewer than k for some query
+                return self._search(snap, q, k, None, ef, None, False)[0]
+            if self.metric == "l2":
+                d = -d
+            ids, texts = data.ids, data.texts
+            meta = {"plan": "index"}
+            return [
+                [Hit(ids[p], s, None, texts[p] if texts else None, None, meta, data, p)
+                 for s, p in zip(drow, irow, strict=True) if p >= 0]
+                for drow, irow in zip(d.tolist(), i.tolist(), strict=True)
+            ]
+        return self._search(snap, q, k, filter, ef, nprobe, exact)[0]
 
     def explain(
         self,
