@@ -676,8 +676,10 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
     def stats(self) -> dict[str, Any]:
         """Points, segments, deleted rows, bytes on disk and in memory, and more.
 
-        ``bytes_in_memory`` counts what searches keep resident: index structures (graph,
-        codes; for HNSW without quantization they include the vectors) and unsealed rows.
+        ``bytes_in_memory`` counts the working set every search touches: index structures
+        (graph, codes; for HNSW without quantization they include the vectors; sealed
+        indexes are memory-mapped, so these pages are the page cache's when hot) and
+        unsealed rows.
         ``bytes_mapped`` is the full-precision vectors of sealed segments that are only
         memory-mapped (read for re-ranking and exact search, paged in on demand).
         ``bytes_on_disk`` includes the files of older versions (until :meth:`vacuum`);
