@@ -46,8 +46,22 @@ def test_fuse_reports_sides_and_ranks() -> None:
     assert top.score == pytest.approx(2 / 12)
     assert (out[1].found_by, out[1].text_rank) == ("vector", None)
     assert (out[2].found_by, out[2].vector_rank) == ("text", None)
-    # A tie (1 and 3 both 1/11) goes to the better best rank, then the key.
+    # A tie (1 and 3 both 1/11) goes to the vector side's order: 1 has a vector rank.
     assert out[1].score == out[2].score
+
+
+def test_rrf_ties_follow_the_vector_ranking() -> None:
+    # ranks (vector, text): "parent" (2, 1) and "child" (1, 2) tie exactly under RRF;
+    # the tie goes to the better vector rank whatever the keys are
+    for parent, child in (("a", "b"), ("b", "a"), (1, 2), (2, 1)):
+        out = fuse([(child, 0.9), (parent, 0.8)], [(parent, 9.0), (child, 8.0)], method="rrf")
+        assert out[0].score == out[1].score
+        assert [f.key for f in out] == [child, parent]
+    # text-only ties (no vector rank) go to the better text rank, then the key
+    out = fuse([], [("z", 2.0), ("y", 1.0)], method="rrf")
+    assert [f.key for f in out] == ["z", "y"]
+    out = fuse([("v", 1.0)], [("q", 3.0), ("p", 3.0)], method="rrf", rrf_k=0)
+    assert [f.key for f in out] == ["v", "q", "p"]
 
 
 def test_fuse_weighted_and_k() -> None:

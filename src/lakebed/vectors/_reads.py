@@ -19,6 +19,7 @@ from lakebed.vectors._search import (
     plan_for,
     rerank_one,
     search_view,
+    subset_ivf_index,
     topk,
 )
 from lakebed.vectors._segment import FilterResult, SegmentData, SegmentView
@@ -221,6 +222,22 @@ class ReadOps:
                     if p >= 0
                 ]
             # fewer than k matching rows reached: the general path falls back to exact search
+        elif plan == "subset_ivf":
+            # the filter's own small IVF: one faiss call, positions mapped back to the segment
+            ivf = subset_ivf_index(view, fres, self.metric)
+            kk = min(k, fres.count)
+            d = np.empty((1, kk), np.float32)
+            i = np.empty((1, kk), np.int64)
+            ivf.search_c(1, swig_ptr(q), kk, swig_ptr(d), swig_ptr(i), None)
+            if i[0, kk - 1] >= 0:
+                if self.metric == "l2":
+                    d = -d
+                meta = {"plan": plan}
+                return [
+                    Hit(ids[p], sc, None, texts[p] if texts else None, None, meta, data, p)
+                    for sc, p in zip(d[0].tolist(), fres.positions[i[0]].tolist(), strict=True)
+                ]
+            # the probed lists held fewer than k rows: the general path falls back to exact
         scores, pos, used = search_view(view, q, k, fres, self._cfg, ef, nprobe, plan)
         meta = {"plan": used}
         return [

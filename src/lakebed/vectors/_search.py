@@ -15,7 +15,8 @@ payload columns give exactly, so its count is the cardinality estimate):
   results (FAISS HNSW at 1% selectivity: recall 0.1-0.25).
 - ``subset_ivf``: as ``exact_subset``, for a filter that is used again (its result is
   cached) and matches thousands of rows: a small IVF-Flat over the matching rows,
-  probing 30% of its lists, is several times faster than brute force with recall ~0.99.
+  probing 20% of its lists, is several times faster than brute force with recall ~0.98
+  (MiniLM, 5.5k rows: 0.981 at 20%, 0.993 at 30% for 1.5x the time).
 - ``index``/``index_filtered``: the FAISS index with an ``IDSelectorBitmap`` of the live
   matching rows, so tombstones and filters are applied inside the kernel; ``ef`` grows
   as ``selectivity ** -0.75`` and ``nprobe`` as ``1 / selectivity`` (at most 8x):
@@ -48,7 +49,7 @@ RERANK_FACTOR = {"int8": 3, "fp16": 2, "pq": 10}
 MAX_EF_BOOST = 8.0
 # repeated filters matching at least this many rows get a small IVF over those rows
 SUBSET_IVF_ROWS = 2000
-SUBSET_IVF_PROBE = 0.3
+SUBSET_IVF_PROBE = 0.2
 SUBSET_IVF_MAX_K = 100
 
 
@@ -128,7 +129,17 @@ def subset_ivf(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Search a small IVF-Flat index over a repeated filter's matching rows, probing
     ``SUBSET_IVF_PROBE`` of its lists: a few times faster than brute force over
-    thousands of rows, recall about 0.99 on MiniLM vectors. Built once (tens of ms)."""
+    thousands of rows, recall about 0.98 on MiniLM vectors. Built once (tens of ms)."""
+    ivf = subset_ivf_index(view, fres, metric)
+    d, idx = ivf.search(q, min(k, fres.count))
+    s = -d if metric == "l2" else d
+    s = np.where(idx >= 0, s, -np.inf).astype(np.float32)
+    pos = np.where(idx >= 0, fres.positions[np.maximum(idx, 0)], -1)
+    return _pad(s, pos, k)
+
+
+def subset_ivf_index(view: SegmentView, fres: FilterResult, metric: str) -> Any:
+    """The IVF-Flat over ``fres``'s rows (positions in the subset), built on first use."""
     ivf = fres.ivf
     if ivf is None:
         sub = fres.sub
@@ -148,11 +159,7 @@ def subset_ivf(
         ivf.add(sub)
         ivf.nprobe = max(2, math.ceil(nlist * SUBSET_IVF_PROBE))
         fres.ivf = ivf
-    d, idx = ivf.search(q, min(k, fres.count))
-    s = -d if metric == "l2" else d
-    s = np.where(idx >= 0, s, -np.inf).astype(np.float32)
-    pos = np.where(idx >= 0, fres.positions[np.maximum(idx, 0)], -1)
-    return _pad(s, pos, k)
+    return ivf
 
 
 def _rerank(view: SegmentView, q: np.ndarray, cand: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,9 @@ Two methods:
   results (a side whose results all score the same maps them to 1), then
   ``alpha * vector + (1 - alpha) * text``; a side that misses ``d`` adds 0.
 
-Ties are broken by the better best rank, then by the key, so fusion is deterministic.
+Ties are broken by the vector rank, then the text rank, then the key, so fusion is
+deterministic (LanceDB's RRF reranker orders its ties the same way: vector results
+first, stable sort).
 
 Example:
     >>> fused = fuse([("a", 0.9), ("b", 0.8)], [("b", 7.0), ("c", 3.0)], method="rrf", rrf_k=60)
@@ -137,10 +139,10 @@ def fuse(
     trank = {key: (i, s) for i, (key, s) in enumerate(text, start=1)}
     big = len(vector) + len(text) + 1
 
-    def best_rank(key: K) -> int:
-        return min(vrank.get(key, (big, 0.0))[0], trank.get(key, (big, 0.0))[0])
+    def tie_break(key: K) -> tuple[int, int, str]:
+        return vrank.get(key, (big, 0.0))[0], trank.get(key, (big, 0.0))[0], str(key)
 
-    order = sorted(scores, key=lambda key: (-scores[key], best_rank(key), str(key)))
+    order = sorted(scores, key=lambda key: (-scores[key], *tie_break(key)))
     if k is not None:
         order = order[:k]
     out: list[Fused[K]] = []
