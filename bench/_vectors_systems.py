@@ -115,6 +115,87 @@ class FaissHNSW(Adapter):
         return [int(x) for x in ids[0] if x >= 0]
 
 
+class FaissRefined(Adapter):
+    """Raw FAISS with a quantized index re-ranked by full-precision vectors
+    (``IndexRefineFlat``): the kernel of lakebed's int8 and IVF-PQ configurations, with
+    the same parameters and the same oversampling. Unfiltered only (the kernel's limit)."""
+
+    supports_filter = False
+    k_factor = 3
+
+    def make(self, faiss: Any) -> Any:
+        raise NotImplementedError
+
+    def build(self) -> dict[str, Any]:
+        import faiss
+
+        faiss.omp_set_num_threads(2)
+        base = self.make(faiss)
+        if not base.is_trained:
+            base.train(self.data.base)
+        refine = faiss.IndexRefineFlat(base)
+        refine.k_factor = self.k_factor
+        refine.add(self.data.base)
+        faiss.write_index(refine, str(self.workdir / "index.faiss"))
+        return {"params": self.params}
+
+    def open(self) -> None:
+        import faiss
+
+        self.faiss = faiss
+        self.index = faiss.read_index(str(self.workdir / "index.faiss"))
+        self.base_index = faiss.downcast_index(self.index.base_index)
+
+    def set_threads(self, n: int) -> None:
+        self.faiss.omp_set_num_threads(n)
+
+    def search(self, q: np.ndarray) -> list[int]:
+        _, ids = self.index.search(q.reshape(1, -1), K)
+        return ids[0].tolist()
+
+    def search_batch(self, qs: np.ndarray) -> list[list[int]]:
+        _, ids = self.index.search(qs, K)
+        return ids.tolist()
+
+
+class FaissHNSWSQ8(FaissRefined):
+    name = "faiss-hnsw-int8"
+    knob = "ef"
+    knob_values = [16, 24, 32, 48, 64, 96, 128, 192, 256]
+    knob_default = 64
+    params = "IndexRefineFlat(IndexHNSWSQ QT_8bit M=16 efConstruction=200), k_factor 3, METRIC_INNER_PRODUCT"
+
+    def make(self, faiss: Any) -> Any:
+        index = faiss.IndexHNSWSQ(self.data.dim, faiss.ScalarQuantizer.QT_8bit, 16, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 200
+        return index
+
+    def set_knob(self, value: Any) -> None:
+        # lakebed searches the graph with ef = max(ef, k * 3) for its 3x oversampled candidates
+        self.knob_value = value
+        self.base_index.hnsw.efSearch = max(int(value), K * self.k_factor)
+
+
+class FaissIVFPQ(FaissRefined):
+    name = "faiss-ivf_pq"
+    knob = "nprobe"
+    knob_values = [4, 8, 16, 24, 32, 48, 64, 96, 128, 256]
+    knob_default = 16
+    k_factor = 10
+    params = "IndexRefineFlat(IndexIVFPQ nlist=1024 m=48 nbits=8), k_factor 10, METRIC_INNER_PRODUCT"
+
+    def make(self, faiss: Any) -> Any:
+        quantizer = faiss.IndexFlatIP(self.data.dim)
+        index = faiss.IndexIVFPQ(quantizer, self.data.dim, 1024, 48, 8, faiss.METRIC_INNER_PRODUCT)
+        index.own_fields = True
+        quantizer.this.disown()
+        return index
+
+    def set_knob(self, value: Any) -> None:
+        self.knob_value = value
+        self.base_index.nprobe = int(value)
+
+
 # --------------------------------------------------------------------------- hnswlib
 
 
@@ -337,6 +418,8 @@ class QdrantLocal(Adapter):
 
 SYSTEMS: dict[str, type[Adapter]] = {
     "faiss-hnsw": FaissHNSW,
+    "faiss-hnsw-int8": FaissHNSWSQ8,
+    "faiss-ivf_pq": FaissIVFPQ,
     "hnswlib": Hnswlib,
     "chroma": Chroma,
     "lancedb": LanceDB,

@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 ORDER = [
-    "faiss-hnsw", "lakebed-hnsw", "lakebed-hnsw-int8", "lakebed-ivf_pq",
+    "faiss-hnsw", "lakebed-hnsw", "faiss-hnsw-int8", "lakebed-hnsw-int8", "faiss-ivf_pq", "lakebed-ivf_pq",
     "hnswlib", "chroma", "lancedb", "qdrant-local",
 ]
 DEFAULT_CACHE = Path(os.environ.get("LAKEBED_VBENCH_CACHE", "/tmp/lakebed-vbench-results"))

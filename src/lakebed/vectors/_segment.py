@@ -369,7 +369,9 @@ def read_segment(directory: Path, seg_id: int, kinds: dict[str, str]) -> Segment
         vectors = faiss.rev_swig_ptr(storage.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
         vectors.flags.writeable = False  # a view of the index file's read-only mapping
     else:
-        vectors = np.load(directory / "vectors.npy", mmap_mode="r")
+        # a plain ndarray over the read-only mapping: np.memmap's subclass hooks cost
+        # microseconds on every fancy index of the re-ranking path
+        vectors = np.asarray(np.load(directory / "vectors.npy", mmap_mode="r"))
     data = SegmentData(seg_id, vectors, keys, ids, payloads, texts, index, kinds=kinds)
     data.sealed = True
     return data
