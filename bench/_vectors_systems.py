@@ -115,7 +115,7 @@ class FaissHNSW(Adapter):
         return [int(x) for x in ids[0] if x >= 0]
 
 
-class FaissRefined(Adapter):
+class FaissRefined(FaissHNSW):
     """Raw FAISS with a quantized index re-ranked by full-precision vectors
     (``IndexRefineFlat``): the kernel of lakebed's int8 and IVF-PQ configurations, with
     the same parameters and the same oversampling. Unfiltered only (the kernel's limit)."""
@@ -145,17 +145,6 @@ class FaissRefined(Adapter):
         self.faiss = faiss
         self.index = faiss.read_index(str(self.workdir / "index.faiss"))
         self.base_index = faiss.downcast_index(self.index.base_index)
-
-    def set_threads(self, n: int) -> None:
-        self.faiss.omp_set_num_threads(n)
-
-    def search(self, q: np.ndarray) -> list[int]:
-        _, ids = self.index.search(q.reshape(1, -1), K)
-        return ids[0].tolist()
-
-    def search_batch(self, qs: np.ndarray) -> list[list[int]]:
-        _, ids = self.index.search(qs, K)
-        return ids.tolist()
 
 
 class FaissHNSWSQ8(FaissRefined):

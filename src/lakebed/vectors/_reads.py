@@ -167,6 +167,24 @@ class ReadOps:
             # quantized or PQ index: one faiss call for oversampled candidates, re-ranked
             # with the full-precision (memory-mapped) vectors
             data = fast.data
+            refined = data.refined
+            if refined is not None:
+                # the quantized index and the exact re-ranking in one faiss call
+                kk = min(k, data.n)
+                rp, _base = self._refine_params(data.index, ef, nprobe, kk)
+                d = np.empty((1, kk), np.float32)
+                i = np.empty((1, kk), np.int64)
+                refined.search_c(1, swig_ptr(q), kk, swig_ptr(d), swig_ptr(i), rp)
+                if i[0, kk - 1] < 0:  # fewer than k candidates: the general path
+                    return self._search(snap, q.reshape(1, -1), k, None, ef, nprobe, False)[0][0]
+                if self.metric == "l2":
+                    d = -d
+                ids, texts = data.ids, data.texts
+                meta = {"plan": "index"}
+                return [
+                    Hit(ids[p], s, None, texts[p] if texts else None, None, meta, data, p)
+                    for s, p in zip(d[0].tolist(), i[0].tolist(), strict=True)
+                ]
             kq = min(k * self._rerank_factor, data.n)
             params = self._rerank_params(data.index, ef, nprobe, kq)
             d = np.empty((1, kq), np.float32)
@@ -272,6 +290,24 @@ class ReadOps:
             if len(cache) < 64:
                 cache[key] = p
         return p
+
+    def _refine_params(self, index: Any, ef: Any, nprobe: Any, k: int) -> tuple[Any, Any]:
+        """Cached IndexRefine parameters: the oversampling factor and the base index's
+        breadth (as :meth:`_rerank_params` gives it for ``k * factor`` candidates), as the
+        pair ``(params, base_params)``: hold both while searching (the first points into
+        the second)."""
+        cache: dict[tuple[Any, Any, int], tuple[Any, Any]] = self.__dict__.setdefault("_rf_params", {})
+        key = (ef, nprobe, k)
+        got = cache.get(key)
+        if got is None or (nprobe is not None and getattr(got[1], "nprobe", 0) > getattr(index, "nlist", 0)):
+            base = self._rerank_params(index, ef, nprobe, k * self._rerank_factor)
+            p = faiss.IndexRefineSearchParameters()
+            p.k_factor = float(self._rerank_factor)
+            p.base_index_params = base
+            got = (p, base)  # the pair keeps the base parameters alive with the wrapper's
+            if len(cache) < 64:
+                cache[key] = got
+        return got
 
     def search_batch(
         self,

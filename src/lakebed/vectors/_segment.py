@@ -2,9 +2,11 @@
 segment) and views of them with a tombstone bitmap.
 
 A sealed segment lives in ``segments/<id>/``: ``rows.parquet`` (row key, id, JSON payload,
-text), ``vectors.npy`` (float32, memory-mapped) unless the FAISS index stores the full
-vectors itself (HNSW without quantization: then the index file is memory-mapped and its
-storage is used as the vectors), and ``index.faiss``. Tombstones are separate files
+text), ``index.faiss`` and the full-precision vectors: inside the index itself for HNSW
+without quantization (the index file is memory-mapped and its storage is used as the
+vectors), ``refine.faiss`` (a flat FAISS index, memory-mapped, which also re-ranks inside
+FAISS) next to a quantized or PQ index, ``vectors.npy`` for an unindexed segment (and in
+segments written before ``refine.faiss`` existed). Tombstones are separate files
 ``tomb-<version>.roar`` named by the manifest, so a segment's files never change.
 """
 
@@ -69,6 +71,8 @@ class SegmentData:
         self._lock = threading.Lock()
         self._sqnorms: np.ndarray | None = None
         self.sealed = False
+        # the index wrapped with its full-precision flat index (quantized and PQ segments)
+        self.refined: Any = None
 
     # payloads of sealed segments arrive as JSON strings and are decoded on first use:
     # one at a time for hits, all at once for filter columns
@@ -302,11 +306,23 @@ def write_segment(
     )
     pq.write_table(table, tmp / "rows.parquet")
     vectors_in_index = isinstance(index, faiss.IndexHNSWFlat)
+    refine_file = False
     if not vectors_in_index:
-        np.save(tmp / "vectors.npy", np.ascontiguousarray(data.vectors, dtype=np.float32))
+        x = np.ascontiguousarray(data.vectors, dtype=np.float32)
+        if index is not None:
+            # a quantized or PQ index: the full-precision vectors as a flat FAISS index, which
+            # re-ranks the candidates inside FAISS and is memory-mapped like the index
+            flat = faiss.IndexFlat(x.shape[1], index.metric_type)
+            flat.add(x)
+            faiss.write_index(flat, str(tmp / "refine.faiss"))
+            del flat
+            refine_file = True
+        else:
+            np.save(tmp / "vectors.npy", x)
     if index is not None:
         faiss.write_index(index, str(tmp / "index.faiss"))
-    meta = {"n": data.n, "vectors_in_index": vectors_in_index, "has_index": index is not None}
+    meta = {"n": data.n, "vectors_in_index": vectors_in_index, "has_index": index is not None,
+            "refine_file": refine_file}
     (tmp / "meta.json").write_text(json.dumps(meta))
     if durable:
         for p in tmp.iterdir():
@@ -364,16 +380,26 @@ def read_segment(directory: Path, seg_id: int, kinds: dict[str, str]) -> Segment
         if isinstance(index, faiss.IndexIVF):
             # memory-mapped inverted lists scan ~10x slower; PQ codes are small: load them
             index = faiss.read_index(str(directory / "index.faiss"))
+    refine: Any = None
     if meta["vectors_in_index"]:
         storage = faiss.downcast_index(index.storage)
         vectors = faiss.rev_swig_ptr(storage.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
         vectors.flags.writeable = False  # a view of the index file's read-only mapping
+    elif meta.get("refine_file"):
+        # (read_index returns the concrete type and owns it: no downcast, whose proxy would not)
+        refine = faiss.read_index(str(directory / "refine.faiss"), faiss.IO_FLAG_MMAP_IFC)
+        vectors = faiss.rev_swig_ptr(refine.get_xb(), refine.ntotal * refine.d).reshape(refine.ntotal, refine.d)
+        vectors.flags.writeable = False
     else:
         # a plain ndarray over the read-only mapping: np.memmap's subclass hooks cost
         # microseconds on every fancy index of the re-ranking path
         vectors = np.asarray(np.load(directory / "vectors.npy", mmap_mode="r"))
     data = SegmentData(seg_id, vectors, keys, ids, payloads, texts, index, kinds=kinds)
     data.sealed = True
+    if refine is not None and index is not None:
+        # one FAISS call searches the quantized index and re-ranks with the exact vectors
+        # (faiss' Python wrapper keeps both indexes referenced from the IndexRefine)
+        data.refined = faiss.IndexRefine(index, refine)
     return data
 
 
