@@ -191,3 +191,110 @@ def test_keyword_and_numeric_indexes_agree_with_scan() -> None:
         col.create_payload_index("year", "integer")
         col.create_payload_index("src", "keyword")
         assert [col.count(f) for f in flts] == before == [sum(ref_match(p, f) for p in pls) for f in flts]
+
+
+# -- typed columns of payload-indexed fields ------------------------------------------------
+_TYPED = {
+    "integer": st.integers(-3, 3),
+    "float": st.one_of(st.integers(-3, 3), st.sampled_from([0.5, -1.5, 2.0])),
+    "keyword": st.sampled_from(["a", "b", "c", "ab", ""]),
+    "bool": st.booleans(),
+}
+
+
+@st.composite
+def typed_rows(draw: Any) -> tuple[dict[str, str], list[dict]]:
+    kinds = {"a": draw(st.sampled_from(list(_TYPED))), "b.c": draw(st.sampled_from(list(_TYPED)))}
+    rows = []
+    for _ in range(draw(st.integers(1, 40))):
+        p: dict[str, Any] = {}
+        if draw(st.booleans()):
+            p["a"] = draw(_TYPED[kinds["a"]])
+        if draw(st.booleans()):
+            p["b"] = {"c": draw(_TYPED[kinds["b.c"]])} if draw(st.booleans()) else {}
+        rows.append(p)
+    return kinds, rows
+
+
+def typed_filter(kinds: dict[str, str]) -> st.SearchStrategy[dict]:
+    """Filters on the indexed fields with values of each field's kind (others are refused)."""
+
+    def on(path: str) -> st.SearchStrategy[dict]:
+        v = st.one_of(_TYPED[kinds[path]], st.none())
+        ops = [
+            st.builds(lambda x: {"$eq": x}, v),
+            st.builds(lambda x: {"$ne": x}, v),
+            st.builds(lambda xs: {"$in": xs}, st.lists(v, max_size=3)),
+            st.builds(lambda xs: {"$nin": xs}, st.lists(v, max_size=3)),
+            st.builds(lambda b: {"$exists": b}, st.booleans()),
+        ]
+        if kinds[path] != "bool":
+            ops.append(st.builds(lambda op, x: {op: x}, st.sampled_from(["$gt", "$gte", "$lt", "$lte"]),
+                                 _TYPED[kinds[path]]))
+        spec = st.one_of(*ops, st.builds(lambda a: {"$not": a}, st.one_of(*ops)))
+        return st.builds(lambda sp: {path: sp}, spec)
+
+    leaf = st.one_of(on("a"), on("b.c"))
+    return st.recursive(
+        leaf,
+        lambda inner: st.one_of(
+            st.builds(lambda fs: {"$and": fs}, st.lists(inner, min_size=1, max_size=3)),
+            st.builds(lambda fs: {"$or": fs}, st.lists(inner, min_size=1, max_size=3)),
+            st.builds(lambda f: {"$not": f}, inner),
+        ),
+        max_leaves=5,
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(typed_rows(), st.data())
+def test_sealed_typed_columns_match_reference(data: tuple[dict[str, str], list[dict]], draw: Any) -> None:
+    """Indexed fields of one type are stored as typed columns at seal time; filters read
+    them (without decoding payloads) and still agree with the reference."""
+    kinds, pls = data
+    flts = draw.draw(st.lists(typed_filter(kinds), min_size=1, max_size=6))
+    with lakebed.connect(":memory:") as lake:
+        col = lake.collections.create("f", dim=2)
+        for field, kind in kinds.items():
+            col.create_payload_index(field, kind)
+        vecs = np.random.default_rng(0).standard_normal((len(pls), 2)) + 3
+        col.upsert(list(range(len(pls))), vecs, payloads=pls)
+        col.delete(ids=[0])
+        col.flush()
+        seg = col._sealed[0].data
+        assert {"v:a", "v:b.c"} <= set(seg.stored)
+        for flt in flts:
+            want = {i for i, p in enumerate(pls) if i != 0 and ref_match(p, flt)}
+            assert col.count(flt) == len(want), flt
+        assert not seg._decoded, "a filter on indexed fields decoded the payloads"
+        for flt in flts:
+            want = {i for i, p in enumerate(pls) if i != 0 and ref_match(p, flt)}
+            assert {p.id for p in col.scroll(filter=flt, limit=1000)[0]} == want, flt
+
+
+def test_mixed_type_indexed_field_falls_back_to_payloads() -> None:
+    pls = [{"y": 1}, {"y": "one"}, {"y": [1, 2]}, {"y": None}, {}]
+    with lakebed.connect(":memory:") as lake:
+        col = lake.collections.create("f", dim=2)
+        col.create_payload_index("y", "integer")
+        col.upsert(list(range(5)), np.ones((5, 2)), payloads=pls)
+        col.flush()
+        assert "v:y" not in col._sealed[0].data.stored
+        for flt in [{"y": 1}, {"y": None}, {"y": {"$gte": 1}}, {"y": {"$exists": False}}, {"y": {"$in": [2, None]}}]:
+            assert col.count(flt) == sum(ref_match(p, flt) for p in pls), flt
+
+
+def test_datetime_index_stored_as_epoch_seconds() -> None:
+    stamps = ["2024-01-01T00:00:00", "2024-06-01T12:00:00+02:00", "2025-01-01", "not a date"]
+    pls = [{"t": s} for s in stamps] + [{}]
+    with lakebed.connect(":memory:") as lake:
+        col = lake.collections.create("f", dim=2)
+        col.create_payload_index("t", "datetime")
+        col.upsert(list(range(5)), np.ones((5, 2)), payloads=pls)
+        col.flush()
+        seg = col._sealed[0].data
+        assert {"v:t", "n:t"} <= set(seg.stored)
+        assert col.count({"t": {"$gte": "2024-06-01T10:00:00Z"}}) == 2
+        assert col.count({"t": {"$lt": 1717236000}}) == 1  # epoch seconds of 2024-06-01T10:00Z
+        assert col.count({"t": {"$exists": True}}) == 4
+        assert not seg._decoded

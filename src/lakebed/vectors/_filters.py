@@ -170,9 +170,10 @@ def check_kinds(node: Node, kinds: Mapping[str, str]) -> None:
     values = value if op in ("$in", "$nin") else [value]
     for v in values:
         if not _fits(kind, v, op):
+            a = "an" if kind[0] in "aeiou" else "a"
             raise FilterError(
-                f"field {path!r} has a {kind} payload index, but the filter compares it "
-                f"with {v!r} ({type(v).__name__}) using {op}; pass a {kind} value"
+                f"field {path!r} has {a} {kind} payload index, but the filter compares it "
+                f"with {v!r} ({type(v).__name__}) using {op}; pass {a} {kind} value"
             )
 
 
@@ -245,16 +246,34 @@ def hkey(v: Any) -> Any:
 
 
 class Column:
-    """One payload field of one immutable set of rows, with lazily built lookup arrays."""
+    """One payload field of one immutable set of rows, with lazily built lookup arrays.
 
-    def __init__(self, values: list[Any], kind: str | None = None) -> None:
-        self.values = values
-        self.n = len(values)
+    Built from the resolved values (``MISSING`` where a row lacks the field), or from the
+    typed Arrow array that a sealed segment stores for each payload-indexed field
+    (:func:`typed_values`; null = missing): then the lookup arrays come from Arrow
+    without decoding a single payload.
+    """
+
+    def __init__(self, values: list[Any] | None, kind: str | None = None,
+                 arrow: Any = None, num: np.ndarray | None = None) -> None:
+        self._values = values
+        self._arrow = arrow
+        self.n = len(values) if values is not None else len(arrow)
         self.kind = kind
         self._present: np.ndarray | None = None
-        self._num: np.ndarray | None = None
+        self._num: np.ndarray | None = num
         self._str: tuple[np.ndarray, np.ndarray] | None = None
-        self._eq: dict[Any, list[int]] | None = None
+        self._eq: dict[Any, Any] | None = None
+        if arrow is not None:
+            self._present = np.asarray(arrow.is_valid().to_numpy(zero_copy_only=False), bool)
+            if self._num is None and kind != "datetime" and _is_number_type(arrow.type):
+                self._num = np.asarray(arrow.to_numpy(zero_copy_only=False), np.float64)
+
+    @property
+    def values(self) -> list[Any]:
+        if self._values is None:
+            self._values = [MISSING if v is None else v for v in self._arrow.to_pylist()]
+        return self._values
 
     @property
     def present(self) -> np.ndarray:
@@ -281,6 +300,9 @@ class Column:
 
     @property
     def strs(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._str is None and self._arrow is not None and self._arrow.type == "string":
+            filled = self._arrow.fill_null("").to_numpy(zero_copy_only=False)
+            self._str = (np.asarray(filled, dtype=str), self.present)
         if self._str is None:
             is_str = np.fromiter((isinstance(v, str) for v in self.values), bool, self.n)
             arr = np.array([v if isinstance(v, str) else "" for v in self.values], dtype=str)
@@ -288,9 +310,11 @@ class Column:
         return self._str
 
     @property
-    def eq(self) -> dict[Any, list[int]]:
+    def eq(self) -> dict[Any, Any]:
+        if self._eq is None and self._arrow is not None:
+            self._eq = _arrow_groups(self._arrow)
         if self._eq is None:
-            idx: dict[Any, list[int]] = {}
+            idx: dict[Any, Any] = {}
             for i, v in enumerate(self.values):
                 if v is MISSING:
                     continue
@@ -307,7 +331,7 @@ class Column:
         idx = self.eq
         for v in values:
             rows = idx.get(hkey(v))
-            if rows:
+            if rows is not None and len(rows):
                 mask[rows] = True
         return mask
 
@@ -323,6 +347,58 @@ class Column:
             arr = self.num
         with np.errstate(invalid="ignore"):
             return _compare(arr, op, v)
+
+
+def _is_number_type(t: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t))
+
+
+def typed_values(values: list[Any]) -> Any:
+    """The resolved values of one field as a typed Arrow array (null = missing), or None.
+
+    Only columns of one scalar type qualify (all strings, all booleans, all integers, or
+    numbers): their Arrow form answers every operator exactly like the values. Anything
+    else (lists, objects, explicit nulls, mixed types) stays with the payloads.
+
+    Example:
+        >>> typed_values([1, MISSING, 3]).to_pylist()
+        [1, None, 3]
+        >>> typed_values(["a", 1]) is None
+        True
+    """
+    import pyarrow as pa
+
+    seen: set[type] = set()
+    for v in values:
+        if v is not MISSING:
+            seen.add(type(v))
+    plain = [None if v is MISSING else v for v in values]
+    try:
+        if not seen or seen == {str}:
+            return pa.array(plain, pa.string())
+        if seen == {bool}:
+            return pa.array(plain, pa.bool_())
+        if seen == {int}:
+            return pa.array(plain, pa.int64())
+        if seen <= {int, float} and all(
+            type(v) is not int or abs(v) <= 2**53 for v in plain  # exact as float64
+        ):
+            return pa.array(plain, pa.float64())
+    except (pa.ArrowInvalid, OverflowError):
+        return None  # integers beyond int64
+    return None
+
+
+def _arrow_groups(arr: Any) -> dict[Any, Any]:
+    """``hkey(value) -> row positions`` of a typed column, grouped without a Python loop."""
+    enc = arr.dictionary_encode()
+    codes = np.asarray(enc.indices.fill_null(-1).to_numpy(zero_copy_only=False), np.int64)
+    uniques = enc.dictionary.to_pylist()
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    return {hkey(u): order[bounds[i]: bounds[i + 1]] for i, u in enumerate(uniques)}
 
 
 def _compare(arr: np.ndarray, op: str, v: Any) -> np.ndarray:

@@ -2,12 +2,13 @@
 segment) and views of them with a tombstone bitmap.
 
 A sealed segment lives in ``segments/<id>/``: ``rows.parquet`` (row key, id, JSON payload,
-text), ``index.faiss`` and the full-precision vectors: inside the index itself for HNSW
-without quantization (the index file is memory-mapped and its storage is used as the
-vectors), ``refine.faiss`` (a flat FAISS index, memory-mapped, which also re-ranks inside
-FAISS) next to a quantized or PQ index, ``vectors.npy`` for an unindexed segment (and in
-segments written before ``refine.faiss`` existed). Tombstones are separate files
-``tomb-<version>.roar`` named by the manifest, so a segment's files never change.
+text, and a typed column per payload-indexed field), ``index.faiss`` and the
+full-precision vectors: inside the index itself for HNSW without quantization (the index
+file is memory-mapped and its storage is used as the vectors), ``refine.faiss`` (a flat
+FAISS index, memory-mapped, which also re-ranks inside FAISS) next to a quantized or PQ
+index, ``vectors.npy`` for an unindexed segment (and in segments written before
+``refine.faiss`` existed). Tombstones are separate files ``tomb-<version>.roar`` named by
+the manifest, so a segment's files never change.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import pyarrow.parquet as pq
 from pyroaring import BitMap
 
 from lakebed.storage import fsync_dir
-from lakebed.vectors._filters import MISSING, Column, resolve
+from lakebed.vectors._filters import MISSING, Column, resolve, typed_values
 
 # the bundled faiss stubs are partial (no SearchParametersHNSW, IndexHNSW.hnsw ...)
 faiss: Any = _faiss
@@ -67,6 +68,9 @@ class SegmentData:
         self.max_key = int(keys[-1]) if self.n else -1
         self.kinds = kinds or {}
         self._columns: dict[str, Column] = {}
+        # typed Arrow columns of payload-indexed fields, stored at seal time ("v:" values,
+        # "n:" epoch seconds of a datetime index): filters read them instead of the payloads
+        self.stored: dict[str, Any] = {}
         self._masks: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self._sqnorms: np.ndarray | None = None
@@ -101,8 +105,15 @@ class SegmentData:
     def column(self, path: str) -> Column:
         col = self._columns.get(path)
         if col is None:
-            values = [resolve(p, path) for p in islice(self.payloads, self.n)]
-            col = Column(values, self.kinds.get(path))
+            kind = self.kinds.get(path)
+            arrow = self.stored.get("v:" + path)
+            if arrow is not None:
+                num = self.stored.get("n:" + path) if kind == "datetime" else None
+                col = Column(None, kind, arrow=arrow,
+                             num=None if num is None else num.to_numpy(zero_copy_only=False))
+            else:
+                values = [resolve(p, path) for p in islice(self.payloads, self.n)]
+                col = Column(values, kind)
             self._columns[path] = col
         return col
 
@@ -295,15 +306,24 @@ def write_segment(
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     id_int, id_str = _id_columns(data.ids[: data.n])
-    table = pa.table(
-        {
-            "key": pa.array(np.asarray(data.keys), pa.uint32()),
-            "id_int": id_int,
-            "id_str": id_str,
-            "payload": pa.array(data.payload_json(), pa.string()),
-            "text": pa.array(data.texts[: data.n] if data.texts is not None else [None] * data.n, pa.string()),
-        }
-    )
+    columns: dict[str, Any] = {
+        "key": pa.array(np.asarray(data.keys), pa.uint32()),
+        "id_int": id_int,
+        "id_str": id_str,
+        "payload": pa.array(data.payload_json(), pa.string()),
+        "text": pa.array(data.texts[: data.n] if data.texts is not None else [None] * data.n, pa.string()),
+    }
+    stored = []
+    for path, kind in sorted(data.kinds.items()):
+        col = data.column(path)
+        typed = typed_values(col.values)
+        if typed is None:
+            continue  # mixed types: filters decode the payloads
+        columns["v:" + path] = typed
+        if kind == "datetime":
+            columns["n:" + path] = pa.array(col.num, pa.float64())
+        stored.append(path)
+    table = pa.table(columns)
     pq.write_table(table, tmp / "rows.parquet")
     vectors_in_index = isinstance(index, faiss.IndexHNSWFlat)
     refine_file = False
@@ -322,7 +342,7 @@ def write_segment(
     if index is not None:
         faiss.write_index(index, str(tmp / "index.faiss"))
     meta = {"n": data.n, "vectors_in_index": vectors_in_index, "has_index": index is not None,
-            "refine_file": refine_file}
+            "refine_file": refine_file, "payload_columns": stored}
     (tmp / "meta.json").write_text(json.dumps(meta))
     if durable:
         for p in tmp.iterdir():
@@ -368,6 +388,8 @@ def read_segment(directory: Path, seg_id: int, kinds: dict[str, str]) -> Segment
     payloads = table.column("payload").to_pylist()
     texts_col = table.column("text")
     texts = texts_col.to_pylist() if texts_col.null_count < len(texts_col) else None
+    stored = {name: table.column(name).combine_chunks() for name in table.column_names
+              if name.startswith(("v:", "n:"))}
     del table, texts_col
     # the rows now live as Python objects: hand Arrow's freed buffers back to the OS
     # (mimalloc otherwise keeps ~0.6 KiB per row of a large segment resident)
@@ -395,6 +417,7 @@ def read_segment(directory: Path, seg_id: int, kinds: dict[str, str]) -> Segment
         # microseconds on every fancy index of the re-ranking path
         vectors = np.asarray(np.load(directory / "vectors.npy", mmap_mode="r"))
     data = SegmentData(seg_id, vectors, keys, ids, payloads, texts, index, kinds=kinds)
+    data.stored = stored
     data.sealed = True
     if refine is not None and index is not None:
         # one FAISS call searches the quantized index and re-ranks with the exact vectors
