@@ -220,14 +220,24 @@ class ReadOps:
             return []
         data = view.data
         ids, texts = data.ids, data.texts
-        if plan == "index_filtered" and self._fast_ok:
-            # HNSW with the filter's selector: one faiss call, hits straight from its output
+        if plan == "index_filtered" and (self._fast_ok or data.refined is not None):
+            # the index with the filter's selector (and, for a quantized or PQ index, the
+            # exact re-ranking): one faiss call, hits straight from its output
             cfg = self._cfg
             kk = min(k, view.n)
-            params = filtered_params(view, fres, max(ef or cfg.ef_search, kk), nprobe or cfg.nprobe)
+            if self._fast_ok:
+                params = filtered_params(view, fres, max(ef or cfg.ef_search, kk), nprobe or cfg.nprobe)
+                index = data.index
+            else:
+                factor = self._rerank_factor
+                base = filtered_params(view, fres, max(ef or cfg.ef_search, k * factor), nprobe or cfg.nprobe)
+                params = faiss.IndexRefineSearchParameters()
+                params.k_factor = float(factor)
+                params.base_index_params = base  # (the local 'base' keeps it alive)
+                index = data.refined
             d = np.empty((1, kk), np.float32)
             i = np.empty((1, kk), np.int64)
-            data.index.search_c(1, swig_ptr(q), kk, swig_ptr(d), swig_ptr(i), params)
+            index.search_c(1, swig_ptr(q), kk, swig_ptr(d), swig_ptr(i), params)
             if self.metric == "l2":
                 d = -d
             plist = i[0].tolist()
