@@ -267,6 +267,14 @@ def target_checks(res: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
                      "met" if ratio >= 0.8 else "NOT met",
                      f"{mine['qps']:,.0f} vs {k_qps:,.0f} QPS = {ratio:.2f}x (recall {mine['recall']:.3f} vs "
                      f"{kern} {res[kern]['query'].get('knob')}={k_knob}, recall {k_rec:.3f})"))
+        own = res[kern]["query"]["single"]["qps"]
+        fl = res[lb]["query"].get("filtered", {})
+        fqs = {f: _get(fl, f, "qps") for f in FILTERS}
+        ok = all(v is not None and v >= 0.5 * own for v in fqs.values())
+        rows.append((f"{lb}: filtered single QPS >= 0.5x its own raw FAISS kernel ({kern}) unfiltered",
+                     "met" if ok else "NOT met",
+                     ", ".join(f"{f} {v:,.0f} ({v / own:.2f}x)" if v is not None else f"{f} —"
+                               for f, v in fqs.items()) + f" vs {kern} {own:,.0f} QPS"))
     for lb in lbs:
         mine = qps_at_target(res[lb])
         for p in ("chroma", "lancedb", "qdrant-local"):
