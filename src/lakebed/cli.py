@@ -16,8 +16,76 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table as RichTable
+from typer.core import TyperCommand, TyperGroup
 
 import lakebed
+
+# Area commands live beside their areas (lakebed/<area>/cli.py) and are imported only when
+# invoked, so `lakebed --help` or `lakebed tables ls` do not load FAISS, tantivy or torch.
+# name -> (module, attribute, one-line help shown by `lakebed --help`)
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "collections": ("lakebed.vectors.cli", "app",
+                    "Vector collections: list, inspect, search, flush, compact, vacuum."),
+    "features": ("lakebed.features.cli", "app", "The feature store: definitions, materialization, online lookups."),
+    "runs": ("lakebed.tracking.cli", "runs_app", "Experiment runs: list, show, compare."),
+    "models": ("lakebed.tracking.cli", "models_app", "The model registry: list models, show versions."),
+    "lineage": ("lakebed.tracking.cli", "lineage_command",
+                "Show the lineage of REF as a tree: what it was made from (or, with -d, what used it)."),
+    "ingest": ("lakebed.rag.cli", "ingest_command",
+               "Ingest documents (.txt .md .html .pdf) into a collection: chunk, embed, index."),
+    "query": ("lakebed.rag.cli", "query_command",
+              "Retrieve the chunks of COLLECTION that best answer QUESTION, with citations."),
+}
+
+
+def load_command(name: str) -> Any:
+    """Import the area command ``name`` of :data:`LAZY_COMMANDS` as a (typer) command."""
+    import importlib
+
+    module, attr, _ = LAZY_COMMANDS[name]
+    try:
+        obj = getattr(importlib.import_module(module), attr)
+    except ModuleNotFoundError as exc:
+        console.print(f"[bold red]error:[/] 'lakebed {name}' needs the optional dependency "
+                      f"{exc.name!r}, which is not installed; install it with: pip install 'lakebed[all]'")
+        raise typer.Exit(2) from None
+    if isinstance(obj, typer.Typer):
+        cmd: Any = typer.main.get_group(obj)
+    else:
+        one = typer.Typer()
+        one.command(name)(obj)
+        cmd = typer.main.get_command(one)
+    cmd.name = name
+    return cmd
+
+
+class _LazyGroup(TyperGroup):
+    """The top-level group: area commands are listed from :data:`LAZY_COMMANDS` and
+    imported on first use."""
+
+    _listing = False
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        return [*names, *(n for n in LAZY_COMMANDS if n not in names)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None or cmd_name not in LAZY_COMMANDS:
+            return cmd
+        if self._listing:  # `lakebed --help`: the one-line help, without the import
+            return TyperCommand(cmd_name, help=LAZY_COMMANDS[cmd_name][2])
+        cmd = load_command(cmd_name)
+        self.add_command(cmd, cmd_name)
+        return cmd
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
 
 app = typer.Typer(
     name="lakebed",
@@ -25,6 +93,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_LazyGroup,
 )
 tables_app = typer.Typer(help="Versioned tables: list, inspect, history, SQL.", no_args_is_help=True)
 app.add_typer(tables_app, name="tables")
@@ -194,39 +263,6 @@ def keys_revoke(
     with lakebed.connect(path, create=False) as lake:
         keys.revoke(lake, key_id)
     console.print(f"revoked {key_id}")
-
-
-def _mount_areas() -> None:
-    """Area command groups live beside their areas (lakebed/<area>/cli.py)."""
-    import importlib
-
-    groups = [
-        ("lakebed.vectors.cli", "app", "collections"),
-        ("lakebed.features.cli", "app", "features"),
-        ("lakebed.tracking.cli", "runs_app", "runs"),
-        ("lakebed.tracking.cli", "models_app", "models"),
-    ]
-    commands = [
-        ("lakebed.tracking.cli", "lineage_command", "lineage"),
-        ("lakebed.rag.cli", "ingest_command", "ingest"),
-        ("lakebed.rag.cli", "query_command", "query"),
-    ]
-    for module, attr, name in groups + commands:
-        try:
-            obj = getattr(importlib.import_module(module), attr)
-        except ModuleNotFoundError as exc:
-            if exc.name == module:
-                continue
-            raise
-        except AttributeError:
-            continue
-        if isinstance(obj, typer.Typer):
-            app.add_typer(obj, name=name)
-        else:
-            app.command(name)(obj)
-
-
-_mount_areas()
 
 
 def main() -> None:

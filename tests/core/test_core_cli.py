@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import click
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -17,10 +17,13 @@ def _all_commands() -> list[list[str]]:
     root = typer.main.get_command(app)
     paths: list[list[str]] = []
 
-    def walk(cmd: click.Command, prefix: list[str]) -> None:
+    def walk(cmd: Any, prefix: list[str]) -> None:
         paths.append(prefix)
-        if isinstance(cmd, click.Group):
-            for name, sub in cmd.commands.items():
+        if hasattr(cmd, "list_commands"):  # a group (typer's own click)
+            ctx = type(cmd).context_class(cmd)
+            for name in cmd.list_commands(ctx):
+                sub = cmd.get_command(ctx, name)
+                assert sub is not None
                 walk(sub, [*prefix, name])
 
     walk(root, [])
@@ -32,11 +35,33 @@ def test_every_command_has_help(path: list[str]) -> None:
     result = runner.invoke(app, [*path, "--help"])
     assert result.exit_code == 0, result.output
     root = typer.main.get_command(app)
-    cmd: click.Command = root
+    cmd: Any = root
     for name in path:
-        assert isinstance(cmd, click.Group)
-        cmd = cmd.commands[name]
+        assert hasattr(cmd, "get_command")
+        sub = cmd.get_command(type(cmd).context_class(cmd), name)
+        assert sub is not None
+        cmd = sub
     assert (cmd.help or "").strip(), f"'lakebed {' '.join(path)}' has no help text"
+
+
+def test_area_commands_load_lazily_with_the_listed_help() -> None:
+    """`lakebed --help` lists area commands from a table without importing them; the
+    table's one-line help must be the command's own."""
+    import subprocess
+    import sys
+
+    from lakebed.cli import LAZY_COMMANDS, load_command
+
+    for name, (_, _, listed) in LAZY_COMMANDS.items():
+        cmd = load_command(name)
+        assert cmd.name == name
+        assert (cmd.help or "").strip().splitlines()[0] == listed, name
+    code = ("import sys; from typer.testing import CliRunner; from lakebed.cli import app; "
+            "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0, r.output; "
+            "assert 'collections' in r.output and 'ingest' in r.output; "
+            "print(sorted(m for m in ('faiss', 'tantivy', 'torch', 'lakebed.vectors') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
 def test_version() -> None:
