@@ -388,6 +388,11 @@ def write_report(cache: Path, out: Path, quick: bool = False) -> str:
         "- Single-query QPS: one query at a time over all queries, median of up to 5 repeats; p50/p99 from "
         "the median repeat. Batch QPS: all queries in one call (median of 3). Slow systems are measured on the "
         "first queries that fit a 60–90 s budget (`n=` says how many).",
+        "- Rounds: lakebed and its kernels (the FAISS configurations, hnswlib) run in interleaved rounds "
+        "(`--rounds`, each round a fresh build and query process per system, in the same order), so that a "
+        "slow stretch of the shared machine hits lakebed and the kernels alike; their single, batch, filtered "
+        "and sweep QPS are the medians over the rounds (per-round single QPS in the notes), latencies come "
+        "from the median round. Chroma, LanceDB and Qdrant run once.",
         "- Threads: FAISS `omp_set_num_threads(1)` for single-query timing and 2 for batch, in raw FAISS and in "
         "lakebed (whose kernel is FAISS); hnswlib num_threads 1/2; Chroma, LanceDB, Qdrant: their defaults.",
         f"- Knobs (ef / nprobe / ef_search / nprobes+refine) are swept and the smallest value reaching recall "
@@ -413,6 +418,13 @@ def write_report(cache: Path, out: Path, quick: bool = False) -> str:
     notes = []
     for name, r in res.items():
         notes.append(f"- {name}: measured {r.get('date', '?')}")
+        rq = _get(r, "query", "single", "round_qps")
+        if rq:
+            fl = _get(r, "query", "filtered") or {}
+            per_f = "; ".join(f"{f} " + ", ".join(f"{v:,.0f}" for v in fl[f]["round_qps"])
+                              for f in fl if fl[f].get("round_qps"))
+            notes.append(f"- {name}: {len(rq)} rounds, single QPS " + ", ".join(f"{v:,.0f}" for v in rq)
+                         + (f"; filtered QPS {per_f}" if per_f else ""))
         for n in _get(r, "query", "notes") or []:
             notes.append(f"- {name}: {n}")
         if "error" in r:
