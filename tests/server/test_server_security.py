@@ -124,3 +124,45 @@ def test_refuses_public_bind_without_keys(tmp_path) -> None:
     lakebed.connect(tmp_path / "lake").close()
     with pytest.raises(lakebed.InvalidArgument, match="without API keys"):
         serve(tmp_path / "lake", host="0.0.0.0", port=1)
+
+
+def test_search_fast_path_checks_keys_grants_and_input(served: Any) -> None:
+    """`POST /v1/collections/{name}/search` is served in front of FastAPI: keys, grants on
+    the collection name, validation and unknown names answer as on every other route."""
+    lake = served.lake
+    for name in ("docs", "private"):
+        col = lake.collections.create(name, dim=3, metric="l2")
+        col.upsert([1, 2, 3], [[0, 0, 0], [1, 0, 0], [0, 5, 0]], payloads=[{"g": 1}, {"g": 2}, {"g": 1}])
+    made = {
+        "reader": keys.create(lake, "reader", ["read"]).secret,
+        "docs": keys.create(lake, "docs-only", ["read"], grants=["collections:docs"]).secret,
+        "revoked": keys.create(lake, "gone", ["read"]).secret,
+    }
+    keys.revoke(lake, "gone")
+    served_app_auth_on(served)
+
+    def search(name: str, body: Any, key: str | None) -> httpx.Response:
+        headers = {"authorization": f"Bearer {key}"} if key else {}
+        if isinstance(body, bytes):
+            return httpx.post(f"{served.url}/v1/collections/{name}/search", content=body, headers=headers)
+        return httpx.post(f"{served.url}/v1/collections/{name}/search", json=body, headers=headers)
+
+    q = {"vector": [0.9, 0, 0], "k": 2, "filter": {"g": {"$in": [1, 2]}}}
+    assert search("docs", q, None).status_code == 401
+    assert search("docs", q, made["revoked"]).status_code == 401
+    r = search("docs", q, made["docs"])
+    assert r.status_code == 200
+    assert [(h["id"], h["payload"]) for h in r.json()] == [(2, {"g": 2}), (1, {"g": 1})]
+    assert r.json()[0]["score"] == pytest.approx(-0.01)
+    denied = search("private", q, made["docs"])
+    assert denied.status_code == 403 and denied.json()["error"]["type"] == "PermissionDenied"
+    assert search("private", q, made["reader"]).status_code == 200
+    missing = search("nope", q, made["reader"])
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "NotFound"
+    bad_k = search("docs", {**q, "k": 0}, made["reader"])
+    assert bad_k.status_code == 422 and "body.k" in bad_k.json()["error"]["message"]
+    assert search("docs", {"vector": [1, 2]}, made["reader"]).status_code == 400  # wrong dimension
+    assert search("docs", {**q, "filter": {"g": {"$regex": "x"}}}, made["reader"]).status_code == 400
+    assert search("docs", b"{", made["reader"]).status_code == 400
+    assert search("..", q, made["reader"]).status_code in (400, 403, 404)
+    assert lake.collections.open("docs").count() == 3

@@ -35,15 +35,21 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+_COLLECTIONS = "/v1/collections/"
+_SEARCH = "/search"
+
+
 class _Gate:
     """Pure ASGI middleware: request metrics and the body size limit (cheaper than
     Starlette's BaseHTTPMiddleware on the hot path of online reads)."""
 
-    def __init__(self, app: Any, metrics: Metrics, max_body: int, fast: dict[str, Any] | None = None) -> None:
+    def __init__(self, app: Any, metrics: Metrics, max_body: int, fast: dict[str, Any] | None = None,
+                 fast_search: Any = None) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body
         self.fast = fast or {}  # exact path -> ASGI handler for POSTs on the hot path
+        self.fast_search = fast_search  # POST /v1/collections/{name}/search
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Any) -> None:
         if scope["type"] != "http":
@@ -53,10 +59,18 @@ class _Gate:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
                 await _too_large(send, self.max_body)
                 return
-        fast = self.fast.get(scope["path"]) if scope["method"] == "POST" else None
-        if fast is not None:
-            await fast(scope, receive, send)
-            return
+        if scope["method"] == "POST":
+            path = scope["path"]
+            fast = self.fast.get(path)
+            if fast is not None:
+                await fast(scope, receive, send)
+                return
+            # POST /v1/collections/{name}/search (a name never holds a slash)
+            if path.startswith(_COLLECTIONS) and path.endswith(_SEARCH):
+                name = path[len(_COLLECTIONS): -len(_SEARCH)]
+                if name and "/" not in name and self.fast_search is not None:
+                    await self.fast_search(scope, receive, send, name)
+                    return
         seen = 0
         status = {"code": 500}
 
@@ -211,12 +225,14 @@ def create_app(lake: Lake, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI
     include_all(app, lake, auth, metrics)
     wrapped_app = app.build_middleware_stack
 
+    from lakebed.server.routers.collections import fast_search
     from lakebed.server.routers.features import fast_online
 
     fast = {"/v1/features/online": fast_online(lake, auth, metrics, max_body_bytes)}
+    search = fast_search(lake, auth, metrics, max_body_bytes)
 
     def build_stack() -> Any:
-        return _Gate(wrapped_app(), metrics, max_body_bytes, fast)
+        return _Gate(wrapped_app(), metrics, max_body_bytes, fast, search)
 
     app.build_middleware_stack = build_stack  # type: ignore[method-assign]
     return app
