@@ -32,12 +32,15 @@ def secured(served: Any) -> tuple[Any, dict[str, str]]:
 def served_app_auth_on(served: Any) -> None:
     # Keys were made behind the running server's back (in-process); tell its Auth.
     import gc
+    import warnings
 
     from lakebed.server._app import Auth
 
-    for obj in gc.get_objects():
-        if isinstance(obj, Auth) and obj.lake is served.lake:
-            obj.required = True
+    with warnings.catch_warnings():  # isinstance() on every live object pokes deprecated torch aliases
+        warnings.simplefilter("ignore")
+        for obj in gc.get_objects():
+            if type(obj) is Auth and obj.lake is served.lake:
+                obj.required = True
 
 
 def _get(url: str, key: str | None) -> httpx.Response:
