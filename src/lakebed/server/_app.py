@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 
 from lakebed.errors import AuthError, InvalidArgument, LakebedError
 from lakebed.server import _keys
-from lakebed.server._errors import error_body, status_for
+from lakebed.server._errors import error_body, invalid_request, status_for
 from lakebed.server._metrics import Metrics
 
 if TYPE_CHECKING:
@@ -35,21 +35,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-_COLLECTIONS = "/v1/collections/"
-_SEARCH = "/search"
-
-
 class _Gate:
     """Pure ASGI middleware: request metrics and the body size limit (cheaper than
     Starlette's BaseHTTPMiddleware on the hot path of online reads)."""
 
-    def __init__(self, app: Any, metrics: Metrics, max_body: int, fast: dict[str, Any] | None = None,
-                 fast_search: Any = None) -> None:
+    def __init__(self, app: Any, metrics: Metrics, max_body: int, fast: dict[str, Any] | None = None) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body
-        self.fast = fast or {}  # exact path -> ASGI handler for POSTs on the hot path
-        self.fast_search = fast_search  # POST /v1/collections/{name}/search
+        # hot POST routes answered in front of FastAPI: path template -> handler(scope,
+        # receive, send, name); a template holds at most one "{name}" (a name has no slash)
+        self.exact = {t: h for t, h in (fast or {}).items() if "{name}" not in t}
+        self.named = [(*t.split("{name}"), h) for t, h in (fast or {}).items() if "{name}" in t]
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Any) -> None:
         if scope["type"] != "http":
@@ -61,16 +58,16 @@ class _Gate:
                 return
         if scope["method"] == "POST":
             path = scope["path"]
-            fast = self.fast.get(path)
+            fast = self.exact.get(path)
             if fast is not None:
                 await fast(scope, receive, send)
                 return
-            # POST /v1/collections/{name}/search (a name never holds a slash)
-            if path.startswith(_COLLECTIONS) and path.endswith(_SEARCH):
-                name = path[len(_COLLECTIONS): -len(_SEARCH)]
-                if name and "/" not in name and self.fast_search is not None:
-                    await self.fast_search(scope, receive, send, name)
-                    return
+            for head, tail, handler in self.named:
+                if path.startswith(head) and path.endswith(tail):
+                    name = path[len(head): len(path) - len(tail)]
+                    if name and "/" not in name:
+                        await handler(scope, receive, send, name)
+                        return
         seen = 0
         status = {"code": 500}
 
@@ -196,11 +193,7 @@ def create_app(lake: Lake, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = "; ".join(
-            f"{'.'.join(str(p) for p in err.get('loc', []))}: {err.get('msg')}" for err in exc.errors()
-        )
-        message = InvalidArgument(f"invalid request: {details}")
-        return JSONResponse(error_body(message), status_code=422)
+        return JSONResponse(error_body(invalid_request(exc.errors())), status_code=422)
 
     @app.get("/health", tags=["ops"], summary="Liveness")
     def health() -> dict[str, str]:
@@ -228,11 +221,13 @@ def create_app(lake: Lake, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI
     from lakebed.server.routers.collections import fast_search
     from lakebed.server.routers.features import fast_online
 
-    fast = {"/v1/features/online": fast_online(lake, auth, metrics, max_body_bytes)}
-    search = fast_search(lake, auth, metrics, max_body_bytes)
+    fast = {
+        "/v1/features/online": fast_online(lake, auth, metrics, max_body_bytes),
+        "/v1/collections/{name}/search": fast_search(lake, auth, metrics, max_body_bytes),
+    }
 
     def build_stack() -> Any:
-        return _Gate(wrapped_app(), metrics, max_body_bytes, fast, search)
+        return _Gate(wrapped_app(), metrics, max_body_bytes, fast)
 
     app.build_middleware_stack = build_stack  # type: ignore[method-assign]
     return app

@@ -51,3 +51,12 @@ def error_class(type_name: str, bases: list[str] | None = None) -> type[e.Lakebe
         if name in known:
             return known[name]
     return e.LakebedError
+
+
+def invalid_request(errors: Any, loc_prefix: tuple[str, ...] = ()) -> e.InvalidArgument:
+    """The InvalidArgument for a request that failed validation: ``loc: msg`` per error
+    (pydantic's error dicts; ``loc_prefix`` adds FastAPI's leading ``body``)."""
+    details = "; ".join(
+        f"{'.'.join(str(p) for p in (*loc_prefix, *err.get('loc', ())))}: {err.get('msg')}" for err in errors
+    )
+    return e.InvalidArgument(f"invalid request: {details}")

@@ -229,11 +229,7 @@ class ReadOps:
                 params = filtered_params(view, fres, max(ef or cfg.ef_search, kk), nprobe or cfg.nprobe)
                 index = data.index
             else:
-                factor = self._rerank_factor
-                base = filtered_params(view, fres, max(ef or cfg.ef_search, k * factor), nprobe or cfg.nprobe)
-                params = faiss.IndexRefineSearchParameters()
-                params.k_factor = float(factor)
-                params.base_index_params = base  # (the local 'base' keeps it alive)
+                params = self._refine_filtered_params(view, fres, ef, nprobe, k)
                 index = data.refined
             d = np.empty((1, kk), np.float32)
             i = np.empty((1, kk), np.int64)
@@ -318,6 +314,24 @@ class ReadOps:
             if len(cache) < 64:
                 cache[key] = got
         return got
+
+    def _refine_filtered_params(self, view: SegmentView, fres: FilterResult, ef: Any, nprobe: Any, k: int) -> Any:
+        """IndexRefine parameters with the filter's selector in the base index's parameters,
+        cached on the filter result next to those (read-only once made)."""
+        cfg = self._cfg
+        factor = self._rerank_factor
+        ef_b, np_b = max(ef or cfg.ef_search, k * factor), nprobe or cfg.nprobe
+        key = ("refine", ef_b, np_b)
+        params = fres.params.get(key)
+        if params is None:
+            params = faiss.IndexRefineSearchParameters()
+            params.k_factor = float(factor)
+            # (the selector's parameters stay referenced by fres.params and by the wrapper)
+            params._lakebed_base = filtered_params(view, fres, ef_b, np_b)
+            params.base_index_params = params._lakebed_base
+            if len(fres.params) < 16:
+                fres.params[key] = params
+        return params
 
     def search_batch(
         self,

@@ -167,7 +167,7 @@ class FilterResult:
         self._packed: np.ndarray | None = None
         self.sub: np.ndarray | None = None
         # FAISS search parameters (with the selector) per (ef, nprobe); read-only once made
-        self.params: dict[tuple[int, int], Any] = {}
+        self.params: dict[tuple[Any, ...], Any] = {}
         # times this result was reused from the cache, and a small IVF over the matching
         # rows built once a filter proves to be repeated (see _search.subset_ivf)
         self.uses = 0
@@ -313,7 +313,6 @@ def write_segment(
         "payload": pa.array(data.payload_json(), pa.string()),
         "text": pa.array(data.texts[: data.n] if data.texts is not None else [None] * data.n, pa.string()),
     }
-    stored = []
     for path, kind in sorted(data.kinds.items()):
         col = data.column(path)
         typed = typed_values(col.values)
@@ -322,7 +321,6 @@ def write_segment(
         columns["v:" + path] = typed
         if kind == "datetime":
             columns["n:" + path] = pa.array(col.num, pa.float64())
-        stored.append(path)
     table = pa.table(columns)
     pq.write_table(table, tmp / "rows.parquet")
     vectors_in_index = isinstance(index, faiss.IndexHNSWFlat)
@@ -342,7 +340,7 @@ def write_segment(
     if index is not None:
         faiss.write_index(index, str(tmp / "index.faiss"))
     meta = {"n": data.n, "vectors_in_index": vectors_in_index, "has_index": index is not None,
-            "refine_file": refine_file, "payload_columns": stored}
+            "refine_file": refine_file}
     (tmp / "meta.json").write_text(json.dumps(meta))
     if durable:
         for p in tmp.iterdir():

@@ -100,7 +100,7 @@ def fast_route(auth: Auth, metrics: Metrics, max_body: int, route: str, area: st
     and thread-pool hops. ``work(payload, name)`` gets the parsed JSON body and returns the
     response body; ``handle(scope, receive, send, name=None)`` is the ASGI entry."""
     from lakebed.errors import LakebedError
-    from lakebed.server._errors import error_body, status_for
+    from lakebed.server._errors import error_body, invalid_request, status_for
 
     async def handle(scope: dict[str, Any], receive: Any, send: Any, name: str | None = None) -> None:
         t0 = time.perf_counter()
@@ -141,9 +141,7 @@ def fast_route(auth: Auth, metrics: Metrics, max_body: int, route: str, area: st
             if not isinstance(exc, ValidationError):
                 raise
             status = 422
-            details = "; ".join(f"{'.'.join(str(p) for p in ('body', *err.get('loc', ())))}: {err.get('msg')}"
-                                for err in exc.errors())
-            response = json.dumps(error_body(InvalidArgument(f"invalid request: {details}"))).encode()
+            response = json.dumps(error_body(invalid_request(exc.errors(), ("body",)))).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(response)).encode())]
         if status == 401:
             headers.append((b"www-authenticate", b"Bearer"))
