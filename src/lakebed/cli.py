@@ -218,13 +218,16 @@ def serve(
     path: LakePath,
     host: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs an API key.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8765,
-    workers: Annotated[int, typer.Option(help="Request threads in the server process.")] = 8,
+    workers: Annotated[int, typer.Option(
+        help="Processes: the writer plus N-1 read workers answering online reads and searches.")] = 1,
+    threads: Annotated[int, typer.Option(help="Request threads in the writer process.")] = 8,
 ) -> None:
     """Serve the lake over HTTP (the same API for lakebed.connect("http://...")."""
     from lakebed.server import serve as run
 
-    console.print(f"serving [bold]{path}[/] on http://{host}:{port} (OpenAPI at /docs)")
-    run(path, host=host, port=port, workers=workers)
+    more = f", {workers} processes" if workers > 1 else ""
+    console.print(f"serving [bold]{path}[/] on http://{host}:{port} (OpenAPI at /docs{more})")
+    run(path, host=host, port=port, workers=workers, threads=threads)
 
 
 @keys_app.command("create")

@@ -84,7 +84,7 @@ def test_health_ready_metrics(served: Any) -> None:
     with lakebed.connect(served.url) as remote:
         remote.tables.create("bronze.t", data=[{"a": 1}])
         remote.tables.read("bronze.t")
-    assert httpx.get(f"{served.url}/health").json() == {"status": "ok"}
+    assert httpx.get(f"{served.url}/health").json() == {"status": "ok", "worker": 0}
     assert httpx.get(f"{served.url}/ready").json() == {"status": "ready"}
     text = httpx.get(f"{served.url}/metrics").text
     assert 'lakebed_http_requests_total{method="GET",route="/v1/tables/{name}/data",status="200"} 1.0' in text

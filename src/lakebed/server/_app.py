@@ -18,6 +18,7 @@ from lakebed.server._metrics import Metrics
 
 if TYPE_CHECKING:
     from lakebed.lake import Lake
+    from lakebed.server._workers import ChangeLog
 
 DEFAULT_MAX_BODY = 256 * 1024 * 1024
 
@@ -35,18 +36,45 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+class FastRoutes:
+    """Hot POST routes answered in front of FastAPI: path template -> handler(scope,
+    receive, send[, name]); a template holds at most one "{name}" (a name has no slash)."""
+
+    def __init__(self, table: dict[str, Any]) -> None:
+        self.exact = {t: h for t, h in table.items() if "{name}" not in t}
+        self.named = [(*t.split("{name}"), h) for t, h in table.items() if "{name}" in t]
+
+    def match(self, path: str) -> tuple[Any, str | None] | None:
+        """The handler of ``path`` and the name in it, or None.
+
+        Example:
+            >>> routes = FastRoutes({"/a": 1, "/c/{name}/s": 2})
+            >>> routes.match("/c/docs/s"), routes.match("/a"), routes.match("/c/x/y/s")
+            ((2, 'docs'), (1, None), None)
+        """
+        handler = self.exact.get(path)
+        if handler is not None:
+            return handler, None
+        for head, tail, handler in self.named:
+            if path.startswith(head) and path.endswith(tail):
+                name = path[len(head): len(path) - len(tail)]
+                if name and "/" not in name:
+                    return handler, name
+        return None
+
+
 class _Gate:
     """Pure ASGI middleware: request metrics and the body size limit (cheaper than
-    Starlette's BaseHTTPMiddleware on the hot path of online reads)."""
+    Starlette's BaseHTTPMiddleware on the hot path of online reads), the fast routes, and
+    (with read workers) the change log written before a write is answered."""
 
-    def __init__(self, app: Any, metrics: Metrics, max_body: int, fast: dict[str, Any] | None = None) -> None:
+    def __init__(self, app: Any, metrics: Metrics, max_body: int, fast: FastRoutes,
+                 on_write: Callable[[str, str], None] | None = None) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body
-        # hot POST routes answered in front of FastAPI: path template -> handler(scope,
-        # receive, send, name); a template holds at most one "{name}" (a name has no slash)
-        self.exact = {t: h for t, h in (fast or {}).items() if "{name}" not in t}
-        self.named = [(*t.split("{name}"), h) for t, h in (fast or {}).items() if "{name}" in t]
+        self.fast = fast
+        self.on_write = on_write
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Any) -> None:
         if scope["type"] != "http":
@@ -57,17 +85,11 @@ class _Gate:
                 await _too_large(send, self.max_body)
                 return
         if scope["method"] == "POST":
-            path = scope["path"]
-            fast = self.exact.get(path)
-            if fast is not None:
-                await fast(scope, receive, send)
+            match = self.fast.match(scope["path"])
+            if match is not None:
+                handler, name = match
+                await (handler(scope, receive, send) if name is None else handler(scope, receive, send, name))
                 return
-            for head, tail, handler in self.named:
-                if path.startswith(head) and path.endswith(tail):
-                    name = path[len(head): len(path) - len(tail)]
-                    if name and "/" not in name:
-                        await handler(scope, receive, send, name)
-                        return
         seen = 0
         status = {"code": 500}
 
@@ -83,6 +105,8 @@ class _Gate:
         async def capture_send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                if self.on_write is not None:  # before the client can see the answer
+                    self.on_write(scope["method"], scope["path"])
             await send(message)
 
         t0 = time.perf_counter()
@@ -161,8 +185,10 @@ class Auth:
         return Depends(dependency)
 
 
-def create_app(lake: Lake, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI:
-    """Build the app serving ``lake``.
+def create_app(lake: Lake, *, max_body_bytes: int = DEFAULT_MAX_BODY, changes: ChangeLog | None = None) -> FastAPI:
+    """Build the app serving ``lake``. ``changes`` (set by ``serve`` with read workers)
+    records what each write may change before it is answered, and ``/metrics`` adds the
+    read workers' samples.
 
     Example:
         >>> import lakebed
@@ -179,7 +205,7 @@ def create_app(lake: Lake, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI
         version=__version__,
         description="The lakebed REST API: tables, collections, features, runs, models, lineage.",
     )
-    metrics = Metrics(lake)
+    metrics = Metrics(lake, merge_dir=changes.dir if changes is not None else None)
     auth = Auth(lake)
     app.state.lake = lake
     app.state.auth = auth
@@ -195,9 +221,9 @@ def create_app(lake: Lake, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(error_body(invalid_request(exc.errors())), status_code=422)
 
-    @app.get("/health", tags=["ops"], summary="Liveness")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get("/health", tags=["ops"], summary="Liveness (and which server process answered: 0 is the writer)")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "worker": 0}
 
     @app.get("/ready", tags=["ops"], summary="Readiness: the catalog answers")
     def ready() -> JSONResponse:
@@ -221,13 +247,21 @@ def create_app(lake: Lake, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI
     from lakebed.server.routers.collections import fast_search
     from lakebed.server.routers.features import fast_online
 
-    fast = {
+    fast = FastRoutes({
         "/v1/features/online": fast_online(lake, auth, metrics, max_body_bytes),
         "/v1/collections/{name}/search": fast_search(lake, auth, metrics, max_body_bytes),
-    }
+    })
+    on_write = None
+    if changes is not None:
+        from lakebed.server._workers import write_scope
+
+        def on_write(method: str, path: str) -> None:
+            what = write_scope(method, path)
+            if what is not None:
+                changes.bump(what)
 
     def build_stack() -> Any:
-        return _Gate(wrapped_app(), metrics, max_body_bytes, fast)
+        return _Gate(wrapped_app(), metrics, max_body_bytes, fast, on_write)
 
     app.build_middleware_stack = build_stack  # type: ignore[method-assign]
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -38,7 +39,10 @@ class _SizeCollector:
 
 
 class Metrics:
-    def __init__(self, lake: Lake) -> None:
+    def __init__(self, lake: Lake, *, sizes: bool = True, merge_dir: Path | None = None) -> None:
+        """``sizes``: report table and collection sizes (the primary does, read workers
+        don't); ``merge_dir``: add the samples read workers write there (``metrics-*.prom``)."""
+        self.merge_dir = merge_dir
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "lakebed_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
@@ -55,11 +59,24 @@ class Metrics:
             "lakebed_online_read_seconds", "Online feature read latency inside the server", buckets=_FAST,
             registry=self.registry,
         )
-        self.registry.register(_SizeCollector(lake))  # type: ignore[arg-type]
+        if sizes:
+            self.registry.register(_SizeCollector(lake))  # type: ignore[arg-type]
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), "text/plain; version=0.0.4; charset=utf-8"
+        body = generate_latest(self.registry)
+        if self.merge_dir is not None:
+            from lakebed.server._workers import merge_metrics
+
+            others = []
+            for f in sorted(self.merge_dir.glob("metrics-*.prom")):
+                try:
+                    others.append(f.read_text())
+                except OSError:  # a worker replacing its file right now: next scrape
+                    continue
+            if others:
+                body = merge_metrics([body.decode(), *others])
+        return body, "text/plain; version=0.0.4; charset=utf-8"

@@ -1,46 +1,112 @@
 from __future__ import annotations
 
+import ipaddress
+import shutil
+import socket
+import tempfile
 from pathlib import Path
+from typing import Any
 
 from lakebed.errors import InvalidArgument, require
 from lakebed.server import _keys
 from lakebed.server._app import DEFAULT_MAX_BODY, create_app, is_loopback
 
 
+def settle_heap() -> None:
+    """Move the objects alive at start-up (modules, the app, the open lake: ~140k of
+    them) out of the cyclic garbage collector's reach. A full collection walks every
+    tracked object; left alone it stalled the event loop ~70 ms now and then, every
+    request in flight with it (online reads at 100 concurrent: p99 209 ms, 24 ms frozen).
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def serve(
     path: str | Path,
     host: str = "127.0.0.1",
     port: int = 8765,
-    workers: int = 8,
+    workers: int = 1,
+    threads: int = 8,
     max_body_bytes: int = DEFAULT_MAX_BODY,
     log_level: str = "warning",
 ) -> None:
     """Serve the lake at ``path`` until interrupted.
 
-    The server process is the lake's single writer; ``workers`` is the number of threads
-    serving requests inside it. Without an API key in the catalog the server answers
-    anyone, so it refuses to bind to anything but loopback: create a key first
-    (``lakebed keys create``).
+    The server process is the lake's single writer; ``threads`` is the number of threads
+    serving requests inside it. ``workers`` > 1 adds read worker processes on the same
+    socket: they answer online feature reads and vector searches from a read-only open of
+    the lake and forward everything else to the writer (see ``lakebed.server._workers``).
+    Without an API key in the catalog the server answers anyone, so it refuses to bind to
+    anything but loopback: create a key first (``lakebed keys create``).
+
+    Example:
+        >>> from lakebed.server import serve
+        >>> serve("./lake", port=8765, workers=2)  # doctest: +SKIP
     """
     uvicorn = require("uvicorn", "server")
     import lakebed
 
+    if workers < 1:
+        raise InvalidArgument(f"workers must be >= 1, got {workers}")
+    if threads < 1:
+        raise InvalidArgument(f"threads must be >= 1, got {threads}")
     lake = lakebed.connect(path, create=False)
+    directory: Path | None = None
+    procs: list[Any] = []
     try:
         if not is_loopback(host) and not _keys.any_active(lake):
             raise InvalidArgument(
                 f"refusing to serve on {host} without API keys; create one with "
                 "`lakebed keys create --lake PATH --name NAME --scope admin`, or bind to 127.0.0.1"
             )
-        if workers < 1:
-            raise InvalidArgument(f"workers must be >= 1, got {workers}")
-        app = create_app(lake, max_body_bytes=max_body_bytes)
+        changes = None
+        if workers > 1:
+            from lakebed.server._workers import ChangeLog
+
+            directory = Path(tempfile.mkdtemp(prefix="lakebed-serve-"))
+            changes = ChangeLog(directory, create=True)
+        app = create_app(lake, max_body_bytes=max_body_bytes, changes=changes)
         import anyio.to_thread
 
-        async def _limit() -> None:
-            anyio.to_thread.current_default_thread_limiter().total_tokens = workers
+        async def _startup() -> None:
+            anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+            settle_heap()
 
-        app.router.on_startup.append(_limit)
-        uvicorn.run(app, host=host, port=port, log_level=log_level)  # type: ignore[attr-defined]
+        app.router.on_startup.append(_startup)
+        if directory is None:
+            uvicorn.run(app, host=host, port=port, log_level=log_level)  # type: ignore[attr-defined]
+            return
+        from lakebed.server._workers import start_workers
+
+        public = _listen(host, port)
+        primary = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        primary.bind(str(directory / "primary.sock"))
+        primary.listen(1024)
+        procs = start_workers(lake.path, public, directory, workers - 1, max_body_bytes, log_level)
+        config = uvicorn.Config(app, log_level=log_level)  # type: ignore[attr-defined]
+        uvicorn.Server(config).run(sockets=[public, primary])  # type: ignore[attr-defined]
     finally:
+        if procs:
+            from lakebed.server._workers import stop_workers
+
+            stop_workers(procs)
         lake.close()
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket every worker process accepts on."""
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(host.strip("[]")).version == 6 else socket.AF_INET
+    except ValueError:  # a host name
+        family = socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host.strip("[]"), port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock

@@ -214,6 +214,16 @@ class Collections:
                 conn.execute(vector_collections.delete().where(vector_collections.c.name == name))
             shutil.rmtree(row["location"], ignore_errors=True)
 
+    def forget(self, name: str | None = None) -> None:
+        """Close the cached open collection ``name`` (all of them with None), so that the
+        next :meth:`open` reads it again from disk: what a reader does after a writer in
+        another process changed it (the server's read workers call it)."""
+        with self._lock:
+            for n in [name] if name is not None else list(self._open):
+                col = self._open.pop(n, None)
+                if col is not None:
+                    col.close()
+
     def close(self) -> None:
         """Flush and close every opened collection (runs when the lake closes)."""
         with self._lock:

@@ -1,0 +1,339 @@
+"""Read workers: ``lakebed serve --workers N`` runs N processes on one listening socket.
+
+The first process (the primary) is the lake's single writer and serves every route. The
+other N-1 (read workers) open the lake with ``read_only=True`` and answer the hot read
+routes themselves (online features, vector search, ``/health``); every other request is
+forwarded, unchanged, to the primary over a Unix socket. Throughput of the hot reads grows
+with the cores, writes keep one writer.
+
+Freshness: before the primary answers a write it records what changed (features, keys, a
+collection, or everything) in a :class:`ChangeLog` shared through a small file; a read
+worker checks the log's counter (8 bytes read from a memory map) before each request and
+refreshes what changed first. A read that starts after a write was answered sees the write.
+
+Metrics: each read worker writes its Prometheus samples to a file every second; the
+primary's ``/metrics`` adds them to its own, so one scrape covers all workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import mmap
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lakebed.errors import BackendUnavailable
+from lakebed.server._errors import error_body
+from lakebed.storage._atomic import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from lakebed.lake import Lake
+
+# POST routes that only read: answering them changes nothing a read worker has cached
+_READ_POSTS = ("/search", "/search_batch", "/search_text", "/hybrid", "/query", "/scroll", "/get", "/count",
+               "/explain", "/plan", "/training_set", "/online", "/sql")
+_HOP = {b"connection", b"keep-alive", b"date", b"server", b"transfer-encoding"}
+
+
+def write_scope(method: str, path: str) -> str | None:
+    """What a request may change, as a scope for :meth:`ChangeLog.bump` (None: nothing).
+
+    Example:
+        >>> write_scope("POST", "/v1/collections/docs/upsert")
+        'collections/docs'
+        >>> write_scope("POST", "/v1/collections/docs/search") is None
+        True
+    """
+    if method in ("GET", "HEAD", "OPTIONS") or (method == "POST" and path.endswith(_READ_POSTS)):
+        return None
+    parts = path.strip("/").split("/")
+    if len(parts) >= 2 and parts[0] == "v1":
+        if parts[1] == "features":
+            return "features"
+        if parts[1] == "keys":
+            return "keys"
+        if parts[1] == "collections" and len(parts) >= 3:
+            return f"collections/{parts[2]}"
+        if parts[1] in ("tables", "runs", "models", "lineage", "predictions"):
+            return None  # read workers serve none of these themselves
+    return "*"
+
+
+class ChangeLog:
+    """A change counter shared by the server's processes: ``<dir>/generation`` (8 bytes,
+    memory-mapped) and ``<dir>/changes.json`` (scope -> the counter value of its last
+    change). The primary writes the scopes first, then the counter."""
+
+    def __init__(self, directory: Path, create: bool = False) -> None:
+        self.dir = Path(directory)
+        self._counter = self.dir / "generation"
+        self._changes = self.dir / "changes.json"
+        if create:
+            self._counter.write_bytes(b"\0" * 8)
+            self._changes.write_text("{}")
+        self._fh = open(self._counter, "r+b")  # noqa: SIM115 - mapped for the object's life
+        self._map = mmap.mmap(self._fh.fileno(), 8)
+        self._scopes: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def generation(self) -> int:
+        return int.from_bytes(self._map[:8], "little")
+
+    def bump(self, scope: str) -> None:
+        with self._lock:
+            gen = self.generation() + 1
+            self._scopes[scope] = gen
+            atomic_write_bytes(self._changes, json.dumps(self._scopes).encode(), durable=False)
+            self._map[:8] = gen.to_bytes(8, "little")
+
+    def changed_since(self, generation: int) -> list[str]:
+        scopes: dict[str, int] = json.loads(self._changes.read_text())
+        return [s for s, g in scopes.items() if g > generation]
+
+    def close(self) -> None:
+        self._map.close()
+        self._fh.close()
+
+
+def merge_metrics(texts: list[str]) -> bytes:
+    """Prometheus text expositions of several processes as one: samples with the same
+    name and labels are added (counters, histogram buckets, sums and counts add up);
+    ``_created`` timestamps are dropped."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.core import Metric
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families: dict[str, tuple[str, str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]] = {}
+    for text in texts:
+        for fam in text_string_to_metric_families(text):
+            if fam.name.endswith("_created"):
+                continue
+            _, _, samples = families.setdefault(fam.name, (fam.documentation, fam.type, {}))
+            for s in fam.samples:
+                if s.name.endswith("_created"):
+                    continue
+                key = (s.name, tuple(s.labels.items()))
+                samples[key] = samples.get(key, 0.0) + s.value
+
+    class _Merged:
+        def collect(self) -> Any:
+            for name, (doc, typ, samples) in families.items():
+                m = Metric(name, doc, typ)
+                for (sname, labels), value in samples.items():
+                    m.add_sample(sname, dict(labels), value)
+                yield m
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Merged())  # type: ignore[arg-type]
+    return generate_latest(registry)
+
+
+class ReadWorker:
+    """The ASGI app of a read worker: hot reads answered here, the rest forwarded."""
+
+    def __init__(self, lake: Lake, directory: Path, worker: int, max_body: int) -> None:
+        import httpx
+
+        from lakebed.server._app import Auth, FastRoutes
+        from lakebed.server._metrics import Metrics
+        from lakebed.server.routers.collections import fast_search
+        from lakebed.server.routers.features import fast_online
+
+        self.lake = lake
+        self.dir = Path(directory)
+        self.worker = worker
+        self.changes = ChangeLog(self.dir)
+        self.seen = self.changes.generation()
+        self.metrics = Metrics(lake, sizes=False)
+        self.auth = Auth(lake)
+        self.fast = FastRoutes({
+            "/v1/features/online": fast_online(lake, self.auth, self.metrics, max_body),
+            "/v1/collections/{name}/search": fast_search(lake, self.auth, self.metrics, max_body),
+        })
+        self.client = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(self.dir / "primary.sock")),
+                                        base_url="http://primary", timeout=None)
+        self._dump: asyncio.Task[None] | None = None
+
+    def catch_up(self) -> None:
+        """Refresh what the primary changed since the last request (one 8-byte read when
+        nothing did)."""
+        gen = self.changes.generation()
+        if gen == self.seen:
+            return
+        for scope in self.changes.changed_since(self.seen):
+            if scope in ("features", "*"):
+                features = self.lake._areas.pop("features", None)
+                if features is not None:
+                    features.close()
+            if scope in ("keys", "*"):
+                self.auth.forget()
+                self.auth.required = _keys_active(self.lake)
+            if scope.startswith("collections/") or scope == "*":
+                cols = self.lake._areas.get("collections")
+                if cols is not None:
+                    cols.forget(None if scope == "*" else scope.split("/", 1)[1])
+        self.seen = gen
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        self.catch_up()
+        method, path = scope["method"], scope["path"]
+        if method == "POST":
+            match = self.fast.match(path)
+            if match is not None:
+                handler, name = match
+                await (handler(scope, receive, send) if name is None else handler(scope, receive, send, name))
+                return
+        elif method == "GET" and path == "/health":
+            t0 = time.perf_counter()
+            body = json.dumps({"status": "ok", "worker": self.worker}).encode()
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": body})
+            self.metrics.observe_request("GET", "/health", 200, time.perf_counter() - t0)
+            return
+        await self.forward(scope, receive, send)
+
+    async def forward(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Pass the request to the primary and stream its answer back unchanged."""
+        import httpx
+
+        async def body() -> Any:
+            more = True
+            while more:
+                message = await receive()
+                yield message.get("body", b"")
+                more = message.get("more_body", False)
+
+        headers = [(k, v) for k, v in scope["headers"] if k not in _HOP]
+        url = httpx.URL(path=scope["path"], query=scope.get("query_string", b""))
+        has_body = any(k in (b"content-length", b"transfer-encoding") for k, _ in scope["headers"])
+        request = self.client.build_request(scope["method"], url, headers=headers,
+                                            content=body() if has_body else None)
+        try:
+            response = await self.client.send(request, stream=True)
+        except httpx.TransportError as exc:
+            err = BackendUnavailable(f"the primary server process does not answer ({exc!r}); restart the server")
+            out = json.dumps(error_body(err)).encode()
+            await send({"type": "http.response.start", "status": 503,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": out})
+            return
+        try:
+            raw = [(k.lower(), v) for k, v in response.headers.raw if k.lower() not in _HOP]
+            await send({"type": "http.response.start", "status": response.status_code, "headers": raw})
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await response.aclose()
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._dump = asyncio.create_task(self._dump_metrics())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._dump is not None:
+                    self._dump.cancel()
+                await self.client.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _dump_metrics(self, every: float = 1.0) -> None:
+        target = self.dir / f"metrics-{self.worker}.prom"
+        while True:
+            body, _ = self.metrics.render()
+            atomic_write_bytes(target, body, durable=False)
+            await asyncio.sleep(every)
+
+
+def _keys_active(lake: Lake) -> bool:
+    from lakebed.server import _keys
+
+    return _keys.any_active(lake)
+
+
+def _exit_with_parent() -> None:
+    """Exit when the primary goes away: it holds our stdin's other end."""
+
+    def watch() -> None:
+        while sys.stdin.buffer.read(1 << 16):
+            pass
+        os._exit(0)
+
+    threading.Thread(target=watch, name="lakebed-parent-watch", daemon=True).start()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of a read worker process (started by :func:`lakebed.server.serve`)."""
+    import socket
+
+    import uvicorn
+
+    import lakebed
+    from lakebed.server._serve import settle_heap
+
+    ap = argparse.ArgumentParser(prog="lakebed-read-worker")
+    ap.add_argument("--lake", required=True)
+    ap.add_argument("--fd", type=int, required=True)
+    ap.add_argument("--dir", type=Path, required=True)
+    ap.add_argument("--worker", type=int, required=True)
+    ap.add_argument("--max-body", type=int, required=True)
+    ap.add_argument("--log-level", default="warning")
+    a = ap.parse_args(argv)
+    _exit_with_parent()
+    sock = socket.socket(fileno=a.fd)
+    lake = lakebed.connect(a.lake, read_only=True, create=False)
+    app = ReadWorker(lake, a.dir, a.worker, a.max_body)
+    settle_heap()
+    config = uvicorn.Config(app, log_level=a.log_level, access_log=False, lifespan="on", proxy_headers=False)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        lake.close()
+
+
+def start_workers(path: str | Path, sock: Any, directory: Path, count: int, max_body: int,
+                  log_level: str) -> list[Any]:
+    """Start ``count`` read worker processes on the listening socket ``sock``."""
+    import subprocess
+
+    procs = []
+    for i in range(1, count + 1):
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "lakebed.server._workers", "--lake", str(path), "--fd", str(sock.fileno()),
+             "--dir", str(directory), "--worker", str(i), "--max-body", str(max_body), "--log-level", log_level],
+            pass_fds=[sock.fileno()], stdin=subprocess.PIPE,
+        ))
+    return procs
+
+
+def stop_workers(procs: list[Any], timeout: float = 10.0) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except Exception:  # still running after the grace period
+            p.kill()
+            p.wait()
+        if p.stdin is not None:
+            p.stdin.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""`lakebed serve --workers 2`: a writer and a read worker on one socket. Every answer of
+either process must be fresh: a read that starts after a write was answered sees it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import lakebed
+from lakebed.features import Entity, FeatureView, Field
+from lakebed.server import keys as key_store
+from lakebed.server._workers import merge_metrics, write_scope
+
+NOW = datetime.now(UTC)
+DIM = 8
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _one_shot(method: str, url: str, **kw: Any) -> httpx.Response:
+    """A request on a new connection, so that either process may accept it."""
+    with httpx.Client(timeout=30, headers={"connection": "close"}) as c:
+        return c.request(method, url, **kw)
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
+    path = tmp_path / "lake"
+    with lakebed.connect(path) as lake:
+        lake.tables.create("silver.tx", data=pa.table({
+            "user_id": [1, 2], "ts": pa.array([NOW - timedelta(hours=1)] * 2, pa.timestamp("us", "UTC")),
+            "amount": [1.0, 2.0]}))
+        user = Entity("user", join_keys=["user_id"])
+        lake.features.apply([user, FeatureView("stats", entities=[user], source="silver.tx", timestamp_field="ts",
+                                               fields=[Field("amount", "float64")])])
+        lake.features.materialize(NOW)
+        col = lake.collections.create("docs", dim=DIM, metric="l2")
+        rng = np.random.default_rng(0)
+        col.upsert(list(range(50)), rng.normal(size=(50, DIM)).astype("float32"))
+        admin = key_store.create(lake, "ops", ["admin"]).secret
+    assert admin is not None
+    port = _port()
+    proc = subprocess.Popen([sys.executable, "-m", "lakebed.cli", "serve", str(path), "--port", str(port),
+                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        seen: set[int] = set()
+        deadline = time.monotonic() + 90
+        while seen != {0, 1}:  # both processes accept on the socket
+            try:
+                seen.add(_one_shot("GET", f"{url}/health").json()["worker"])
+            except httpx.TransportError:
+                time.sleep(0.1)
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise AssertionError(f"workers did not start (saw {seen}): "
+                                     f"{proc.stdout.read() if proc.stdout and proc.poll() is not None else ''!r}")
+        yield url, admin, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+
+
+def test_reads_on_every_worker_see_each_answered_write(two_workers: tuple[str, str, Any]) -> None:
+    url, admin, _ = two_workers
+    auth = {"authorization": f"Bearer {admin}"}
+    online = {"entity_rows": [{"user_id": 1}], "features": ["stats:amount"]}
+    reads = 0
+    with lakebed.connect(url, api_key=admin) as remote:
+        for i in range(8):  # online pushes, each read back on new connections
+            remote.features.push("stats", [{"user_id": 1, "ts": datetime.now(UTC), "amount": 100.0 + i}])
+            for _ in range(4):
+                r = _one_shot("POST", f"{url}/v1/features/online", json=online, headers=auth)
+                reads += 1
+                assert r.status_code == 200 and r.json()["values"]["amount"] == [100.0 + i]
+        # a new definition: the read workers' cached registry must not answer for it
+        user = Entity("user", join_keys=["user_id"])
+        remote.features.apply([user, FeatureView("stats", entities=[user], source="silver.tx", timestamp_field="ts",
+                                                 fields=[Field("amount", "float64")], ttl=timedelta(seconds=1))])
+        time.sleep(1.5)
+        for _ in range(6):  # the pushed value is now older than the new ttl
+            r = _one_shot("POST", f"{url}/v1/features/online", json=online, headers=auth)
+            reads += 1
+            assert r.json()["statuses"]["amount"] == ["expired"]
+        docs = remote.collections.open("docs")
+        for i in range(5):  # points upserted, then found by searches on new connections
+            vec = np.full(DIM, 10.0 + i, dtype="float32")
+            docs.upsert([1000 + i], vec[None, :], payloads=[{"i": i}])
+            for _ in range(4):
+                r = _one_shot("POST", f"{url}/v1/collections/docs/search",
+                              json={"vector": vec.tolist(), "k": 1}, headers=auth)
+                assert r.status_code == 200 and r.json()[0]["id"] == 1000 + i, r.text
+        docs.delete([1004])
+        for _ in range(4):
+            r = _one_shot("POST", f"{url}/v1/collections/docs/search",
+                          json={"vector": [14.0] * DIM, "k": 1}, headers=auth)
+            assert r.json()[0]["id"] != 1004
+    # a key revoked through one process is refused by every process at once
+    made = _one_shot("POST", f"{url}/v1/keys", json={"name": "app", "scopes": ["read"]}, headers=auth).json()
+    app = {"authorization": f"Bearer {made['secret']}"}
+    assert all(_one_shot("POST", f"{url}/v1/features/online", json=online, headers=app).status_code == 200
+               for _ in range(4))
+    reads += 4
+    assert _one_shot("DELETE", f"{url}/v1/keys/{made['key_id']}", headers=auth).status_code == 200
+    assert all(_one_shot("POST", f"{url}/v1/features/online", json=online, headers=app).status_code == 401
+               for _ in range(6))
+    # one scrape counts every process's requests (read workers write theirs each second)
+    time.sleep(2.5)
+    text = _one_shot("GET", f"{url}/metrics", headers=auth).text
+    line = next(ln for ln in text.splitlines() if ln.startswith("lakebed_http_requests_total")
+                and 'route="/v1/features/online"' in ln and 'status="200"' in ln)
+    assert float(line.rsplit(" ", 1)[1]) == reads
+    assert 'route="/v1/features/online",status="401"} 6.0' in text
+    assert "lakebed_collection_points" in text
+
+
+def test_read_workers_exit_with_the_writer(two_workers: tuple[str, str, Any]) -> None:
+    _, _, proc = two_workers
+    workers = _children(proc.pid)
+    assert workers, "no read worker process found"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while any(_alive(p) for p in workers):
+        assert time.monotonic() < deadline, "read workers outlived the writer"
+        time.sleep(0.1)
+
+
+def test_write_scopes() -> None:
+    assert write_scope("POST", "/v1/features/push/stats") == "features"
+    assert write_scope("POST", "/v1/features/online") is None
+    assert write_scope("POST", "/v1/features/training_set") is None
+    assert write_scope("DELETE", "/v1/keys/abc") == "keys"
+    assert write_scope("DELETE", "/v1/collections/docs") == "collections/docs"
+    assert write_scope("POST", "/v1/collections/docs/upsert") == "collections/docs"
+    assert write_scope("POST", "/v1/collections/docs/hybrid") is None
+    assert write_scope("POST", "/v1/tables/silver.tx/write") is None
+    assert write_scope("POST", "/v1/other/thing") == "*"
+    assert write_scope("GET", "/v1/collections/docs/info") is None
+
+
+def test_merge_metrics_adds_samples_of_each_process() -> None:
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    texts = []
+    for n in (3, 4):
+        reg = CollectorRegistry()
+        c = Counter("reqs", "Requests", ["route"], registry=reg)
+        h = Histogram("lat", "Latency", buckets=(0.1, 1.0), registry=reg)
+        c.labels("/a").inc(n)
+        for _ in range(n):
+            h.observe(0.5)
+        texts.append(generate_latest(reg).decode())
+    merged = merge_metrics(texts).decode()
+    assert 'reqs_total{route="/a"} 7.0' in merged
+    assert 'lat_bucket{le="0.1"} 0.0' in merged and 'lat_bucket{le="1.0"} 7.0' in merged
+    assert "lat_count 7.0" in merged and "lat_sum 3.5" in merged
+    assert "_created" not in merged and "# TYPE reqs_total counter" in merged
