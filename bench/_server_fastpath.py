@@ -1,60 +1,44 @@
-"""What-if servers for ``bench/server.py --what-if``: how fast could an online-read server
-in Python go on one core? Not lakebed's server; a measuring stick for it.
+"""The ceiling for ``bench/server.py --cores``: how fast can any Python server answer over
+uvicorn on this machine? A bare ASGI app (uvicorn + httptools + uvloop, no FastAPI, no
+pydantic) that answers ``POST /v1/features/online`` with a fixed 50-feature response,
+read once from the lake at start-up: no store read, no JSON work per request. Not
+lakebed's server; a measuring stick for it. ``PROCESSES`` > 1 forks that many processes
+accepting on one socket, as ``lakebed serve --workers`` does.
 
-- ``fastpath``: a bare ASGI app (uvicorn + httptools + uvloop, no FastAPI) answering
-  ``POST /v1/features/online`` with the same JSON body and response as lakebed's route,
-  calling ``lake.features.online`` directly on the event loop (no pydantic, no thread hop).
-- ``empty``: the same bare ASGI app returning a fixed 50-feature response without reading
-  the store: the ceiling of any Python ASGI server on this core.
-
-    python bench/_server_fastpath.py LAKE PORT fastpath|empty
+    python bench/_server_fastpath.py LAKE PORT PROCESSES
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sys
 from typing import Any
 
 
-def make_app(lake_path: str, mode: str) -> Any:
+def make_app(lake_path: str) -> Any:
     import lakebed
 
-    lake = lakebed.connect(lake_path, read_only=True)
-    fixed: bytes | None = None
-    if mode == "empty":
+    with lakebed.connect(lake_path, read_only=True) as lake:
         r = lake.features.online([{"user_id": 1}], [f"user_feats:f{i:02d}" for i in range(50)])
-        fixed = json.dumps({"values": r.values, "statuses": r.statuses}, separators=(",", ":")).encode()
+    fixed = json.dumps({"values": r.values, "statuses": r.statuses}, separators=(",", ":")).encode()
     headers = [(b"content-type", b"application/json")]
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                msg = await receive()
-                if msg["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif msg["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+        if scope["type"] != "http":
+            return
         if scope["method"] == "GET":  # health
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": b'{"status":"ok"}'})
             return
-        chunks = []
         more = True
         while more:
             msg = await receive()
-            chunks.append(msg.get("body", b""))
             more = msg.get("more_body", False)
-        if fixed is not None:
-            out = fixed
-        else:
-            req = json.loads(b"".join(chunks))
-            r = lake.features.online(req["entity_rows"], req["features"])
-            out = json.dumps({"values": r.values, "statuses": r.statuses}, separators=(",", ":")).encode()
         await send({"type": "http.response.start", "status": 200,
-                    "headers": [*headers, (b"content-length", str(len(out)).encode())]})
-        await send({"type": "http.response.body", "body": out})
+                    "headers": [*headers, (b"content-length", str(len(fixed)).encode())]})
+        await send({"type": "http.response.body", "body": fixed})
 
     return app
 
@@ -62,9 +46,16 @@ def make_app(lake_path: str, mode: str) -> Any:
 def main() -> None:
     import uvicorn
 
-    lake_path, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    uvicorn.run(make_app(lake_path, mode), host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                lifespan="on")
+    lake_path, port, processes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(2048)
+    for _ in range(processes - 1):
+        if os.fork() == 0:
+            break
+    config = uvicorn.Config(make_app(lake_path), log_level="warning", access_log=False, lifespan="off")
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 if __name__ == "__main__":

@@ -86,21 +86,24 @@ class Server:
         return [root.pid, *(c.pid for c in root.children(recursive=True))]
 
 
-def lakebed_server(lake: Path, port: int, workers: int, logdir: Path) -> Server:
+def lakebed_server(lake: Path, port: int, threads: int, logdir: Path, workers: int = 1) -> Server:
     base = f"http://127.0.0.1:{port}"
-    s = Server("lakebed", [str(BIN / "lakebed"), "serve", str(lake), "--host", "127.0.0.1", "--port", str(port),
-                           "--workers", str(workers)], base, "/health", logdir / "lakebed.log")
+    s = Server(f"lakebed-w{workers}", [str(BIN / "lakebed"), "serve", str(lake), "--host", "127.0.0.1", "--port",
+                                       str(port), "--threads", str(threads), "--workers", str(workers)],
+               base, "/health", logdir / f"lakebed-w{workers}.log")
     s.urls = {"features": base + "/v1/features/online", "search": base + "/v1/collections/docs/search"}
     return s
 
 
-def feast_server(repo: Path, port: int, logdir: Path) -> Server:
+def feast_server(repo: Path, port: int, logdir: Path, workers: int = 1) -> Server:
     base = f"http://127.0.0.1:{port}"
-    # One worker process (like lakebed's one process); --max-requests 0 turns off gunicorn's
-    # periodic worker restarts (default 1000 requests), which would punish Feast mid-run.
-    s = Server("feast", [str(BIN / "feast"), "-c", str(repo), "serve", "-h", "127.0.0.1", "-p", str(port),
-                         "--no-access-log", "-w", "1", "--max-requests", "0", "--registry_ttl_sec", "3600"],
-               base, "/health", logdir / "feast.log")
+    # -w worker processes (one, like lakebed's one process, in the pinned tables); --max-requests 0
+    # turns off gunicorn's periodic worker restarts (default 1000 requests), which would punish
+    # Feast mid-run.
+    s = Server(f"feast-w{workers}", [str(BIN / "feast"), "-c", str(repo), "serve", "-h", "127.0.0.1", "-p",
+                                     str(port), "--no-access-log", "-w", str(workers), "--max-requests", "0",
+                                     "--registry_ttl_sec", "3600"],
+               base, "/health", logdir / f"feast-w{workers}.log")
     s.urls = {"features": base + "/get-online-features"}
     return s
 

@@ -66,13 +66,13 @@ def main() -> None:
     ap.add_argument("--concurrency", default="1,10,100")
     ap.add_argument("--server-cpus", default="0")
     ap.add_argument("--client-cpus", default="1")
-    ap.add_argument("--lakebed-workers", type=int, default=8, help="lakebed serve --workers (threads)")
+    ap.add_argument("--lakebed-threads", type=int, default=8, help="lakebed serve --threads")
     ap.add_argument("--systems", default="lakebed,feast,chroma")
     ap.add_argument("--profile", type=float, default=10.0, help="py-spy seconds per lakebed case (0: off)")
     ap.add_argument("--rebuild", action="store_true", help="rebuild the data even if present")
-    ap.add_argument("--what-if", default="10,100",
-                    help="concurrencies of the what-if online-read runs vs bare ASGI servers ('' to skip)")
-    ap.add_argument("--what-if-duration", type=float, default=5.0)
+    ap.add_argument("--cores", default="100",
+                    help="concurrencies of the whole-machine runs (unpinned, wrk; '' to skip)")
+    ap.add_argument("--cores-duration", type=float, default=10.0)
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 run, 2 s per case, no profile")
     a = ap.parse_args()
     if a.quick:
@@ -89,7 +89,7 @@ def main() -> None:
     truth = data.truth_matrix()
 
     servers = {
-        "lakebed": lambda: procs.lakebed_server(work / "lake", 18765, a.lakebed_workers, logs),
+        "lakebed": lambda: procs.lakebed_server(work / "lake", 18765, a.lakebed_threads, logs),
         "feast": lambda: procs.feast_server(work / "feast", 18766, logs),
         "chroma": lambda: procs.chroma_server(work / "chroma", 18767, logs),
     }
@@ -148,7 +148,7 @@ def main() -> None:
             print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
     params = {"concurrency": conc, "runs": a.runs, "duration": a.duration, "max_requests": a.max_requests,
               "warmup": a.warmup, "server_cpus": a.server_cpus, "client_cpus": a.client_cpus,
-              "lakebed_workers": a.lakebed_workers,
+              "lakebed_threads": a.lakebed_threads,
               "command": "flock /tmp/lakebed-bench.lock /work/venv-sbench/bin/python bench/server.py "
                          + " ".join(sys.argv[1:])}
     report.write(a.out, params=params, med=med, checks=checks, profile="\n\n".join(profile_md) or None,
@@ -157,26 +157,29 @@ def main() -> None:
     v = report.verdict(med)
     print(f"\ntargets: {v}")
     print(f"wrote {a.out}")
-    if a.what_if and not a.quick:
-        what_if(a, work)
+    if a.cores and not a.quick:
+        cores(a, work)
 
 
-def what_if(a: argparse.Namespace, work: Path) -> None:
-    """Online reads through lakebed's server vs bare ASGI servers on the same lake and core;
-    appended to the report as its own section (the main results are already written)."""
-    import _server_whatif
+def cores(a: argparse.Namespace, work: Path) -> None:
+    """Every server on both cores with wrk as the client; appended to the report as its own
+    section (the main results are already written)."""
+    import _server_cores
 
-    conc = [int(c) for c in a.what_if.split(",")]
-    try:
-        raw = _server_whatif.run(work, a.runs, conc, a.what_if_duration, a.max_requests, a.warmup, a.server_cpus,
-                                 a.client_cpus, [a.lakebed_workers, 1], log)
-    except Exception as exc:  # the main report stands; say what failed
-        log(f"what-if runs failed: {exc!r}")
+    if not _server_cores.have_wrk():
+        log("wrk is not installed (apt install wrk): whole-machine section skipped")
         return
-    (work / "whatif.json").write_text(json.dumps(raw))
+    conc = [int(c) for c in a.cores.split(",")]
+    try:
+        raw = _server_cores.run(work, a.runs, conc, a.cores_duration, _server_cores.MAX_REQUESTS, a.warmup,
+                                a.lakebed_threads, log)
+    except Exception as exc:  # the main report stands; say what failed
+        log(f"whole-machine runs failed: {exc!r}")
+        return
+    (work / "cores.json").write_text(json.dumps(raw))
     med = {k: report.medians(v) for k, v in raw.items()}
-    report.add_what_if(a.out, med, conc, a.what_if_duration, a.runs, a.lakebed_workers)
-    log(f"what-if section added to {a.out}")
+    report.add_cores(a.out, med, _server_cores.WHAT, a.cores_duration, a.runs, _server_cores.MAX_REQUESTS)
+    log(f"whole-machine section added to {a.out}")
 
 
 if __name__ == "__main__":
