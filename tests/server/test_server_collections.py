@@ -60,10 +60,10 @@ def _script(lake: Any) -> list[Any]:
     return out
 
 
-def test_collections_congruence(served: Any) -> None:
+def test_collections_congruence(served_any: Any) -> None:
     with lakebed.connect(":memory:") as embedded:
         expected = _script(embedded)
-    with lakebed.connect(served.url) as remote:
+    with lakebed.connect(served_any.url) as remote:
         got = _script(remote)
     assert got == expected
     assert ("error", "InvalidArgument") in got

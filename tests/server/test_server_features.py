@@ -66,11 +66,11 @@ def _changes(plan: Any) -> list[dict[str, Any]]:
     return [{"kind": c.kind, "name": c.name, "action": c.action} for c in plan.changes]
 
 
-def test_features_congruence(served: Any) -> None:
+def test_features_congruence(served_any: Any) -> None:
     with lakebed.connect(":memory:") as embedded:
         expected = _script(embedded)
-    with lakebed.connect(served.url) as remote:
-        served.lake.tables.create("silver.tx_placeholder", data=[{"a": 1}])  # the served lake has other tables too
+    with lakebed.connect(served_any.url) as remote:
+        served_any.lake.tables.create("silver.tx_placeholder", data=[{"a": 1}])  # the served lake has other tables too
         got = _script(remote)
     assert got == expected
     assert ("error", "NotFound") in got or ("error", "InvalidArgument") in got

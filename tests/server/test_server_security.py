@@ -89,10 +89,10 @@ def test_keys_scopes_and_grants(secured: tuple[Any, dict[str, str]]) -> None:
         assert admin.post("/v1/keys", json={"name": "x", "scopes": ["root"]}).status_code == 400
 
 
-def test_hostile_input_gets_4xx_and_changes_nothing(served: Any) -> None:
-    lake = served.lake
+def test_hostile_input_gets_4xx_and_changes_nothing(served_any: Any) -> None:
+    lake = served_any.lake
     lake.tables.create("bronze.t", data=[{"a": 1}])
-    url = served.url
+    url = served_any.url
     bad = [
         httpx.post(f"{url}/v1/tables/bronze.t/write", content=b"not arrow", headers={"content-type": ARROW_STREAM}),
         httpx.post(f"{url}/v1/tables/bronze.t/write", content=b"{not json",

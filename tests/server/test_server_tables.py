@@ -53,15 +53,15 @@ def _tables_script(lake: Any) -> list[Any]:
     return out
 
 
-def test_tables_congruence(served: Any) -> None:
+def test_tables_congruence(served_any: Any) -> None:
     with lakebed.connect(":memory:") as embedded:
         expected = _tables_script(embedded)
-    with lakebed.connect(served.url) as remote:
+    with lakebed.connect(served_any.url) as remote:
         got = _tables_script(remote)
     assert got == expected
 
 
-def test_arrow_types_survive_the_wire(served: Any) -> None:
+def test_arrow_types_survive_the_wire(served_any: Any) -> None:
     import datetime as dt
 
     table = pa.table({
@@ -69,10 +69,10 @@ def test_arrow_types_survive_the_wire(served: Any) -> None:
         "ts": pa.array([dt.datetime(2026, 1, 1, tzinfo=dt.UTC), None], pa.timestamp("us", "UTC")),
         "l": [[1, 2], []], "st": [{"a": 1}, {"a": None}],
     })
-    with lakebed.connect(served.url) as remote:
+    with lakebed.connect(served_any.url) as remote:
         remote.tables.create("gold.types", data=table)
         back = remote.tables.read("gold.types")
-    local = served.lake.tables.read("gold.types")
+    local = served_any.lake.tables.read("gold.types")
     assert back.schema == local.schema
     assert repr(back.to_pylist()) == repr(local.to_pylist())  # repr: NaN equals NaN
     assert back.column("s").to_pylist() == ["é", None]

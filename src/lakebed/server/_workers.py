@@ -216,10 +216,14 @@ class ReadWorker:
                 more = message.get("more_body", False)
 
         headers = [(k, v) for k, v in scope["headers"] if k not in _HOP]
-        url = httpx.URL(path=scope["path"], query=scope.get("query_string", b""))
+        # the path as the client sent it (percent-escapes kept, no dot-segment removal)
+        target = scope.get("raw_path") or scope["path"].encode()
+        query = scope.get("query_string", b"")
+        target += b"?" + query if query else b""
+        url = httpx.URL("http://primary", raw_path=target)
         has_body = any(k in (b"content-length", b"transfer-encoding") for k, _ in scope["headers"])
         request = self.client.build_request(scope["method"], url, headers=headers,
-                                            content=body() if has_body else None)
+                                            content=body() if has_body else None, extensions={"target": target})
         try:
             response = await self.client.send(request, stream=True)
         except httpx.TransportError as exc:
