@@ -132,6 +132,11 @@ def test_reads_on_every_worker_see_each_answered_write(two_workers: tuple[str, s
             r = _one_shot("POST", f"{url}/v1/collections/docs/search",
                           json={"vector": [14.0] * DIM, "k": 1}, headers=auth)
             assert r.json()[0]["id"] != 1004
+        remote.collections.drop("docs")
+        for _ in range(6):
+            r = _one_shot("POST", f"{url}/v1/collections/docs/search", json={"vector": [1.0] * DIM, "k": 1},
+                          headers=auth)
+            assert r.status_code == 404, r.text
     # a key revoked through one process is refused by every process at once
     made = _one_shot("POST", f"{url}/v1/keys", json={"name": "app", "scopes": ["read"]}, headers=auth).json()
     app = {"authorization": f"Bearer {made['secret']}"}

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lakebed.errors import BackendUnavailable
+from lakebed.errors import BackendUnavailable, LakebedError
 from lakebed.server._errors import error_body
 from lakebed.storage._atomic import atomic_write_bytes
 
@@ -159,6 +159,8 @@ class ReadWorker:
         self.client = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(self.dir / "primary.sock")),
                                         base_url="http://primary", timeout=None)
         self._dump: asyncio.Task[None] | None = None
+        self.stale: dict[str, int] = {}  # changed collections being reopened -> change counter
+        self._reopening: set[str] = set()
 
     def catch_up(self) -> None:
         """Refresh what the primary changed since the last request (one 8-byte read when
@@ -174,11 +176,44 @@ class ReadWorker:
             if scope in ("keys", "*"):
                 self.auth.forget()
                 self.auth.required = _keys_active(self.lake)
-            if scope.startswith("collections/") or scope == "*":
-                cols = self.lake._areas.get("collections")
-                if cols is not None:
-                    cols.forget(None if scope == "*" else scope.split("/", 1)[1])
+            cols = self.lake._areas.get("collections")
+            if scope == "*" and cols is not None:
+                cols.forget()
+            elif scope.startswith("collections/") and cols is not None:
+                name = scope.split("/", 1)[1]
+                if cols.is_cached(name) or name in self.stale:
+                    self.stale[name] = gen
+                    self._reopen_soon(name)
         self.seen = gen
+
+    def _reopen_soon(self, name: str) -> None:
+        """Reopen a changed collection in a thread; until then its searches go to the
+        writer (reopening replays the write-ahead log: tens of ms that would stall every
+        request of this process)."""
+        if name not in self._reopening:
+            self._reopening.add(name)
+            asyncio.get_running_loop().create_task(self._reopen(name))
+
+    async def _reopen(self, name: str) -> None:
+        cols = self.lake.collections
+        try:
+            while name in self.stale:
+                gen = self.stale[name]
+
+                def again() -> None:
+                    cols.forget(name)
+                    cols.open(name)
+
+                try:
+                    await asyncio.to_thread(again)
+                except LakebedError:  # dropped, say: the next open answers for it
+                    cols.forget(name)
+                    self.stale.pop(name, None)
+                    return
+                if self.stale.get(name) == gen:
+                    del self.stale[name]
+        finally:
+            self._reopening.discard(name)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -190,7 +225,7 @@ class ReadWorker:
         method, path = scope["method"], scope["path"]
         if method == "POST":
             match = self.fast.match(path)
-            if match is not None:
+            if match is not None and (match[1] is None or match[1] not in self.stale):
                 handler, name = match
                 await (handler(scope, receive, send) if name is None else handler(scope, receive, send, name))
                 return

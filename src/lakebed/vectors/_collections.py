@@ -214,6 +214,10 @@ class Collections:
                 conn.execute(vector_collections.delete().where(vector_collections.c.name == name))
             shutil.rmtree(row["location"], ignore_errors=True)
 
+    def is_cached(self, name: str) -> bool:
+        """Whether ``name`` is open in this lake object (the latest version)."""
+        return name in self._open
+
     def forget(self, name: str | None = None) -> None:
         """Close the cached open collection ``name`` (all of them with None), so that the
         next :meth:`open` reads it again from disk: what a reader does after a writer in
