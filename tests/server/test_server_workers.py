@@ -198,3 +198,13 @@ def test_merge_metrics_adds_samples_of_each_process() -> None:
     assert 'lat_bucket{le="0.1"} 0.0' in merged and 'lat_bucket{le="1.0"} 7.0' in merged
     assert "lat_count 7.0" in merged and "lat_sum 3.5" in merged
     assert "_created" not in merged and "# TYPE reqs_total counter" in merged
+
+
+def test_serve_refuses_bad_process_counts(tmp_path: Path) -> None:
+    from lakebed.server import serve
+
+    lakebed.connect(tmp_path / "lake").close()
+    with pytest.raises(lakebed.InvalidArgument, match="workers must be >= 1"):
+        serve(tmp_path / "lake", workers=0)
+    with pytest.raises(lakebed.InvalidArgument, match="threads must be >= 1"):
+        serve(tmp_path / "lake", threads=0)

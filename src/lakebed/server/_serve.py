@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import shutil
 import socket
 import tempfile
@@ -66,7 +67,11 @@ def serve(
         if workers > 1:
             from lakebed.server._workers import ChangeLog
 
-            directory = Path(tempfile.mkdtemp(prefix="lakebed-serve-"))
+            if not hasattr(socket, "AF_UNIX") or not hasattr(os, "fork"):
+                raise InvalidArgument("--workers > 1 needs a POSIX system (Unix sockets); use --workers 1")
+            # a Unix socket path has ~100 bytes at most: a long TMPDIR falls back to /tmp
+            base = None if len(tempfile.gettempdir()) < 60 else "/tmp"
+            directory = Path(tempfile.mkdtemp(prefix="lakebed-serve-", dir=base))
             changes = ChangeLog(directory, create=True)
         app = create_app(lake, max_body_bytes=max_body_bytes, changes=changes)
         import anyio.to_thread
