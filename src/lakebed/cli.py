@@ -221,13 +221,14 @@ def serve(
     workers: Annotated[int, typer.Option(
         help="Processes: the writer plus N-1 read workers answering online reads and searches.")] = 1,
     threads: Annotated[int, typer.Option(help="Request threads in the writer process.")] = 8,
+    loop: Annotated[str, typer.Option(help="Event loop: asyncio, uvloop or auto (see docs/server.md).")] = "asyncio",
 ) -> None:
     """Serve the lake over HTTP (the same API for lakebed.connect("http://...")."""
     from lakebed.server import serve as run
 
     more = f", {workers} processes" if workers > 1 else ""
     console.print(f"serving [bold]{path}[/] on http://{host}:{port} (OpenAPI at /docs{more})")
-    run(path, host=host, port=port, workers=workers, threads=threads)
+    run(path, host=host, port=port, workers=workers, threads=threads, loop=loop)
 
 
 @keys_app.command("create")

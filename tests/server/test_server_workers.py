@@ -200,6 +200,17 @@ def test_merge_metrics_adds_samples_of_each_process() -> None:
     assert "_created" not in merged and "# TYPE reqs_total counter" in merged
 
 
+def test_workers_do_not_join_a_port_in_use(tmp_path: Path) -> None:
+    from lakebed.server import serve
+
+    lakebed.connect(tmp_path / "lake").close()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        with pytest.raises(lakebed.InvalidArgument, match="cannot listen"):
+            serve(tmp_path / "lake", port=taken.getsockname()[1], workers=2)
+
+
 def test_serve_refuses_bad_process_counts(tmp_path: Path) -> None:
     from lakebed.server import serve
 
@@ -208,3 +219,5 @@ def test_serve_refuses_bad_process_counts(tmp_path: Path) -> None:
         serve(tmp_path / "lake", workers=0)
     with pytest.raises(lakebed.InvalidArgument, match="threads must be >= 1"):
         serve(tmp_path / "lake", threads=0)
+    with pytest.raises(lakebed.InvalidArgument, match="loop must be"):
+        serve(tmp_path / "lake", loop="tokio")

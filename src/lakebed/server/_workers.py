@@ -1,4 +1,4 @@
-"""Read workers: ``lakebed serve --workers N`` runs N processes on one listening socket.
+"""Read workers: ``lakebed serve --workers N`` runs N processes on one port.
 
 The first process (the primary) is the lake's single writer and serves every route. The
 other N-1 (read workers) open the lake with ``read_only=True`` and answer the hot read
@@ -317,44 +317,48 @@ def _exit_with_parent() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of a read worker process (started by :func:`lakebed.server.serve`)."""
-    import socket
-
     import uvicorn
 
     import lakebed
-    from lakebed.server._serve import settle_heap
+    from lakebed.server._serve import listen, settle_heap
 
     ap = argparse.ArgumentParser(prog="lakebed-read-worker")
     ap.add_argument("--lake", required=True)
-    ap.add_argument("--fd", type=int, required=True)
+    ap.add_argument("--host", required=True)
+    ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--dir", type=Path, required=True)
     ap.add_argument("--worker", type=int, required=True)
     ap.add_argument("--max-body", type=int, required=True)
     ap.add_argument("--log-level", default="warning")
+    ap.add_argument("--loop", default="asyncio")
     a = ap.parse_args(argv)
     _exit_with_parent()
-    sock = socket.socket(fileno=a.fd)
+    sock = listen(a.host, a.port)
     lake = lakebed.connect(a.lake, read_only=True, create=False)
     app = ReadWorker(lake, a.dir, a.worker, a.max_body)
     settle_heap()
-    config = uvicorn.Config(app, log_level=a.log_level, access_log=False, lifespan="on", proxy_headers=False)
+    config = uvicorn.Config(app, log_level=a.log_level, access_log=False, lifespan="on", proxy_headers=False,
+                            loop=a.loop)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         lake.close()
 
 
-def start_workers(path: str | Path, sock: Any, directory: Path, count: int, max_body: int,
-                  log_level: str) -> list[Any]:
-    """Start ``count`` read worker processes on the listening socket ``sock``."""
+def start_workers(path: str | Path, host: str, port: int, directory: Path, count: int, max_body: int,
+                  log_level: str, loop: str = "asyncio") -> list[Any]:
+    """Start ``count`` read worker processes, each listening on ``host:port`` beside the
+    writer (SO_REUSEPORT: the kernel spreads new connections evenly over the processes;
+    with one shared socket, the first process to wake took a whole burst of them)."""
     import subprocess
 
     procs = []
     for i in range(1, count + 1):
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "lakebed.server._workers", "--lake", str(path), "--fd", str(sock.fileno()),
-             "--dir", str(directory), "--worker", str(i), "--max-body", str(max_body), "--log-level", log_level],
-            pass_fds=[sock.fileno()], stdin=subprocess.PIPE,
+            [sys.executable, "-m", "lakebed.server._workers", "--lake", str(path), "--host", host, "--port", str(port),
+             "--dir", str(directory), "--worker", str(i), "--max-body", str(max_body), "--log-level", log_level,
+             "--loop", loop],
+            stdin=subprocess.PIPE,
         ))
     return procs
 
