@@ -155,8 +155,8 @@ def write(path: Path, *, params: dict[str, Any], med: dict[tuple[str, str, int],
         "## What was measured",
         f"- Cases: {CASE_TITLES['features']}; {CASE_TITLES['search']}.",
         "- lakebed: `lakebed serve LAKE --threads "
-        f"{params['lakebed_threads']}` (FastAPI + uvicorn, one process; uvloop and httptools installed so uvicorn"
-        " uses them). Online store: the lake's default SQLite online store. Collection: HNSW M=16,"
+        f"{params['lakebed_threads']}` (FastAPI + uvicorn, one process; uvicorn's httptools parser on the"
+        " asyncio event loop, lakebed's default). Online store: the lake's default SQLite online store. Collection: HNSW M=16,"
         " ef_construction=200, ef_search=64. Routes `POST /v1/features/online`, `POST /v1/collections/docs/search`"
         " (vector as a JSON list of floats).",
         "- Feast: `feast serve -w 1 --no-access-log --max-requests 0` (gunicorn + one uvicorn worker process;"
@@ -257,10 +257,10 @@ def add_cores(path: Path, med: dict[str, dict[str, float]], what: dict[str, str]
         " the load generator is wrk (C, one thread, keep-alive connections), so the client is not the limit."
         f" {duration:g} s (at most {max_requests:,} requests) per run after a warm-up, median of {runs} runs;"
         " rounds interleave the systems. `retrans` counts TCP segments the kernel retransmitted on loopback"
-        " during the run (mostly spurious tail-loss probes, acknowledged by D-SACK). Some runs of the"
-        " single-process lakebed search have 1-2 s outliers (the p99 below) while the server's own timing of the"
-        " same requests, from request parsed to answer sent, stays under 125 ms; the cause is not found yet"
-        " (not the garbage collector, not a stalled event loop; the same 7 KB bodies to the bare app show none).",
+        " during the run (mostly spurious tail-loss probes, acknowledged by D-SACK). lakebed runs uvicorn on"
+        " the asyncio event loop (its default since 2026-11-30): under uvloop, single-process searches here had"
+        " 1-2 s outliers in 3 runs of 4 while the server's own timing of the same requests, from request parsed"
+        " to answer sent, stayed under 125 ms.",
         "",
         md_table(["case", "conc", "server", "what", "req/s", "p50 ms", "p99 ms", "max ms", "server CPU", "retrans",
                   "errors"], rows),
