@@ -156,9 +156,9 @@ def write(path: Path, *, params: dict[str, Any], med: dict[tuple[str, str, int],
         f"- Cases: {CASE_TITLES['features']}; {CASE_TITLES['search']}.",
         "- lakebed: `lakebed serve LAKE --threads "
         f"{params['lakebed_threads']}` (FastAPI + uvicorn, one process; uvicorn's httptools parser on the"
-        " asyncio event loop, lakebed's default). Online store: the lake's default SQLite online store. Collection: HNSW M=16,"
-        " ef_construction=200, ef_search=64. Routes `POST /v1/features/online`, `POST /v1/collections/docs/search`"
-        " (vector as a JSON list of floats).",
+        " asyncio event loop, lakebed's default). Online store: the lake's default SQLite online store."
+        " Collection: HNSW M=16, ef_construction=200, ef_search=64. Routes `POST /v1/features/online`,"
+        " `POST /v1/collections/docs/search` (vector as a JSON list of floats).",
         "- Feast: `feast serve -w 1 --no-access-log --max-requests 0` (gunicorn + one uvicorn worker process;"
         " `--max-requests 0` turns off gunicorn's restart every 1000 requests), local provider, SQLite online"
         " store, same 10,000 users x 50 features materialized. Route `POST /get-online-features` with"
