@@ -168,6 +168,21 @@ def test_read_workers_exit_with_the_writer(two_workers: tuple[str, str, Any]) ->
         time.sleep(0.1)
 
 
+def test_a_dead_read_worker_is_started_again(two_workers: tuple[str, str, Any]) -> None:
+    url, _, proc = two_workers
+    first = _children(proc.pid)
+    assert len(first) == 1
+    os.kill(first[0], signal.SIGKILL)
+    # the writer answers meanwhile
+    assert all(_one_shot("GET", f"{url}/health").status_code == 200 for _ in range(5))
+    deadline = time.monotonic() + 60
+    seen: set[int] = set()
+    while 1 not in seen:  # a new worker 1 answers
+        assert time.monotonic() < deadline, "the read worker was not started again"
+        seen.add(_one_shot("GET", f"{url}/health").json()["worker"])
+    assert _children(proc.pid) != first
+
+
 def test_write_scopes() -> None:
     assert write_scope("POST", "/v1/features/push/stats") == "features"
     assert write_scope("POST", "/v1/features/online") is None

@@ -61,7 +61,7 @@ def serve(
         raise InvalidArgument(f"loop must be asyncio, uvloop or auto, got {loop!r}")
     lake = lakebed.connect(path, create=False)
     directory: Path | None = None
-    procs: list[Any] = []
+    pool: Any = None
     try:
         if not is_loopback(host) and not _keys.any_active(lake):
             raise InvalidArgument(
@@ -89,21 +89,19 @@ def serve(
         if directory is None:
             uvicorn.run(app, host=host, port=port, log_level=log_level, loop=loop)  # type: ignore[attr-defined]
             return
-        from lakebed.server._workers import start_workers
+        from lakebed.server._workers import WorkerPool
 
         public = listen(host, port, first=True)
         primary = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         primary.bind(str(directory / "primary.sock"))
         primary.listen(1024)
         bound = public.getsockname()[1]  # the port itself when asked for port 0
-        procs = start_workers(lake.path, host, bound, directory, workers - 1, max_body_bytes, log_level, loop)
+        pool = WorkerPool(lake.path, host, bound, directory, workers - 1, max_body_bytes, log_level, loop)
         config = uvicorn.Config(app, log_level=log_level, loop=loop)  # type: ignore[attr-defined]
         uvicorn.Server(config).run(sockets=[public, primary])  # type: ignore[attr-defined]
     finally:
-        if procs:
-            from lakebed.server._workers import stop_workers
-
-            stop_workers(procs)
+        if pool is not None:
+            pool.stop()
         lake.close()
         if directory is not None:
             shutil.rmtree(directory, ignore_errors=True)

@@ -345,22 +345,61 @@ def main(argv: list[str] | None = None) -> None:
         lake.close()
 
 
-def start_workers(path: str | Path, host: str, port: int, directory: Path, count: int, max_body: int,
-                  log_level: str, loop: str = "asyncio") -> list[Any]:
-    """Start ``count`` read worker processes, each listening on ``host:port`` beside the
+class WorkerPool:
+    """The read worker processes of a server, each listening on ``host:port`` beside the
     writer (SO_REUSEPORT: the kernel spreads new connections evenly over the processes;
-    with one shared socket, the first process to wake took a whole burst of them)."""
-    import subprocess
+    with one shared socket, the first process to wake took a whole burst of them). A worker
+    that dies is started again (its connections fall to the other processes meanwhile);
+    one that dies within seconds of starting is retried with a growing delay."""
 
-    procs = []
-    for i in range(1, count + 1):
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "lakebed.server._workers", "--lake", str(path), "--host", host, "--port", str(port),
-             "--dir", str(directory), "--worker", str(i), "--max-body", str(max_body), "--log-level", log_level,
-             "--loop", loop],
-            stdin=subprocess.PIPE,
-        ))
-    return procs
+    def __init__(self, path: str | Path, host: str, port: int, directory: Path, count: int, max_body: int,
+                 log_level: str, loop: str = "asyncio") -> None:
+        self._cmd = [sys.executable, "-m", "lakebed.server._workers", "--lake", str(path), "--host", host,
+                     "--port", str(port), "--dir", str(directory), "--max-body", str(max_body),
+                     "--log-level", log_level, "--loop", loop]
+        self.procs: dict[int, Any] = {}
+        self.restarts = 0
+        self._started: dict[int, float] = {}
+        self._delay: dict[int, float] = {}
+        self._stop = threading.Event()
+        for i in range(1, count + 1):
+            self._start(i)
+        self._watcher = threading.Thread(target=self._watch, name="lakebed-worker-pool", daemon=True)
+        self._watcher.start()
+
+    def _start(self, i: int) -> None:
+        import subprocess
+
+        self.procs[i] = subprocess.Popen([*self._cmd, "--worker", str(i)], stdin=subprocess.PIPE)
+        self._started[i] = time.monotonic()
+
+    def _watch(self, every: float = 0.5) -> None:
+        import logging
+
+        log = logging.getLogger("lakebed.server")
+        due: dict[int, float] = {}
+        while not self._stop.wait(every):
+            now = time.monotonic()
+            for i, p in list(self.procs.items()):
+                if p.poll() is None:
+                    continue
+                if i not in due:
+                    quick = now - self._started[i] < 5.0
+                    self._delay[i] = min(30.0, self._delay.get(i, 0.5) * 2) if quick else 0.0
+                    due[i] = now + self._delay[i]
+                    log.warning("read worker %d exited with %s; starting it again in %.1f s", i, p.returncode,
+                                self._delay[i])
+                if now >= due[i]:
+                    if p.stdin is not None:
+                        p.stdin.close()
+                    del due[i]
+                    self._start(i)
+                    self.restarts += 1
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._watcher.join()
+        stop_workers(list(self.procs.values()), timeout)
 
 
 def stop_workers(procs: list[Any], timeout: float = 10.0) -> None:
