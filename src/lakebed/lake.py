@@ -3,7 +3,7 @@
 Example:
     >>> import lakebed
     >>> with lakebed.connect(":memory:") as lake:
-    ...     lake.tables.create("bronze.events", data=[{"id": 1, "kind": "click"}])
+    ...     _ = lake.tables.create("bronze.events", data=[{"id": 1, "kind": "click"}])
     ...     lake.tables.read("bronze.events").num_rows
     1
 """
@@ -147,6 +147,24 @@ class Lake:
                 self._areas[name] = area
         return area
 
+    def reload(self, area: str) -> None:
+        """Drop the area object ``area`` (closing it); the next use builds it again from the
+        catalog. What a read-only reader does after a writer in another process changed
+        definitions it caches (the server's read workers do, for ``features``).
+
+        Example:
+            >>> import lakebed
+            >>> with lakebed.connect(":memory:") as lake:
+            ...     first = lake.features
+            ...     lake.reload("features")
+            ...     lake.features is first
+            False
+        """
+        with self._areas_lock:
+            area_obj = self._areas.pop(area, None)
+        if area_obj is not None and hasattr(area_obj, "close"):
+            area_obj.close()
+
     @property
     def tables(self) -> Tables:
         """Versioned tables (Delta Lake), addressed as ``namespace.name``."""
@@ -195,9 +213,9 @@ class Lake:
         Example:
             >>> import lakebed
             >>> with lakebed.connect(":memory:") as lake:
-            ...     lake.tables.create("gold.t", data=[{"x": 1}, {"x": 2}])
-            ...     lake.sql("SELECT sum(x) AS s FROM gold.t").to_pylist()
-            [{'s': 3}]
+            ...     _ = lake.tables.create("gold.t", data=[{"x": 1}, {"x": 2}])
+            ...     lake.sql("SELECT max(x) AS m, count(*) AS n FROM gold.t").to_pylist()
+            [{'m': 2, 'n': 2}]
         """
         return self.tables.sql(query)
 

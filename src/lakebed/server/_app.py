@@ -195,7 +195,7 @@ def create_app(lake: Lake, *, max_body_bytes: int = DEFAULT_MAX_BODY, changes: C
         >>> from lakebed.server import create_app
         >>> with lakebed.connect(":memory:") as lake:
         ...     app = create_app(lake)
-        ...     sorted(r.path for r in app.routes if r.path.startswith("/he"))
+        ...     sorted(r.path for r in app.routes if getattr(r, "path", "").startswith("/he"))
         ['/health']
     """
     from lakebed import __version__

@@ -170,16 +170,14 @@ class ReadWorker:
             return
         for scope in self.changes.changed_since(self.seen):
             if scope in ("features", "*"):
-                features = self.lake._areas.pop("features", None)
-                if features is not None:
-                    features.close()
+                self.lake.reload("features")
             if scope in ("keys", "*"):
                 self.auth.forget()
                 self.auth.required = _keys_active(self.lake)
-            cols = self.lake._areas.get("collections")
-            if scope == "*" and cols is not None:
+            cols = self.lake.collections
+            if scope == "*":
                 cols.forget()
-            elif scope.startswith("collections/") and cols is not None:
+            elif scope.startswith("collections/"):
                 name = scope.split("/", 1)[1]
                 if cols.is_cached(name) or name in self.stale:
                     self.stale[name] = gen
