@@ -368,7 +368,10 @@ class WorkerPool:
     def _start(self, i: int) -> None:
         import subprocess
 
-        self.procs[i] = subprocess.Popen([*self._cmd, "--worker", str(i)], stdin=subprocess.PIPE)
+        # a session of its own: Ctrl-C in a terminal reaches the writer only, which stops the
+        # workers itself (rather than seeing them die and starting them again)
+        self.procs[i] = subprocess.Popen([*self._cmd, "--worker", str(i)], stdin=subprocess.PIPE,
+                                         start_new_session=True)
         self._started[i] = time.monotonic()
 
     def _watch(self, every: float = 0.5) -> None:
