@@ -163,9 +163,9 @@ def run(work: Path, runs: int, conc: list[int], duration: float, max_requests: i
                 if name == "chroma":
                     procs.chroma_urls(server)
                 for case in cases[name]:
-                    body_file = bodies / f"{name.split('-')[0] if name != 'chroma' else 'chroma'}-{case}.jsonl"
-                    if name.startswith("asgi"):
-                        body_file = bodies / "lakebed-features.jsonl"
+                    # the bare app answers lakebed's route, so it gets lakebed's bodies
+                    system = "lakebed" if name.startswith("asgi") else name.split("-")[0]
+                    body_file = bodies / f"{system}-{case}.jsonl"
                     for c in conc:
                         r = wrk_load(server, server.urls[case], body_file, c, duration, max_requests, warmup, work)
                         out.setdefault(f"{name}|{case}|{c}", []).append(r)

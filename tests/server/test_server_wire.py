@@ -10,7 +10,7 @@ def test_json_bytes_matches_the_json_module_rules() -> None:
     import datetime
     import json
 
-    from lakebed.server.routers.features import json_bytes
+    from lakebed.server.routers._common import json_bytes
 
     payload = {
         "f": [1.5, float("nan"), float("inf"), -0.1],

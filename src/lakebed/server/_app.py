@@ -63,6 +63,17 @@ class FastRoutes:
         return None
 
 
+def hot_routes(lake: Lake, auth: Auth, metrics: Metrics, max_body: int) -> FastRoutes:
+    """The routes answered in front of FastAPI, by the writer and by read workers alike."""
+    from lakebed.server.routers.collections import fast_search
+    from lakebed.server.routers.features import fast_online
+
+    return FastRoutes({
+        "/v1/features/online": fast_online(lake, auth, metrics, max_body),
+        "/v1/collections/{name}/search": fast_search(lake, auth, metrics, max_body),
+    })
+
+
 class _Gate:
     """Pure ASGI middleware: request metrics and the body size limit (cheaper than
     Starlette's BaseHTTPMiddleware on the hot path of online reads), the fast routes, and
@@ -88,7 +99,7 @@ class _Gate:
             match = self.fast.match(scope["path"])
             if match is not None:
                 handler, name = match
-                await (handler(scope, receive, send) if name is None else handler(scope, receive, send, name))
+                await handler(scope, receive, send, name)
                 return
         seen = 0
         status = {"code": 500}
@@ -244,13 +255,7 @@ def create_app(lake: Lake, *, max_body_bytes: int = DEFAULT_MAX_BODY, changes: C
     include_all(app, lake, auth, metrics)
     wrapped_app = app.build_middleware_stack
 
-    from lakebed.server.routers.collections import fast_search
-    from lakebed.server.routers.features import fast_online
-
-    fast = FastRoutes({
-        "/v1/features/online": fast_online(lake, auth, metrics, max_body_bytes),
-        "/v1/collections/{name}/search": fast_search(lake, auth, metrics, max_body_bytes),
-    })
+    fast = hot_routes(lake, auth, metrics, max_body_bytes)
     on_write = None
     if changes is not None:
         from lakebed.server._workers import write_scope

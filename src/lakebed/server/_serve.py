@@ -5,11 +5,14 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lakebed.errors import InvalidArgument, require
 from lakebed.server import _keys
 from lakebed.server._app import DEFAULT_MAX_BODY, create_app, is_loopback
+
+if TYPE_CHECKING:  # _workers is imported when needed: it is also the read workers' __main__
+    from lakebed.server._workers import ChangeLog
 
 
 def settle_heap() -> None:
@@ -60,7 +63,7 @@ def serve(
     if loop not in ("asyncio", "uvloop", "auto"):
         raise InvalidArgument(f"loop must be asyncio, uvloop or auto, got {loop!r}")
     lake = lakebed.connect(path, create=False)
-    directory: Path | None = None
+    changes: ChangeLog | None = None
     pool: Any = None
     try:
         if not is_loopback(host) and not _keys.any_active(lake):
@@ -68,7 +71,6 @@ def serve(
                 f"refusing to serve on {host} without API keys; create one with "
                 "`lakebed keys create --lake PATH --name NAME --scope admin`, or bind to 127.0.0.1"
             )
-        changes = None
         if workers > 1:
             from lakebed.server._workers import ChangeLog
 
@@ -76,8 +78,7 @@ def serve(
                 raise InvalidArgument("--workers > 1 needs a POSIX system (Unix sockets); use --workers 1")
             # a Unix socket path has ~100 bytes at most: a long TMPDIR falls back to /tmp
             base = None if len(tempfile.gettempdir()) < 60 else "/tmp"
-            directory = Path(tempfile.mkdtemp(prefix="lakebed-serve-", dir=base))
-            changes = ChangeLog(directory, create=True)
+            changes = ChangeLog(Path(tempfile.mkdtemp(prefix="lakebed-serve-", dir=base)), create=True)
         app = create_app(lake, max_body_bytes=max_body_bytes, changes=changes)
         import anyio.to_thread
 
@@ -86,25 +87,26 @@ def serve(
             settle_heap()
 
         app.router.on_startup.append(_startup)
-        if directory is None:
+        if changes is None:
             uvicorn.run(app, host=host, port=port, log_level=log_level, loop=loop)  # type: ignore[attr-defined]
             return
         from lakebed.server._workers import WorkerPool
 
         public = listen(host, port, first=True)
         primary = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        primary.bind(str(directory / "primary.sock"))
+        primary.bind(str(changes.dir / "primary.sock"))
         primary.listen(1024)
         bound = public.getsockname()[1]  # the port itself when asked for port 0
-        pool = WorkerPool(lake.path, host, bound, directory, workers - 1, max_body_bytes, log_level, loop)
+        pool = WorkerPool(lake.path, host, bound, changes.dir, workers - 1, max_body_bytes, log_level, loop)
         config = uvicorn.Config(app, log_level=log_level, loop=loop)  # type: ignore[attr-defined]
         uvicorn.Server(config).run(sockets=[public, primary])  # type: ignore[attr-defined]
     finally:
         if pool is not None:
             pool.stop()
         lake.close()
-        if directory is not None:
-            shutil.rmtree(directory, ignore_errors=True)
+        if changes is not None:
+            changes.close()
+            shutil.rmtree(changes.dir, ignore_errors=True)
 
 
 def listen(host: str, port: int, *, first: bool = False) -> socket.socket:

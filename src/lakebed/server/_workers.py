@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakebed.errors import BackendUnavailable, LakebedError
+from lakebed.server import _keys
 from lakebed.server._errors import error_body
 from lakebed.storage._atomic import atomic_write_bytes
 
@@ -140,10 +141,8 @@ class ReadWorker:
     def __init__(self, lake: Lake, directory: Path, worker: int, max_body: int) -> None:
         import httpx
 
-        from lakebed.server._app import Auth, FastRoutes
+        from lakebed.server._app import Auth, hot_routes
         from lakebed.server._metrics import Metrics
-        from lakebed.server.routers.collections import fast_search
-        from lakebed.server.routers.features import fast_online
 
         self.lake = lake
         self.dir = Path(directory)
@@ -152,10 +151,7 @@ class ReadWorker:
         self.seen = self.changes.generation()
         self.metrics = Metrics(lake, sizes=False)
         self.auth = Auth(lake)
-        self.fast = FastRoutes({
-            "/v1/features/online": fast_online(lake, self.auth, self.metrics, max_body),
-            "/v1/collections/{name}/search": fast_search(lake, self.auth, self.metrics, max_body),
-        })
+        self.fast = hot_routes(lake, self.auth, self.metrics, max_body)
         self.client = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(self.dir / "primary.sock")),
                                         base_url="http://primary", timeout=None)
         self._dump: asyncio.Task[None] | None = None
@@ -173,7 +169,7 @@ class ReadWorker:
                 self.lake.reload("features")
             if scope in ("keys", "*"):
                 self.auth.forget()
-                self.auth.required = _keys_active(self.lake)
+                self.auth.required = _keys.any_active(self.lake)
             cols = self.lake.collections
             if scope == "*":
                 cols.forget()
@@ -223,9 +219,9 @@ class ReadWorker:
         method, path = scope["method"], scope["path"]
         if method == "POST":
             match = self.fast.match(path)
-            if match is not None and (match[1] is None or match[1] not in self.stale):
+            if match is not None and match[1] not in self.stale:
                 handler, name = match
-                await (handler(scope, receive, send) if name is None else handler(scope, receive, send, name))
+                await handler(scope, receive, send, name)
                 return
         elif method == "GET" and path == "/health":
             t0 = time.perf_counter()
@@ -285,6 +281,7 @@ class ReadWorker:
                 if self._dump is not None:
                     self._dump.cancel()
                 await self.client.aclose()
+                self.changes.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -294,12 +291,6 @@ class ReadWorker:
             body, _ = self.metrics.render()
             atomic_write_bytes(target, body, durable=False)
             await asyncio.sleep(every)
-
-
-def _keys_active(lake: Lake) -> bool:
-    from lakebed.server import _keys
-
-    return _keys.any_active(lake)
 
 
 def _exit_with_parent() -> None:
@@ -356,7 +347,6 @@ class WorkerPool:
                      "--port", str(port), "--dir", str(directory), "--max-body", str(max_body),
                      "--log-level", log_level, "--loop", loop]
         self.procs: dict[int, Any] = {}
-        self.restarts = 0
         self._started: dict[int, float] = {}
         self._delay: dict[int, float] = {}
         self._stop = threading.Event()
@@ -395,27 +385,24 @@ class WorkerPool:
                         p.stdin.close()
                     del due[i]
                     self._start(i)
-                    self.restarts += 1
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop watching, then SIGTERM every worker (SIGKILL after ``timeout`` seconds)."""
         self._stop.set()
         self._watcher.join()
-        stop_workers(list(self.procs.values()), timeout)
-
-
-def stop_workers(procs: list[Any], timeout: float = 10.0) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-    deadline = time.monotonic() + timeout
-    for p in procs:
-        try:
-            p.wait(max(0.1, deadline - time.monotonic()))
-        except Exception:  # still running after the grace period
-            p.kill()
-            p.wait()
-        if p.stdin is not None:
-            p.stdin.close()
+        procs = list(self.procs.values())
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        deadline = time.monotonic() + timeout
+        for p in procs:
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except Exception:  # still running after the grace period
+                p.kill()
+                p.wait()
+            if p.stdin is not None:
+                p.stdin.close()
 
 
 if __name__ == "__main__":

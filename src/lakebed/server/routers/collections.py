@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from lakebed.server._wire import decode_vectors, encode_vectors
-from lakebed.server.routers.features import fast_json, fast_route, json_bytes
+from lakebed.server.routers._common import fast_json, fast_route, json_bytes
 
 if TYPE_CHECKING:
     from lakebed.lake import Lake

@@ -11,8 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from lakebed.errors import InvalidArgument
-from lakebed.server.routers._common import ARROW_RESPONSE, arrow_response
-from lakebed.server.routers.features import fast_json
+from lakebed.server.routers._common import ARROW_RESPONSE, arrow_response, fast_json
 
 if TYPE_CHECKING:
     from lakebed.lake import Lake
