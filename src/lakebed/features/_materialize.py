@@ -22,6 +22,7 @@ from lakebed.errors import InvalidArgument, NotFound
 from lakebed.features import _schema
 from lakebed.features._definitions import utc_us
 from lakebed.features._offline import _HALF, _SHIFT, parquet_files, q
+from lakebed.tables._sandbox import connect as sandboxed_duckdb
 
 if TYPE_CHECKING:
     from lakebed.features._store import FeatureStore
@@ -222,7 +223,7 @@ def materialize(
             if since >= end_us:
                 written[name] = 0
                 continue
-        con = duckdb.connect(config=duckdb_config(store))
+        con = sandboxed_duckdb(duckdb_config(store), read_dirs=[store.lake.path / "tables"], timezone=None)
         try:
             alias = "__lakebed_source"
             register_source(con, store, spec["source"], alias)
@@ -261,7 +262,7 @@ def status(store: FeatureStore) -> list[dict[str, Any]]:
             continue
         newest = None
         if store.lake.tables.exists(spec["source"]):
-            con = duckdb.connect()
+            con = sandboxed_duckdb(read_dirs=[store.lake.path / "tables"], timezone=None)
             try:
                 register_source(con, store, spec["source"], "__src")
                 val = con.sql(f"SELECT max(epoch_us({q(spec['timestamp_field'])})) FROM __src").fetchall()[0]

@@ -6,7 +6,6 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
@@ -17,6 +16,7 @@ from lakebed.features._definitions import parse_dtype
 from lakebed.features._offline import ROW, core_table, entity_table, join_view, parquet_files, run_udf
 from lakebed.features._registry import view_feature_types
 from lakebed.tables import parse_name
+from lakebed.tables._sandbox import connect as sandboxed_duckdb
 
 if TYPE_CHECKING:
     from lakebed.features._store import FeatureStore, Resolved
@@ -174,7 +174,7 @@ def compute(
     keys = list(dict.fromkeys(k for v in needed for k in specs[v][1]["join_keys"]))
     core = core_table(entities, timestamp_column, keys)
     values: dict[tuple[str, str], pa.ChunkedArray | pa.Array] = {}
-    con = duckdb.connect()
+    con = sandboxed_duckdb(read_dirs=[lake.path / "tables"], timezone=None)
     try:
         for i, (view, feats) in enumerate(needed.items()):
             spec = specs[view][1]

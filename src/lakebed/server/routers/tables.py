@@ -1,4 +1,11 @@
-"""Tables over HTTP: JSON for metadata, Arrow IPC streams for data."""
+"""Tables over HTTP: JSON for metadata, Arrow IPC streams for data.
+
+``POST /v1/sql`` runs one sandboxed DuckDB query (see :meth:`lakebed.tables.Tables.sql`)
+over the tables the key may read: a key with table grants sees only the granted tables
+(the others are unknown to the query). The query is stopped after ``app.state.sql_timeout``
+seconds (default :data:`SQL_TIMEOUT`) and a result of more than ``app.state.sql_max_rows``
+rows (default :data:`SQL_MAX_ROWS`) is refused with 400 rather than cut short.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +16,17 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from lakebed.errors import PermissionDenied
 from lakebed.server.routers._common import ARROW_BODY, ARROW_RESPONSE, arrow_body, arrow_response
 
 if TYPE_CHECKING:
     from lakebed.lake import Lake
     from lakebed.server._app import Auth
     from lakebed.server._metrics import Metrics
+
+SQL_TIMEOUT = 10.0  # seconds a /v1/sql query may run
+SQL_MAX_ROWS = 100_000  # rows a /v1/sql answer may hold
+MAX_PREDICATE = 16_384  # characters of a where= predicate (the parser's own limit)
 
 NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}\.[A-Za-z_][A-Za-z0-9_]{0,127}$"
 
@@ -28,7 +40,7 @@ class CreateTable(BaseModel):
 
 
 class DeleteRows(BaseModel):
-    where: str = Field(min_length=1)
+    where: str = Field(min_length=1, max_length=MAX_PREDICATE)
 
 
 class Restore(BaseModel):
@@ -41,7 +53,7 @@ class Vacuum(BaseModel):
 
 
 class Sql(BaseModel):
-    query: str = Field(min_length=1)
+    query: str = Field(min_length=1, max_length=1_000_000)
 
 
 def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
@@ -96,7 +108,7 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
            response_class=Response, dependencies=[auth.need("read", "tables", "name")])
     def read(
         name: str, version: int | None = Query(None, ge=0, lt=2**31), as_of: str | None = None,
-        columns: list[str] | None = Query(None), where: str | None = None,
+        columns: list[str] | None = Query(None), where: str | None = Query(None, max_length=MAX_PREDICATE),
     ) -> Response:
         return arrow_response(T.read(name, version=version, as_of=as_of, columns=columns, where=where))
 
@@ -123,9 +135,29 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
         T.drop(name)
         return {"dropped": name}
 
-    @r.post("/sql", summary="DuckDB SQL over the tables (Arrow IPC result)", responses=ARROW_RESPONSE,
-            response_class=Response, dependencies=[auth.need("read", "tables")])
-    def sql(body: Sql) -> Response:
-        return arrow_response(lake.sql(body.query))
+    @r.post("/sql", summary="DuckDB SQL over the tables the key may read (Arrow IPC result)",
+            responses=ARROW_RESPONSE, response_class=Response)
+    def sql(body: Sql, request: Request, key: Any = auth.need("read")) -> Response:
+        state = request.app.state
+        return arrow_response(T.sql(
+            body.query,
+            tables=granted_tables(lake, key),
+            timeout=getattr(state, "sql_timeout", SQL_TIMEOUT),
+            max_rows=getattr(state, "sql_max_rows", SQL_MAX_ROWS),
+        ))
 
     return r
+
+
+def granted_tables(lake: Lake, key: Any) -> list[str] | None:
+    """The tables ``key`` may read, or None when it may read them all (no key, no grants)."""
+    if key is None or not key.grants:
+        return None
+    out = []
+    for name in lake.tables.list():
+        try:
+            key.allows("read", "tables", name)
+        except PermissionDenied:
+            continue
+        out.append(name)
+    return out
