@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
+import re
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -11,7 +14,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
-from lakebed.errors import AuthError, InvalidArgument, LakebedError
+from lakebed.errors import AuthError, InvalidArgument, LakebedError, PermissionDenied
 from lakebed.server import _keys
 from lakebed.server._errors import error_body, invalid_request, status_for
 from lakebed.server._metrics import Metrics
@@ -27,11 +30,34 @@ class BodyTooLarge(InvalidArgument):
     """A request body over the server's limit."""
 
 
+log = logging.getLogger("lakebed.server")
+_KEY_ID = re.compile(r"[0-9a-f]{12}")
+
+
 def is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
-        return True
+    """Whether binding ``host`` listens on loopback only: an address, or a name every
+    address of which (as resolved now) is a loopback address. The empty host, wildcards
+    (``0.0.0.0``, ``::``) and names that do not resolve are not.
+
+    Example:
+        >>> [is_loopback(h) for h in ("127.0.0.1", "[::1]", "localhost", "", "0.0.0.0", "::", "0")]
+        [True, True, True, False, False, False, False]
+    """
+    if not isinstance(host, str) or not host:
+        return False
+    literal = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(literal).is_loopback
+    except ValueError:
+        pass
+    try:  # a name, or a short form such as "0" or "127.1" that the resolver reads as an address
+        infos = socket.getaddrinfo(literal, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError, ValueError):
+        return False
+    addresses = {info[4][0] for info in infos}
+    try:
+        return bool(addresses) and all(ipaddress.ip_address(str(a).split("%", 1)[0]).is_loopback
+                                       for a in addresses)
     except ValueError:
         return False
 
@@ -143,20 +169,30 @@ async def _too_large(send: Any, limit: int) -> None:
 
 
 class Auth:
-    """Per-request API key check. With no active key in the catalog the server is open
-    (and ``serve`` binds to loopback only).
+    """Per-request API key check. A lake that never had a key is served open (and
+    ``serve`` binds to loopback only); once it had one, every request needs a valid key,
+    even after every key is revoked (:func:`lakebed.server.keys.auth_required`, the one
+    source the writer and the read workers decide from).
 
     Verified keys are cached in the process. That is exact, not approximate: while the
     server runs it holds the lake's writer lock, so keys change only through its own
-    ``/v1/keys`` routes, which call :meth:`forget`."""
+    ``/v1/keys`` routes, which call :meth:`refresh` (read workers do when the change log
+    says keys changed). Refused requests are logged (warning, logger ``lakebed.server``)
+    with the client, the path and the key id, never the secret."""
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
-        self.required = _keys.any_active(lake)
+        self.required = _keys.auth_required(lake)
         self._cache: dict[str, _keys.ApiKey] = {}
 
     def forget(self) -> None:
         self._cache.clear()
+
+    def refresh(self) -> None:
+        """Keys changed: drop the verified keys; closed stays closed."""
+        self._cache.clear()
+        if not self.required:
+            self.required = _keys.auth_required(self.lake)
 
     def verify(self, secret: str | None) -> _keys.ApiKey | None:
         if not self.required:
@@ -171,35 +207,71 @@ class Auth:
         self._cache[secret or ""] = key
         return key
 
+    def check(self, secret: str | None, scope: str, area: str | None, name: str | None,
+              client: Any, method: str, path: str) -> _keys.ApiKey | None:
+        """The request's key, checked for ``scope`` and a grant on ``area:name``; an
+        AuthError (401) or PermissionDenied (403) is logged, then raised."""
+        if not self.required:
+            return None
+        try:
+            key = self.verify(secret)
+            if key is not None:
+                key.allows(scope, area, name)
+            return key
+        except AuthError as exc:
+            log_refusal(exc, secret, client, method, path)
+            raise
+
     @staticmethod
     def secret(authorization: str | None, x_api_key: str | None) -> str | None:
         header = authorization or ""
         return header[7:].strip() if header[:7].lower() == "bearer " else x_api_key
 
     def key(self, request: Request) -> _keys.ApiKey | None:
+        """The request's verified key (None on an open lake); a refusal is logged."""
         if not self.required:
             return None
         h = request.headers
-        return self.verify(self.secret(h.get("authorization"), h.get("x-api-key")))
+        secret = self.secret(h.get("authorization"), h.get("x-api-key"))
+        try:
+            return self.verify(secret)
+        except AuthError as exc:
+            log_refusal(exc, secret, request.scope.get("client"), request.method, request.url.path)
+            raise
 
     def need(self, scope: str, area: str | None = None, name_param: str | None = None) -> Any:
         """A FastAPI dependency requiring ``scope`` (and a grant on the path's name).
         Async, so that it runs on the event loop without a thread-pool hop."""
 
         async def dependency(request: Request) -> _keys.ApiKey | None:
-            key = self.key(request)
-            if key is not None:
-                name = request.path_params.get(name_param) if name_param else None
-                key.allows(scope, area, name)
-            return key
+            if not self.required:
+                return None
+            h = request.headers
+            name = request.path_params.get(name_param) if name_param else None
+            return self.check(self.secret(h.get("authorization"), h.get("x-api-key")), scope, area, name,
+                              request.scope.get("client"), request.method, request.url.path)
 
         return Depends(dependency)
 
 
-def create_app(lake: Lake, *, max_body_bytes: int = DEFAULT_MAX_BODY, changes: ChangeLog | None = None) -> FastAPI:
+def log_refusal(exc: AuthError, secret: str | None, client: Any, method: str, path: str) -> None:
+    """One warning line per refused request: status, client, request, key id (only when
+    the key has the form of one; never the secret) and the reason. Text the client chose
+    is quoted with ``%r`` so it cannot forge log lines."""
+    parts = (secret or "").split("_", 2)
+    key_id = parts[1] if len(parts) == 3 and parts[0] == "lb" and _KEY_ID.fullmatch(parts[1]) else "-"
+    status = 403 if isinstance(exc, PermissionDenied) else 401
+    host = client[0] if isinstance(client, list | tuple) and client and client[0] else "-"  # "-": a Unix socket
+    log.warning("refused %d from %s: %s %r key_id=%s: %r", status, host, method, path, key_id, str(exc))
+
+
+def create_app(lake: Lake, *, max_body_bytes: int = DEFAULT_MAX_BODY, changes: ChangeLog | None = None,
+               public_metrics: bool = False) -> FastAPI:
     """Build the app serving ``lake``. ``changes`` (set by ``serve`` with read workers)
     records what each write may change before it is answered, and ``/metrics`` adds the
-    read workers' samples.
+    read workers' samples. ``/metrics`` (names and sizes of every table and collection)
+    needs a key with the ``metrics`` scope (or ``read`` and above) unless
+    ``public_metrics``.
 
     Example:
         >>> import lakebed
@@ -245,7 +317,10 @@ def create_app(lake: Lake, *, max_body_bytes: int = DEFAULT_MAX_BODY, changes: C
             return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
         return JSONResponse({"status": "ready"})
 
-    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics")
+    metrics_auth = [] if public_metrics else [auth.need(_keys.METRICS)]
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics (a key with the metrics scope, or read)",
+             dependencies=metrics_auth)
     def prometheus() -> Response:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)

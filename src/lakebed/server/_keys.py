@@ -2,9 +2,14 @@
 
 A key reads ``lb_<key_id>_<secret>``; the catalog keeps the key id, a random salt and
 ``sha256(salt + secret)``, never the secret. Scopes are ``read``, ``write`` and ``admin``
-(each implies the ones before it). Grants narrow a key to some names: ``"tables:silver.*"``,
-``"collections:docs"``, ``"features:*"``; a key without grants reaches everything its
-scopes allow.
+(each implies the ones before it), and ``metrics``: ``GET /metrics`` only (a Prometheus
+scraper's key; ``read`` and above may scrape too). Grants narrow a key to some names:
+``"tables:silver.*"``, ``"collections:docs"``, ``"features:*"``; a key without grants
+reaches everything its scopes allow.
+
+Creating the first key marks the lake as closed for good (``auth_required_since`` in the
+catalog's ``lake_meta``): from then on every server process asks every request for a key,
+even after every key is revoked (:func:`auth_required`).
 
 Example:
     >>> import lakebed
@@ -13,6 +18,11 @@ Example:
     ...     k = keys.create(lake, "ci", scopes=["read"])
     ...     keys.verify(lake, k.secret).scopes
     ('read',)
+    >>> with lakebed.connect(":memory:") as lake:
+    ...     before = keys.auth_required(lake)
+    ...     keys.revoke(lake, keys.create(lake, "tmp", scopes=["admin"]).key_id)
+    ...     before, keys.auth_required(lake)
+    (False, True)
 """
 
 from __future__ import annotations
@@ -28,13 +38,17 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from lakebed.catalog.schema import metadata
+from lakebed._names import validate_name
+from lakebed.catalog.schema import lake_meta, metadata
 from lakebed.errors import AuthError, InvalidArgument, NotFound, PermissionDenied
 
 if TYPE_CHECKING:
     from lakebed.lake import Lake
 
 SCOPES = ("read", "write", "admin")
+METRICS = "metrics"
+ALL_SCOPES = (*SCOPES, METRICS)
+_CLOSED = "auth_required_since"  # lake_meta key: set with the first key, never removed
 AREAS = ("tables", "collections", "features", "runs", "models", "lineage", "predictions", "rag")
 
 api_keys = sa.Table(
@@ -64,11 +78,21 @@ class ApiKey:
     secret: str | None = None
 
     def allows(self, scope: str, area: str | None = None, name: str | None = None) -> None:
-        """Raise PermissionDenied unless the key has ``scope`` and a grant for ``area:name``."""
-        have = max((SCOPES.index(s) for s in self.scopes), default=-1)
-        if have < SCOPES.index(scope):
+        """Raise PermissionDenied unless the key has ``scope`` and a grant for ``area:name``
+        (``metrics`` is held by a key with the ``metrics`` scope or any of the others)."""
+        have = max((SCOPES.index(s) for s in self.scopes if s in SCOPES), default=-1)
+        if scope == METRICS:
+            enough = have >= 0 or METRICS in self.scopes
+        else:
+            enough = have >= SCOPES.index(scope)
+        if not enough:
             raise PermissionDenied(
                 f"key {self.name!r} has scopes {list(self.scopes)}; this request needs {scope!r}"
+            )
+        if scope == METRICS and self.grants:  # the metrics name every table and collection
+            raise PermissionDenied(
+                f"key {self.name!r} is limited by grants {list(self.grants)} and /metrics names everything; "
+                "scrape with a key without grants (`lakebed keys create --scope metrics`)"
             )
         if self.grants and area is not None:
             target = f"{area}:{name or ''}"
@@ -83,9 +107,11 @@ def _hash(salt: str, secret: str) -> str:
 
 
 def _check(scopes: Sequence[str], grants: Sequence[str] | None) -> None:
-    bad = [s for s in scopes if s not in SCOPES]
+    if isinstance(scopes, str):
+        raise InvalidArgument(f"scopes is a list such as ['read'], got the string {scopes!r}")
+    bad = [s for s in scopes if s not in ALL_SCOPES]
     if bad or not scopes:
-        raise InvalidArgument(f"scopes must be a non-empty subset of {list(SCOPES)}, got {list(scopes)}")
+        raise InvalidArgument(f"scopes must be a non-empty subset of {list(ALL_SCOPES)}, got {list(scopes)}")
     for g in grants or []:
         area = g.split(":", 1)[0]
         if ":" not in g or area not in AREAS:
@@ -95,6 +121,7 @@ def _check(scopes: Sequence[str], grants: Sequence[str] | None) -> None:
 def create(lake: Lake, name: str, scopes: Sequence[str] = ("read",), grants: Sequence[str] | None = None) -> ApiKey:
     """Create a key; the returned ``secret`` is shown once and cannot be recovered."""
     lake.check_writable()
+    validate_name("label", name, "key name")
     _check(scopes, grants)
     key_id = secrets.token_hex(6)
     secret_part = secrets.token_urlsafe(24)
@@ -108,6 +135,8 @@ def create(lake: Lake, name: str, scopes: Sequence[str] = ("read",), grants: Seq
                 grants=list(grants or []), created_at=now,
             )
         )
+        if conn.execute(sa.select(lake_meta.c.key).where(lake_meta.c.key == _CLOSED)).first() is None:
+            conn.execute(lake_meta.insert().values(key=_CLOSED, value=now))
     return ApiKey(key_id, name, tuple(scopes), tuple(grants or ()), now, None, secret)
 
 
@@ -141,9 +170,20 @@ def revoke(lake: Lake, key_id: str) -> None:
 
 
 def any_active(lake: Lake) -> bool:
+    """Whether some key is active (not revoked)."""
     with lake.catalog.connect() as conn:
         active = sa.select(api_keys.c.key_id).where(api_keys.c.revoked_at.is_(None)).limit(1)
         return conn.execute(active).first() is not None
+
+
+def auth_required(lake: Lake) -> bool:
+    """Whether a server of this lake asks every request for a key: true once the lake has
+    had a key, revoked or not. The one source every server process decides from; a lake
+    never falls back to open (a lake whose keys predate the flag counts its key rows)."""
+    with lake.catalog.connect() as conn:
+        if conn.execute(sa.select(lake_meta.c.key).where(lake_meta.c.key == _CLOSED)).first() is not None:
+            return True
+        return conn.execute(sa.select(api_keys.c.key_id).limit(1)).first() is not None
 
 
 def verify(lake: Lake, secret: str | None) -> ApiKey:

@@ -12,6 +12,7 @@ from lakebed.server import _keys
 from lakebed.server._app import DEFAULT_MAX_BODY, create_app, is_loopback
 
 if TYPE_CHECKING:  # _workers is imported when needed: it is also the read workers' __main__
+    from lakebed.lake import Lake
     from lakebed.server._workers import ChangeLog
 
 
@@ -36,6 +37,9 @@ def serve(
     max_body_bytes: int = DEFAULT_MAX_BODY,
     log_level: str = "warning",
     loop: str = "asyncio",
+    public_metrics: bool = False,
+    sql_timeout: float = 10.0,
+    sql_max_rows: int = 100_000,
 ) -> None:
     """Serve the lake at ``path`` until interrupted.
 
@@ -43,11 +47,14 @@ def serve(
     serving requests inside it. ``workers`` > 1 adds read worker processes on the same
     socket: they answer online feature reads and vector searches from a read-only open of
     the lake and forward everything else to the writer (see ``lakebed.server._workers``).
-    Without an API key in the catalog the server answers anyone, so it refuses to bind to
-    anything but loopback: create a key first (``lakebed keys create``). ``loop`` is
+    A lake that never had an API key is served to anyone, so it is bound to loopback
+    only (:func:`check_bind`): create a key first (``lakebed keys create``). Once the lake
+    had a key, every request needs one, even when all are revoked. ``/metrics`` needs a
+    key with the ``metrics`` scope (or ``read``) unless ``public_metrics``. ``loop`` is
     uvicorn's event loop: ``asyncio`` by default (with uvloop, searches at 100 concurrent
     saw 1-2 s outliers in 3 runs of 4, asyncio none); ``uvloop`` serves ~15% more online
-    reads per core, for a server that answers few searches.
+    reads per core, for a server that answers few searches. ``POST /v1/sql`` stops a query
+    after ``sql_timeout`` seconds and refuses answers over ``sql_max_rows`` rows.
 
     Example:
         >>> from lakebed.server import serve
@@ -66,11 +73,7 @@ def serve(
     changes: ChangeLog | None = None
     pool: Any = None
     try:
-        if not is_loopback(host) and not _keys.any_active(lake):
-            raise InvalidArgument(
-                f"refusing to serve on {host} without API keys; create one with "
-                "`lakebed keys create --lake PATH --name NAME --scope admin`, or bind to 127.0.0.1"
-            )
+        check_bind(lake, host)
         if workers > 1:
             from lakebed.server._workers import ChangeLog
 
@@ -79,7 +82,8 @@ def serve(
             # a Unix socket path has ~100 bytes at most: a long TMPDIR falls back to /tmp
             base = None if len(tempfile.gettempdir()) < 60 else "/tmp"
             changes = ChangeLog(Path(tempfile.mkdtemp(prefix="lakebed-serve-", dir=base)), create=True)
-        app = create_app(lake, max_body_bytes=max_body_bytes, changes=changes)
+        app = create_app(lake, max_body_bytes=max_body_bytes, changes=changes, public_metrics=public_metrics)
+        app.state.sql_timeout, app.state.sql_max_rows = sql_timeout, sql_max_rows
         import anyio.to_thread
 
         async def _startup() -> None:
@@ -107,6 +111,30 @@ def serve(
         if changes is not None:
             changes.close()
             shutil.rmtree(changes.dir, ignore_errors=True)
+
+
+def check_bind(lake: Lake, host: str) -> None:
+    """Refuse to serve a lake that never had an API key (and so answers anyone) on
+    anything but loopback: the empty host, wildcards, other addresses and names with a
+    non-loopback address (or none) are refused. A lake that had a key is closed for good
+    (:func:`lakebed.server.keys.auth_required`) and may bind anywhere.
+
+    Example:
+        >>> import lakebed
+        >>> with lakebed.connect(":memory:") as lake:
+        ...     check_bind(lake, "127.0.0.1")
+        ...     check_bind(lake, "0.0.0.0")
+        Traceback (most recent call last):
+        ...
+        lakebed.errors.InvalidArgument: refusing to serve on '0.0.0.0' without API keys...
+    """
+    if is_loopback(host) or _keys.auth_required(lake):
+        return
+    raise InvalidArgument(
+        f"refusing to serve on {host!r} without API keys: this lake has none, so the server would answer "
+        "anyone who reaches it. Create one with `lakebed keys create --lake PATH --name NAME --scope admin` "
+        "and serve again, or bind to 127.0.0.1"
+    )
 
 
 def listen(host: str, port: int, *, first: bool = False) -> socket.socket:

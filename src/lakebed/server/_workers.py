@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakebed.errors import BackendUnavailable, LakebedError
-from lakebed.server import _keys
 from lakebed.server._errors import error_body
 from lakebed.storage._atomic import atomic_write_bytes
 
@@ -168,8 +167,7 @@ class ReadWorker:
             if scope in ("features", "*"):
                 self.lake.reload("features")
             if scope in ("keys", "*"):
-                self.auth.forget()
-                self.auth.required = _keys.any_active(self.lake)
+                self.auth.refresh()  # closed stays closed, whatever was revoked
             cols = self.lake.collections
             if scope == "*":
                 cols.forget()

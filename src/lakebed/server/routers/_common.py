@@ -129,9 +129,9 @@ def fast_route(auth: Auth, metrics: Metrics, max_body: int, route: str, area: st
                     authorization = value.decode("latin-1")
                 elif hname == b"x-api-key":
                     x_api_key = value.decode("latin-1")
-            key = auth.verify(auth.secret(authorization, x_api_key)) if auth.required else None
-            if key is not None:
-                key.allows("read", area, name)
+            if auth.required:
+                auth.check(auth.secret(authorization, x_api_key), "read", area, name, scope.get("client"), "POST",
+                           scope["path"])
             chunks = []
             size = 0
             while True:

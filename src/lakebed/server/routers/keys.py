@@ -36,14 +36,13 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
     @r.post("", summary="Create a key (the secret is returned once)", dependencies=[auth.need("admin")])
     def create(body: CreateKey) -> dict[str, Any]:
         key = _keys.create(lake, body.name, body.scopes, body.grants)
-        auth.required = True
-        auth.forget()
+        auth.refresh()
         return _public(key) | {"secret": key.secret}
 
     @r.delete("/{key_id}", summary="Revoke a key", dependencies=[auth.need("admin")])
     def revoke(key_id: str) -> dict[str, str]:
         _keys.revoke(lake, key_id)
-        auth.forget()
+        auth.refresh()
         return {"revoked": key_id}
 
     return r
