@@ -5,6 +5,34 @@ what is read back equals what was written: unsigned integers widen to the next s
 type, timestamps become microseconds (UTC when they carry a zone), large and view
 variants of strings, binaries and lists become the plain ones. A write whose values would
 not survive that mapping (an overflow, sub-microsecond digits) is refused.
+
+One coercion rule for every input kind (Arrow tables and streams, pandas, polars, rows
+given as dicts): a value is converted to its column's type only when it keeps its value.
+
+* integers into any integer or floating column, when the value fits (an integer beyond
+  2**53 into float64, 300 into int8: refused);
+* floats into integer columns only when the value is integral and in range (``2.0`` is
+  stored as 2, ``1.5`` and NaN are refused); floats into a narrower float column round to
+  its precision, but a finite value that would become infinite is refused;
+* no parsing and no formatting: strings never become numbers or timestamps, numbers and
+  booleans never become strings, booleans never become numbers;
+* timestamps convert between units and zones when no digit is lost; naive and zoned
+  timestamps do not mix (naive datetimes in rows are taken as UTC for a zoned column).
+
+A value that would change raises :class:`~lakebed.errors.SchemaError` naming the column,
+the first offending row (its index in the data written) and value, and how to fix it;
+nothing is written. Rows are converted column by column with the same rule: a numeric
+column's values are read as they are (``1.5`` stays a float) and then converted.
+
+Example:
+    >>> import pyarrow as pa
+    >>> target = pa.schema([("user_id", pa.int64())])
+    >>> conform(to_arrow([{"user_id": 2.0}], target), target).column("user_id").to_pylist()
+    [2]
+    >>> conform(to_arrow([{"user_id": 1}, {"user_id": 1.5}], target), target)
+    Traceback (most recent call last):
+    ...
+    lakebed.errors.SchemaError: column 'user_id' (double) cannot be stored as int64 ...: row 1 holds 1.5; ...
 """
 
 from __future__ import annotations
@@ -50,30 +78,59 @@ def to_arrow(data: Any, schema: pa.Schema | None = None) -> pa.Table | pa.Record
             raise InvalidArgument("the data is an empty list; pass at least one row, or a schema")
         if not all(isinstance(row, Mapping) for row in data):
             raise InvalidArgument("a list of rows must hold dicts (column name -> value)")
-        try:
-            if schema is not None and set(_keys(data)) <= set(schema.names):
-                sub = pa.schema([schema.field(n) for n in schema.names if n in set(_keys(data))])
-                return pa.Table.from_pylist(list(data), schema=sub)
-            return pa.Table.from_pylist(list(data))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
-            raise SchemaError(_row_error(data, schema, exc)) from None
+        return _rows_to_arrow(data, schema)
     raise InvalidArgument(
         f"unsupported data of type {type(data).__name__}; pass a pyarrow Table or "
         "RecordBatchReader, a pandas or polars DataFrame, or a list of dicts"
     )
 
 
-def _row_error(rows: Any, schema: pa.Schema | None, exc: Exception) -> str:
-    """Name the columns whose values do not fit, for a clear message."""
-    bad = []
-    for key in _keys(rows):
+def _is_numeric(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+
+
+def _rows_to_arrow(rows: Any, schema: pa.Schema | None) -> pa.Table:
+    """Rows (dicts) to a table, column by column. A column the table knows is built as the
+    table's type, except numeric ones: their values are taken as they are (a float stays a
+    float) so that :func:`conform` applies the same rule as to every other input."""
+    keys = _keys(rows)
+    arrays, fields = [], []
+    for key in keys:
+        values = [row.get(key) for row in rows]
         t = schema.field(key).type if schema is not None and key in schema.names else None
+        if t is not None and _is_numeric(t):
+            t = None
         try:
-            pa.array([row.get(key) for row in rows], type=t)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as col_exc:
-            bad.append(f"{key} ({col_exc})")
-    where = f"columns {'; '.join(bad)}" if bad else str(exc)
-    return f"the rows do not fit the column types: {where}; fix or cast those values"
+            arr = pa.array(values, type=t)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
+            raise SchemaError(_value_error(key, values, t, exc)) from None
+        arrays.append(arr)
+        fields.append(pa.field(key, arr.type))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _value_error(key: str, values: list[Any], t: pa.DataType | None, exc: Exception) -> str:
+    """Name the column and its first value that does not convert (alone, or next to the
+    first value of another kind)."""
+    first_kind: type | None = None
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        try:
+            pa.array([v], type=t)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            want = f"type {t}" if t is not None else "any column type"
+            return (f"column {key!r}: row {i} holds {v!r}, which does not fit {want}; fix or cast "
+                    "that value")
+        if first_kind is None:
+            first_kind = type(v)
+        elif t is None and type(v) is not first_kind and not (
+            isinstance(v, int | float) and issubclass(first_kind, int | float)
+        ):
+            return (f"column {key!r} mixes kinds of value: row {i} holds {v!r} "
+                    f"({type(v).__name__}) after {first_kind.__name__} values; give the "
+                    "column one kind of value")
+    return f"column {key!r}: the values do not fit ({exc}); fix or cast those values"
 
 
 def _keys(rows: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -137,8 +194,8 @@ def _compatible(src: pa.DataType, dst: pa.DataType) -> bool:
         return True
     if pa.types.is_null(src):
         return True
-    if pa.types.is_integer(dst):
-        return pa.types.is_integer(src)
+    if pa.types.is_integer(dst):  # floats only when integral: checked value by value
+        return pa.types.is_integer(src) or pa.types.is_floating(src)
     if pa.types.is_floating(dst):
         return pa.types.is_floating(src) or pa.types.is_integer(src)
     if pa.types.is_timestamp(dst):
@@ -151,11 +208,13 @@ def _compatible(src: pa.DataType, dst: pa.DataType) -> bool:
         return False
 
 
-def conform(table: pa.Table, target: pa.Schema, *, allow_new: bool = False) -> pa.Table:
+def conform(table: pa.Table, target: pa.Schema, *, allow_new: bool = False, offset: int = 0) -> pa.Table:
     """Cast ``table`` to the table schema ``target`` or raise SchemaError naming the columns.
 
     Missing columns are filled with nulls; with ``allow_new`` extra columns are kept (and
-    mapped to storage types) for schema evolution, otherwise they are an error.
+    mapped to storage types) for schema evolution, otherwise they are an error. Values are
+    converted by the rule in this module's docstring; ``offset`` is the index of the
+    table's first row in the data written (for a stream's later batches), used in messages.
     """
     names = set(table.column_names)
     extra = [n for n in table.column_names if n not in target.names]
@@ -170,34 +229,75 @@ def conform(table: pa.Table, target: pa.Schema, *, allow_new: bool = False) -> p
         if f.name in names and not _compatible(table.schema.field(f.name).type, f.type)
     ]
     if bad:
-        raise SchemaError(f"column types do not fit the table: {', '.join(bad)}; cast them first")
+        raise SchemaError(
+            f"column types do not fit the table: {', '.join(bad)}; lakebed converts a value only "
+            "when it keeps its value (no parsing of strings, no numbers as strings): cast those "
+            "columns first, or write into a column of that type"
+        )
     arrays: list[pa.Array | pa.ChunkedArray] = []
     fields: list[pa.Field] = []
     for f in target:
         if f.name in names:
-            arrays.append(_cast(table.column(f.name), f.type, f.name))
+            arrays.append(_cast(table.column(f.name), f.type, f.name, offset))
         else:
             arrays.append(pa.nulls(table.num_rows, f.type))
         fields.append(f)
     for n in extra:
         t = storage_type(table.schema.field(n).type)
-        arrays.append(_cast(table.column(n), t, n))
+        arrays.append(_cast(table.column(n), t, n, offset))
         fields.append(pa.field(n, t, True))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
-def _cast(col: pa.ChunkedArray, t: pa.DataType, name: str) -> pa.ChunkedArray:
+def _cast(col: pa.ChunkedArray, t: pa.DataType, name: str, offset: int = 0) -> pa.ChunkedArray:
     if col.type == t:
         return col
-    src = col.type
+    src = original = col.type
     try:
         if pa.types.is_timestamp(src) and src.tz is not None and t.tz is not None and src.tz != t.tz:
             col = col.cast(pa.timestamp(src.unit, tz=t.tz))
         if pa.types.is_dictionary(src):
             col = col.cast(src.value_type)
-        return pc.cast(col, t, safe=True)
+        if pa.types.is_integer(col.type) and pa.types.is_decimal(t) and t.scale <= 18:
+            col = pc.cast(col, pa.decimal128(38, t.scale), safe=True)  # then checked against t's precision
+        out = pc.cast(col, t, safe=True)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise SchemaError(f"column {name!r} cannot be stored as {t} without losing data: {exc}") from None
+        raise SchemaError(_changed(col, t, name, offset, str(exc), original)) from None
+    if pa.types.is_floating(col.type) and pa.types.is_floating(t) and t.bit_width < col.type.bit_width:
+        overflow = pc.and_(pc.is_finite(col), pc.invert(pc.is_finite(out)))
+        if pc.any(overflow).as_py():
+            raise SchemaError(_changed(col, t, name, offset, "the value is out of range", original))
+    return out
+
+
+def _changed(
+    col: pa.ChunkedArray, t: pa.DataType, name: str, offset: int, why: str, original: pa.DataType
+) -> str:
+    """The message for a column whose values would change: the first such row and value."""
+    where = ""
+    try:
+        arr = col.combine_chunks()
+        back = pc.cast(pc.cast(arr, t, safe=False), arr.type, safe=False)
+        differs = pc.fill_null(pc.not_equal(back, arr), False)
+        if pa.types.is_floating(arr.type):
+            differs = pc.or_(differs, pc.fill_null(pc.is_nan(arr), False))
+            if pa.types.is_floating(t):
+                differs = pc.or_(differs, pc.fill_null(pc.invert(pc.is_finite(pc.cast(arr, t, safe=False))), False))
+                differs = pc.and_(differs, pc.fill_null(pc.is_finite(arr), False))
+        idx = pc.index(differs, True).as_py()
+        if idx is not None and idx >= 0:
+            where = f": row {offset + idx} holds {arr[idx].as_py()!r}"
+    except (pa.ArrowException, ValueError, TypeError):
+        pass
+    if not where:
+        where = f" ({why})"
+    if pa.types.is_integer(t) and pa.types.is_floating(col.type):
+        fix = "round or cast that value first (e.g. to an integer), or store the column as a float"
+    elif pa.types.is_timestamp(t):
+        fix = f"truncate the value to {t.unit} first (e.g. with pyarrow.compute.floor_temporal)"
+    else:
+        fix = f"fix that value; a column of type {t} cannot hold it"
+    return f"column {name!r} ({original}) cannot be stored as {t} without changing a value{where}; {fix}"
 
 
 def parse_schema(schema: pa.Schema | Mapping[str, Any]) -> pa.Schema:

@@ -17,14 +17,18 @@ import sqlalchemy as sa
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
+from lakebed._names import validate_name
 from lakebed.catalog import schema as cat
-from lakebed.errors import AlreadyExists, InvalidArgument, NotFound, SchemaError
+from lakebed.errors import AlreadyExists, CorruptionError, InvalidArgument, NotFound, SchemaError
 from lakebed.tables._arrow import conform, parse_schema, storage_schema, to_arrow
+from lakebed.tables._check import check_table
+from lakebed.tables._durable import Durability
+from lakebed.tables._predicate import Predicate, quote_ident
+from lakebed.tables._predicate import parse as parse_predicate
+from lakebed.tables._sandbox import connect as sandboxed_duckdb
 
 if TYPE_CHECKING:
     from lakebed.lake import Lake
-
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
 def parse_name(name: str) -> tuple[str, str]:
@@ -34,12 +38,8 @@ def parse_name(name: str) -> tuple[str, str]:
             f"table names are 'namespace.name' (e.g. 'silver.events'), got {name!r}"
         )
     ns, tname = name.split(".")
-    for part in (ns, tname):
-        if not _IDENT.match(part):
-            raise InvalidArgument(
-                f"{part!r} in {name!r} is not a valid name part: use letters, digits and "
-                "underscores, starting with a letter or underscore"
-            )
+    validate_name("table", ns, f"table {name!r}: namespace")
+    validate_name("table", tname, f"table {name!r}: table")
     return ns, tname
 
 
@@ -66,6 +66,9 @@ class Tables:
         self._root = lake.path / "tables"
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
+        # fsync of commits by the lake's setting; "batch" flushes at lake.tables.flush()/close
+        self._durability = Durability(lake.settings.fsync)
+        lake.on_close(self.flush)
 
     # -- helpers -----------------------------------------------------------------------
     def _lock(self, key: tuple[str, str]) -> threading.Lock:
@@ -84,6 +87,33 @@ class Tables:
 
     def _path(self, name: str) -> str:
         return str(self._lake.path / self._row(name).location)
+
+    def _raise_if_corrupt(self, name: str, exc: BaseException | None = None) -> None:
+        """After a failure reading the table's files: when ``exc`` looks like damage (a log
+        entry or a Parquet file that does not read) and :func:`check_table` finds some,
+        raise CorruptionError naming the file (relative to the lake) and the fix."""
+        text = str(exc).lower() if exc is not None else "parquet"
+        if not any(w in text for w in _DAMAGE_WORDS):
+            return
+        try:
+            problems = check_table(self._lake.path, name, self._lake.path / self._row(name).location)
+        except Exception:  # the check must never hide the original error
+            return
+        if problems:
+            p = problems[0]
+            more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+            raise CorruptionError(
+                f"table {name!r} is damaged: {p.file}: {p.what}{more}. Run `lakebed check "
+                f"{self._lake.path}` for everything that is wrong; to fix this: {p.action}"
+            ) from None
+
+    def _open(self, name: str, path: str) -> DeltaTable:
+        """The latest version of the table, for a write; CorruptionError when its log is damaged."""
+        try:
+            return DeltaTable(path)
+        except DeltaError as exc:
+            self._raise_if_corrupt(name, exc)
+            raise
 
     def _delta(self, name: str, version: int | None = None, as_of: datetime | str | None = None) -> DeltaTable:
         path = self._path(name)
@@ -119,6 +149,7 @@ class Tables:
                 ) from None
             if as_of is not None:
                 raise NotFound(f"table {name!r} has no version as of {as_of}: {msg}") from None
+            self._raise_if_corrupt(name, exc)
             raise
 
     # -- catalog operations -------------------------------------------------------------
@@ -179,6 +210,8 @@ class Tables:
         except DeltaError as exc:
             shutil.rmtree(path, ignore_errors=True)
             raise SchemaError(f"cannot create {name!r}: {exc}") from None
+        # durable before the catalog names it: the table's files, and the new directories
+        self._durability.committed(path, 0, 0, extra_dirs=[path.parent, path.parent.parent, self._lake.path])
         try:
             with self._lake.catalog.begin() as conn:
                 conn.execute(
@@ -237,12 +270,19 @@ class Tables:
             "location": str(self._lake.path / row.location),
             "version": dt.version(),
             "schema": self._schema(dt),
-            "num_rows": dt.to_pyarrow_dataset().count_rows(),
+            "num_rows": self._count_rows(name, dt),
             "description": row.description,
             "partition_by": list(row.partition_by or []),
             "created_at": datetime.fromtimestamp(row.created_at, tz=UTC),
             "properties": dict(row.properties or {}),
         }
+
+    def _count_rows(self, name: str, dt: DeltaTable) -> int:
+        try:
+            return int(dt.to_pyarrow_dataset().count_rows())
+        except (pa.ArrowException, OSError) as exc:
+            self._raise_if_corrupt(name, exc)
+            raise
 
     def set_properties(self, name: str, properties: dict[str, Any]) -> None:
         """Merge ``properties`` into the table's catalog properties (used by other areas)."""
@@ -290,7 +330,8 @@ class Tables:
         path = self._path(name)
         key = parse_name(name)
         with self._lock(key):
-            dt = DeltaTable(path)
+            dt = self._open(name, path)
+            first = dt.version() + 1
             target = self._schema(dt)
             arrow = to_arrow(data, target)
             if isinstance(arrow, pa.RecordBatchReader):
@@ -307,6 +348,7 @@ class Tables:
                     raise
                 raise SchemaError(f"cannot write to {name!r}: {exc}") from None
             dt.update_incremental()
+            self._durability.committed(Path(path), first, dt.version())
             return dt.version()
 
     def merge(self, name: str, data: Any, on: Sequence[str] | str) -> int:
@@ -331,7 +373,8 @@ class Tables:
             raise InvalidArgument("merge needs at least one key column in on=[...]")
         path = self._path(name)
         with self._lock(parse_name(name)):
-            dt = DeltaTable(path)
+            dt = self._open(name, path)
+            first = dt.version() + 1
             target = self._schema(dt)
             arrow = to_arrow(data, target)
             if isinstance(arrow, pa.RecordBatchReader):
@@ -353,25 +396,66 @@ class Tables:
                     .execute()
                 )
             except DeltaError as exc:
+                self._raise_if_corrupt(name, exc)
                 raise SchemaError(f"cannot merge into {name!r}: {exc}") from None
             dt.update_incremental()
+            self._durability.committed(Path(path), first, dt.version())
             return dt.version()
 
     def delete(self, name: str, where: str) -> int:
-        """Delete the rows matching a SQL predicate; returns the new version."""
+        """Delete the rows matching a predicate; returns the new version (the current one
+        when no row matches).
+
+        ``where`` is parsed as for :meth:`read` (one expression over the table's columns;
+        anything else raises InvalidArgument and changes nothing), and it deletes exactly
+        the rows that ``read(name, where=...)`` returns: the rows are counted by the
+        engine that reads (DuckDB) and the one that deletes (delta-rs) before the delete,
+        and a predicate on which they disagree is refused.
+
+        Example:
+            >>> import lakebed
+            >>> with lakebed.connect(":memory:") as lake:
+            ...     _ = lake.tables.create("gold.subs", data=[{"id": 1, "plan": "trial"}, {"id": 2, "plan": "pro"}])
+            ...     lake.tables.delete("gold.subs", where="plan = 'trial'")
+            ...     lake.tables.read("gold.subs").to_pylist()
+            1
+            [{'id': 2, 'plan': 'pro'}]
+        """
         self._lake.check_writable()
-        if not isinstance(where, str) or not where.strip():
-            raise InvalidArgument("delete needs a SQL predicate, e.g. where=\"ts < '2024-01-01'\"")
         path = self._path(name)
         with self._lock(parse_name(name)):
-            dt = DeltaTable(path)
+            dt = self._open(name, path)
+            pred = parse_predicate(where, self._schema(dt).names)
+            before = dt.version()
+            expected = _count_where(name, dt, pred)
+            if expected == 0:
+                return before
+            # IS TRUE: a row whose predicate is NULL is kept (delta-rs dropped some such rows)
+            rendered = f"({pred.sql('datafusion')}) IS TRUE"
             try:
-                dt.delete(where)
+                if _count_datafusion(dt, rendered) != expected:
+                    raise InvalidArgument(
+                        f"the predicate {where!r} selects different rows for reading and for deleting "
+                        f"in {name!r}; write it with plain comparisons (no casts or functions whose "
+                        "meaning differs between engines)"
+                    )
+                deleted = dt.delete(rendered).get("num_deleted_rows")
             except (DeltaError, Exception) as exc:
+                if isinstance(exc, InvalidArgument):
+                    raise
                 if isinstance(exc, DeltaError) or "error" in type(exc).__name__.lower():
                     raise InvalidArgument(f"cannot delete from {name!r} where {where!r}: {exc}") from None
                 raise
             dt.update_incremental()
+            if deleted != expected:  # a delta-rs bug (seen with NULL predicates): undo, don't guess
+                dt.restore(before)
+                dt.update_incremental()
+                self._durability.committed(Path(path), before + 1, dt.version())
+                raise InvalidArgument(
+                    f"deleting where {where!r} removed {deleted} rows of {name!r} where {expected} "
+                    f"match; the delete was undone (the table's content is that of version {before})"
+                )
+            self._durability.committed(Path(path), before + 1, dt.version())
             return dt.version()
 
     def read(
@@ -384,8 +468,20 @@ class Tables:
     ) -> pa.Table:
         """Read the table (at a version or a point in time) as a pyarrow Table.
 
-        ``where`` is a SQL predicate run by DuckDB over the scan, with filter pushdown.
+        ``where`` is one SQL expression over the table's columns (``"plan = 'trial' AND
+        amount > 10"``): comparisons, AND/OR/NOT, arithmetic, IN (list), LIKE/ILIKE,
+        IS [NOT] NULL, BETWEEN, casts and a few scalar functions. It is parsed and
+        written back out by lakebed before DuckDB runs it over the scan (with filter
+        pushdown); anything else (a second statement, a comment, a subquery, a table
+        function, an unknown column) raises InvalidArgument.
         Use ``.to_pandas()`` or ``polars.from_arrow()`` on the result for data frames.
+
+        Example:
+            >>> import lakebed
+            >>> with lakebed.connect(":memory:") as lake:
+            ...     _ = lake.tables.create("gold.nums", data=[{"n": 1}, {"n": 2}, {"n": None}])
+            ...     lake.tables.read("gold.nums", where="n > 1 OR n IS NULL").to_pylist()
+            [{'n': 2}, {'n': None}]
         """
         if version is not None and as_of is not None:
             raise InvalidArgument("give version or as_of, not both")
@@ -397,17 +493,23 @@ class Tables:
             if unknown:
                 raise SchemaError(f"columns {unknown} are not in {name!r} (columns: {sorted(known)})")
         if where is None:
-            return dt.to_pyarrow_table(columns=cols)
+            try:
+                return dt.to_pyarrow_table(columns=cols)
+            except (pa.ArrowException, OSError) as exc:
+                self._raise_if_corrupt(name, exc)
+                raise
         import duckdb
 
-        ds = dt.to_pyarrow_dataset()
+        pred = parse_predicate(where, self._schema(dt).names)
+        ds = scan_dataset(dt)
         con = _duckdb()
         try:
             con.register("__lakebed_scan", ds)
-            select = ", ".join(f'"{c}"' for c in cols) if cols else "*"
-            return con.sql(f"SELECT {select} FROM __lakebed_scan WHERE {where}").to_arrow_table()
+            select = ", ".join(quote_ident(c) for c in cols) if cols else "*"
+            return con.sql(f"SELECT {select} FROM __lakebed_scan WHERE {pred.sql()}").to_arrow_table()
         except duckdb.Error as exc:
-            raise InvalidArgument(f"bad where clause {where!r} for {name!r}: {exc}") from None
+            self._raise_if_corrupt(name, exc)
+            raise InvalidArgument(f"the predicate {where!r} cannot be evaluated on {name!r}: {exc}") from None
         finally:
             con.close()
 
@@ -435,10 +537,27 @@ class Tables:
         self._lake.check_writable()
         self._delta(name, version)  # a clear NotFound for a version that does not exist
         with self._lock(parse_name(name)):
-            dt = DeltaTable(self._path(name))
+            dt = self._open(name, self._path(name))
+            first = dt.version() + 1
             dt.restore(version)
             dt.update_incremental()
+            self._durability.committed(Path(self._path(name)), first, dt.version())
             return dt.version()
+
+    def flush(self) -> None:
+        """Make every table commit made so far durable. Under ``fsync="batch"`` commits are
+        fsynced here and when the lake closes (under ``"always"`` each commit already was
+        before it returned; under ``"never"`` this does nothing).
+
+        Example:
+            >>> import lakebed
+            >>> with lakebed.connect(":memory:", fsync="batch") as lake:
+            ...     _ = lake.tables.create("bronze.b", data=[{"x": 1}])
+            ...     lake.tables.flush()  # the create is on the disk now
+            ...     lake.tables.read("bronze.b").num_rows
+            1
+        """
+        self._durability.flush()
 
     def vacuum(self, name: str, retain: timedelta = timedelta(days=7), dry_run: bool = False) -> builtins.list[str]:
         """Delete data files no longer referenced by versions newer than ``retain``.
@@ -455,33 +574,89 @@ class Tables:
             return builtins.list(dt.vacuum(retention_hours=hours, dry_run=dry_run, enforce_retention_duration=False))
 
     # -- SQL ---------------------------------------------------------------------------
-    def sql(self, query: str) -> pa.Table:
-        """Run a DuckDB query over the lake's tables, referenced as ``namespace.name``."""
+    def sql(
+        self,
+        query: str,
+        *,
+        tables: Sequence[str] | None = None,
+        timeout: float | None = None,
+        max_rows: int | None = None,
+    ) -> pa.Table:
+        """Run one DuckDB query over the lake's tables, referenced as ``namespace.name``.
+
+        The query runs sandboxed: it sees the lake's tables (only those named in
+        ``tables``, when given; the others are unknown to it) and nothing of the host: no
+        files, URLs, extensions, settings or attached databases. It is one statement that
+        returns rows (SELECT, WITH, VALUES, ...). ``timeout`` (seconds) interrupts a query
+        that runs longer, and a result of more than ``max_rows`` rows raises rather than
+        being cut short; both raise InvalidArgument.
+
+        Example:
+            >>> import lakebed
+            >>> with lakebed.connect(":memory:") as lake:
+            ...     _ = lake.tables.create("gold.t", data=[{"x": 1}, {"x": 2}])
+            ...     lake.tables.sql("SELECT max(x) AS m FROM gold.t", timeout=5, max_rows=10).to_pylist()
+            [{'m': 2}]
+        """
         import duckdb
 
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidArgument("lake.sql needs a query that can return rows, such as 'SELECT count(*) FROM gold.t'")
+        if max_rows is not None and max_rows < 1:
+            raise InvalidArgument(f"max_rows must be >= 1, got {max_rows}")
+        if timeout is not None and not timeout > 0:
+            raise InvalidArgument(f"timeout must be a positive number of seconds, got {timeout}")
+        visible = self.list() if tables is None else [t for t in self.list() if t in set(tables)]
         con = _duckdb()
+        timer: threading.Timer | None = None
         try:
+            statements = con.extract_statements(query)
+            if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+                kinds = ", ".join(str(st.type).rsplit(".", 1)[-1] for st in statements) or "nothing"
+                raise InvalidArgument(
+                    f"lake.sql runs one query, which must return rows (SELECT, WITH, VALUES), got {kinds}; "
+                    "write data with lake.tables.write/merge/delete"
+                )
             lowered = query.lower()
-            for full in self.list():
+            for full in visible:
                 ns, tname = full.split(".")
-                if not re.search(rf"\b{re.escape(ns.lower())}\s*\.\s*{re.escape(tname.lower())}\b", lowered):
+                if not re.search(rf"\b{re.escape(ns.lower())}\W*\.\W*{re.escape(tname.lower())}\b", lowered):
                     continue
                 alias = f"__lakebed_{ns}__{tname}"
-                con.register(alias, self.dataset(full))
-                con.execute(f'CREATE SCHEMA IF NOT EXISTS "{ns}"')
-                con.execute(f'CREATE OR REPLACE VIEW "{ns}"."{tname}" AS SELECT * FROM "{alias}"')
-            # The query sees the lake's tables only: no files, URLs or extensions of its own.
-            con.execute("SET enable_external_access = false")
-            con.execute("SET lock_configuration = true")
+                con.register(alias, scan_dataset(self._delta(full)))
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(ns)}")
+                con.execute(f"CREATE OR REPLACE VIEW {quote_ident(ns)}.{quote_ident(tname)} AS "
+                            f"SELECT * FROM {quote_ident(alias)}")
             relation = con.sql(query)
             if relation is None:
                 raise InvalidArgument(
                     f"{query!r} is no query; lake.sql runs queries that return rows (SELECT, WITH, ...)"
                 )
-            return relation.to_arrow_table()
+            if max_rows is not None:
+                relation = relation.limit(max_rows + 1)
+            if timeout is not None:
+                timer = threading.Timer(timeout, con.interrupt)
+                timer.daemon = True
+                timer.start()
+            result = relation.to_arrow_table()
+            if max_rows is not None and result.num_rows > max_rows:
+                raise InvalidArgument(
+                    f"the query returns more than {max_rows:,} rows; aggregate, add a LIMIT, or read "
+                    "whole tables with lake.tables.read"
+                )
+            return result
+        except duckdb.InterruptException:
+            raise InvalidArgument(
+                f"the query ran longer than {timeout} s and was stopped; narrow it or aggregate less"
+            ) from None
         except duckdb.Error as exc:
+            hit = re.search(r"registered as '__lakebed_(\w+?)__(\w+)'", str(exc))  # a table's files failed
+            if hit:
+                self._raise_if_corrupt(f"{hit.group(1)}.{hit.group(2)}", exc)
             raise InvalidArgument(f"the query failed: {exc}") from None
         finally:
+            if timer is not None:
+                timer.cancel()
             con.close()
 
 
@@ -496,13 +671,58 @@ def _check_files(name: str, dt: DeltaTable, what: str) -> DeltaTable:
     return dt
 
 
+# Words in an error that may come from a damaged file (then check_table looks).
+_DAMAGE_WORDS = ("parquet", "json", "object store", "no such file", "not found", "corrupt", "ioerror",
+                 "unexpected end", "truncated", "eof", "invalid")
+
+# Table types and the view types DuckDB scans them as (see scan_dataset).
+_VIEWS = {pa.string(): pa.string_view(), pa.binary(): pa.binary_view()}
+
+
+def scan_dataset(dt: DeltaTable) -> pads.Dataset:
+    """The table's files as a pyarrow dataset for DuckDB, which pushes its filters into it.
+
+    delta-rs writes the files of a merge or a delete (rewritten by DataFusion) with
+    ``string_view``/``binary_view`` Arrow types while other writes store ``string``/``binary``.
+    A dataset typed ``string`` cannot evaluate a pushed-down filter against the row-group
+    statistics of a ``string_view`` file (pyarrow has no kernel comparing the two), but a
+    dataset typed with the view types reads both kinds of file and evaluates the filter on
+    either. DuckDB returns the columns as plain strings.
+    """
+    schema = pa.schema(dt.schema().to_arrow())  # type: ignore[call-overload]
+    view = pa.schema([f.with_type(_VIEWS.get(f.type, f.type)) for f in schema])
+    return dt.to_pyarrow_dataset(schema=view)
+
+
 def _duckdb() -> Any:
-    """A fresh in-memory DuckDB connection with lakebed's session settings."""
+    """A fresh in-memory DuckDB connection, sandboxed (no files, URLs, extensions or
+    settings of its own), with lakebed's session settings."""
+    return sandboxed_duckdb(timezone="UTC")
+
+
+def _count_where(name: str, dt: DeltaTable, pred: Predicate) -> int:
+    """How many rows of ``dt`` match ``pred``, as DuckDB (the engine of reads) sees it."""
     import duckdb
 
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    return con
+    con = _duckdb()
+    try:
+        con.register("__lakebed_scan", scan_dataset(dt))
+        row = con.execute(f"SELECT count(*) FROM __lakebed_scan WHERE {pred.sql()}").fetchone()
+        return int(row[0]) if row else 0
+    except duckdb.Error as exc:
+        raise InvalidArgument(f"the predicate {pred.text!r} cannot be evaluated on {name!r}: {exc}") from None
+    finally:
+        con.close()
+
+
+def _count_datafusion(dt: DeltaTable, rendered: str) -> int:
+    """How many rows of ``dt`` match ``rendered``, as delta-rs's engine (DataFusion) sees it."""
+    from deltalake import QueryBuilder
+
+    table = QueryBuilder().register("__lakebed_scan", dt).execute(
+        f"SELECT count(*) AS n FROM __lakebed_scan WHERE {rendered}"
+    ).read_all()
+    return int(pa.table(table).column("n")[0].as_py())
 
 
 class _ConformedReader:
@@ -516,12 +736,15 @@ class _ConformedReader:
         self.stream = pa.RecordBatchReader.from_batches(first.schema, self._batches())
 
     def _batches(self) -> Any:
+        offset = 0  # rows before this batch: messages name rows of the whole stream
         for batch in self._reader:
             try:
-                table = conform(pa.Table.from_batches([batch]), self._target, allow_new=self._allow_new)
+                table = conform(pa.Table.from_batches([batch]), self._target, allow_new=self._allow_new,
+                                offset=offset)
             except SchemaError as exc:
                 self.error = exc
                 raise
+            offset += batch.num_rows
             yield from table.to_batches()
 
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
