@@ -7,8 +7,9 @@ Layout of ``<lake>/collections/<name>/``::
     manifests/<version>.json   one per published version; the newest is current
     text/                      the BM25 index when the collection has a text field
 
-A manifest lists the sealed segments with their tombstone files, the next row key and
-``wal_seq``: every record with a larger sequence number is replayed from the WAL on open.
+A manifest lists the sealed segments with their tombstone files (and the size and CRC32
+of each file), the next row key and ``wal_seq``: every record with a larger sequence
+number is replayed from the WAL on open. A manifest ends with a CRC32 of itself.
 Manifests are written with an atomic rename; WAL files are deleted only after a manifest
 covers them. Reads go through an immutable snapshot object that is swapped atomically,
 so a search sees one state and never takes the write lock.
@@ -22,6 +23,7 @@ import shutil
 import tempfile
 import threading
 import time
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +35,13 @@ from lakebed.errors import CorruptionError, InvalidArgument, NotFound, ReadOnlyE
 from lakebed.storage import atomic_write_bytes
 from lakebed.vectors import _index
 from lakebed.vectors._filters import KINDS
-from lakebed.vectors._maintenance import EXTEND_FACTOR, MaintenanceOps, list_versions
+from lakebed.vectors._maintenance import (
+    EXTEND_FACTOR,
+    MaintenanceOps,
+    encode_manifest,
+    list_versions,
+    read_manifest,
+)
 from lakebed.vectors._maintenance import manifest_path as _manifest_path
 from lakebed.vectors._reads import ReadOps, Snapshot
 from lakebed.vectors._search import SearchConfig
@@ -43,6 +51,7 @@ from lakebed.vectors._segment import (
     SegmentView,
     concat_segments,
     read_segment,
+    read_tombstones,
     write_segment,
 )
 from lakebed.vectors._text_mixin import TextSearchMixin
@@ -69,7 +78,7 @@ def init_layout(root: Path, durable: bool) -> None:
         "segments": [],
         "payload_indexes": {},
     }
-    atomic_write_bytes(_manifest_path(root, 0), json.dumps(manifest).encode(), durable=durable)
+    atomic_write_bytes(_manifest_path(root, 0), encode_manifest(manifest), durable=durable)
 
 
 class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
@@ -150,9 +159,17 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
                 f"{versions[0]}..{versions[-1]} (see col.versions())"
             )
         try:
-            manifest = json.loads(_manifest_path(self.path, version).read_text())
-        except (OSError, ValueError) as exc:
-            raise CorruptionError(f"manifest {version} of collection {self.name!r} is unreadable: {exc}") from None
+            manifest = read_manifest(self.path, version)
+        except CorruptionError as exc:
+            lake = self._lake.path
+            older = [v for v in versions if v < version]
+            hint = (f"`lakebed repair {lake}` rolls it back to the newest intact manifest "
+                    f"(of versions {older[0]}..{older[-1]}) and replays the write-ahead log"
+                    if older else f"no older manifest is kept; restore {self.path} from a backup")
+            raise CorruptionError(
+                f"collection {self.name!r}: {exc}; run `lakebed check {lake}` to see the damage; "
+                f"{hint}"
+            ) from None
         self._version = int(manifest["version"])
         self._manifest_time = float(manifest["created_at"])
         self._seq = int(manifest["seq"])
@@ -165,15 +182,21 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
         for seg in manifest["segments"]:
             sdir = self.path / "segments" / f"{seg['id']:08d}"
             try:
-                data = read_segment(sdir, int(seg["id"]), self._kinds)
-            except (OSError, ValueError, RuntimeError) as exc:
-                raise CorruptionError(f"segment {seg['id']} of collection {self.name!r} is unreadable: {exc}") from None
+                data = read_segment(sdir, int(seg["id"]), self._kinds, seg.get("files"))
+                deleted = BitMap()
+                if seg.get("tombstones"):
+                    deleted = read_tombstones(sdir, seg["tombstones"], seg.get("tombstones_crc32"))
+            except CorruptionError as exc:
+                lake = self._lake.path
+                raise CorruptionError(
+                    f"collection {self.name!r}, version {version}: {exc}; run `lakebed check "
+                    f"{lake}` to see the damage; `lakebed repair {lake}` publishes a version "
+                    "without the damaged segment and reports the points it held"
+                ) from None
             if self.text_field and data.texts is None:
                 data.texts = [None] * data.n
-            deleted = BitMap()
-            if seg.get("tombstones"):
-                deleted = BitMap.deserialize((sdir / seg["tombstones"]).read_bytes())
-            self._sealed.append(SegmentView(data, data.n, deleted, seg.get("tombstones")))
+            self._sealed.append(SegmentView(data, data.n, deleted, seg.get("tombstones"),
+                                            seg.get("tombstones_crc32")))
         self._frozen: list[SegmentView] = []
         self._growing = Growing(self._next_seg, self.dim, True)
         self._next_seg += 1
@@ -496,7 +519,7 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
         sdir = self.path / "segments" / f"{seg_id:08d}"
         if target is None:
             index = _index.build_index(np.asarray(data.vectors), self.metric, self.index_config, self.quantization)
-            write_segment(sdir, data, index, self._durable)
+            meta = write_segment(sdir, data, index, self._durable)
         else:
             old = target.data
             combined = concat_segments(seg_id, old, data)
@@ -509,9 +532,10 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
                 index = _index.build_index(
                     np.asarray(combined.vectors), self.metric, self.index_config, self.quantization
                 )
-            write_segment(sdir, combined, index, self._durable)
+            meta = write_segment(sdir, combined, index, self._durable)
         del index
         sealed = read_segment(sdir, seg_id, self._kinds)
+        sealed.files = meta["files"]
         if self.text_field and sealed.texts is None:
             sealed.texts = [None] * sealed.n
         with self._wlock:
@@ -536,16 +560,21 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
             sdir = self.path / "segments" / f"{view.data.seg_id:08d}"
             if view.deleted and view.tomb_file is None:
                 name = f"tomb-{v:08d}.roar"
-                atomic_write_bytes(sdir / name, view.deleted.serialize(), durable=self._durable)
+                raw = view.deleted.serialize()
+                atomic_write_bytes(sdir / name, raw, durable=self._durable)
                 view.tomb_file = name
-            segs.append(
-                {
-                    "id": view.data.seg_id,
-                    "n": view.n,
-                    "tombstones": view.tomb_file if view.deleted else None,
-                    "deleted": len(view.deleted),
-                }
-            )
+                view.tomb_crc = zlib.crc32(raw)
+            entry: dict[str, Any] = {
+                "id": view.data.seg_id,
+                "n": view.n,
+                "tombstones": view.tomb_file if view.deleted else None,
+                "deleted": len(view.deleted),
+            }
+            if view.deleted and view.tomb_crc is not None:
+                entry["tombstones_crc32"] = view.tomb_crc
+            if view.data.files is not None:
+                entry["files"] = view.data.files
+            segs.append(entry)
         firsts = [x.data.first_seq for x in self._frozen if x.data.first_seq is not None]
         if self._growing.first_seq is not None:
             firsts.append(self._growing.first_seq)
@@ -564,7 +593,7 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
         }
         if self._wal is not None and self._durable:
             self._wal.sync()
-        atomic_write_bytes(_manifest_path(self.path, v), json.dumps(manifest).encode(), durable=self._durable)
+        atomic_write_bytes(_manifest_path(self.path, v), encode_manifest(manifest), durable=self._durable)
         self._version = v
         self._manifest_time = now
         if self._wal is not None:
@@ -660,9 +689,9 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
         out = []
         for v in list_versions(self.path):
             try:
-                m = json.loads(_manifest_path(self.path, v).read_text())
-            except (OSError, ValueError):
-                continue
+                m = read_manifest(self.path, v)
+            except CorruptionError:
+                continue  # reported by `lakebed check`
             out.append(
                 {
                     "version": v,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -17,6 +18,32 @@ from lakebed.vectors._validate import check_name
 
 if TYPE_CHECKING:
     from lakebed.lake import Lake
+
+
+COLLECTIONS_DIR = "collections"
+
+
+def collection_dir(lake_root: Path, location: str) -> Path:
+    """Where a collection's files are, from its catalog ``location``.
+
+    New lakes store ``collections/<name>``, relative to the lake root, so a lake can be
+    copied or moved. Lakes made by older versions stored absolute paths; one that ends in
+    ``collections/<name>`` is re-rooted under the lake it was found in (after a move or a
+    copy it names the old place, whose files must not be written through the new lake).
+
+    Example:
+        >>> from pathlib import Path
+        >>> collection_dir(Path("/data/lake"), "collections/docs").as_posix()
+        '/data/lake/collections/docs'
+        >>> collection_dir(Path("/data/moved"), "/data/lake/collections/docs").as_posix()
+        '/data/moved/collections/docs'
+    """
+    p = PurePosixPath(str(location).replace("\\", "/"))
+    if not p.is_absolute() and not PureWindowsPath(str(location)).is_absolute():
+        return Path(lake_root, *p.parts)
+    if len(p.parts) >= 2 and p.parts[-2] == COLLECTIONS_DIR:
+        return Path(lake_root) / COLLECTIONS_DIR / p.parts[-1]
+    return Path(location)  # an absolute location outside any collections/ dir: kept
 
 
 def _get_embedder(name: str) -> Any:
@@ -53,7 +80,11 @@ class Collections:
         t = vector_collections
         with self._lake.catalog.connect() as conn:
             row = conn.execute(sa.select(t).where(t.c.name == name)).mappings().first()
-        return dict(row) if row is not None else None
+        if row is None:
+            return None
+        out = dict(row)
+        out["location"] = str(collection_dir(self._lake.path, out["location"]))
+        return out
 
     def create(
         self,
@@ -118,7 +149,8 @@ class Collections:
                 "quantization": quantization,
                 "text_field": bool(text_field),
                 "embedder": embedder,
-                "location": str(location),
+                # relative to the lake root: the lake can be copied or moved
+                "location": f"{COLLECTIONS_DIR}/{name}",
                 "created_at": time.time(),
                 "properties": {},
             }
@@ -128,7 +160,7 @@ class Collections:
             except sa.exc.IntegrityError:
                 shutil.rmtree(location, ignore_errors=True)
                 raise AlreadyExists(f"collection {name!r} exists; open it, or drop it first") from None
-            col = Collection(self._lake, name, row, embedder=emb)
+            col = Collection(self._lake, name, {**row, "location": str(location)}, embedder=emb)
             self._open[name] = col
             return col
 

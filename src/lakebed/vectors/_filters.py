@@ -95,11 +95,40 @@ def compile_filter(flt: Any) -> Node:
             if not isinstance(value, list | tuple) or not value:
                 raise FilterError(f"{key} takes a non-empty list of filters, got {value!r}")
             parts.append(("and" if key == "$and" else "or", [compile_filter(v) for v in value]))
+        elif (key in ("and", "or") and isinstance(value, list | tuple) and value
+              and all(isinstance(v, Mapping) for v in value)):
+            # {"or": [{...}, {...}]} would compare a field named "or" with a list of objects
+            raise FilterError(
+                f"filter key {key!r} holds a list of filters; write '${key}' to combine them. "
+                f"To match a payload field named {key!r}, use {{{key!r}: {{'$eq': [...]}}}}"
+            )
         else:
             parts.append(_compile_field(key, value))
     if len(parts) == 1:
         return parts[0]
     return ("and", parts)
+
+
+# operator names as they look when the ``$`` is forgotten
+_BARE_OPS = frozenset(op[1:] for op in _CMP)
+
+
+def _nested_operator(value: Any) -> str | None:
+    """The first ``$``-key inside a nested object of ``value`` (an operator put where a
+    dotted path was meant: ``{"meta": {"year": {"$gte": 1}}}``), else None."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if isinstance(k, str) and k.startswith("$"):
+                return k
+            found = _nested_operator(v)
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for v in value:
+            found = _nested_operator(v)
+            if found is not None:
+                return found
+    return None
 
 
 def _compile_field(path: str, spec: Any) -> Node:
@@ -109,6 +138,22 @@ def _compile_field(path: str, spec: Any) -> Node:
         raise FilterError(
             f"the filter of field {path!r} mixes operators and plain keys: {dict(spec)!r}; "
             "use only operators like {'$gte': 1}"
+        )
+    if isinstance(spec, Mapping) and spec and all(isinstance(k, str) and k in _BARE_OPS for k in spec):
+        # {"year": {"gte": 2010}} would compare the field with the object {"gte": 2010}
+        # and silently match nothing: almost always a forgotten "$"
+        fixed = {f"${k}": v for k, v in spec.items()}
+        raise FilterError(
+            f"the filter of field {path!r} is {dict(spec)!r}, whose keys are operator names "
+            f"without '$'; write {fixed!r}. To match a payload object with these keys, "
+            f"say so with $eq: {{{path!r}: {{'$eq': {dict(spec)!r}}}}}"
+        )
+    op = _nested_operator(spec)
+    if op is not None:
+        raise FilterError(
+            f"the filter of field {path!r} has the operator {op!r} inside a nested object "
+            f"({spec!r}), where it would be compared literally; use a dotted path for nested "
+            "fields, like {'meta.year': {'$gte': 2010}}"
         )
     return _cmp(path, "$eq", spec)
 

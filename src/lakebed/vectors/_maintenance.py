@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pyroaring import BitMap
 
-from lakebed.errors import InvalidArgument
+from lakebed.errors import CorruptionError, InvalidArgument
 from lakebed.vectors import _index
 from lakebed.vectors._segment import Growing, SegmentData, SegmentView, read_segment, write_segment
 
@@ -21,6 +22,65 @@ EXTEND_FACTOR = 4
 
 def manifest_path(root: Path, version: int) -> Path:
     return root / "manifests" / f"{version:08d}.json"
+
+
+def encode_manifest(manifest: dict[str, Any]) -> bytes:
+    """A manifest's JSON with a ``crc32`` of the rest appended (checked by
+    :func:`read_manifest`; manifests written before it have none and are only parsed).
+
+    Example:
+        >>> m = {"version": 3, "created_at": 0.5, "seq": 9, "wal_seq": 9, "next_key": 4,
+        ...      "next_segment": 2, "segments": []}
+        >>> raw = encode_manifest(m)
+        >>> raw[-20:]
+        b'],"crc32":762834588}'
+        >>> decode_manifest(raw) == m
+        True
+        >>> decode_manifest(raw.replace(b'"seq":9', b'"seq":8'))
+        Traceback (most recent call last):
+        ...
+        ValueError: it fails its CRC32 check
+    """
+    body = json.dumps({k: v for k, v in manifest.items() if k != "crc32"}, separators=(",", ":"))
+    return f'{body[:-1]},"crc32":{zlib.crc32(body.encode())}}}'.encode()
+
+
+_FIELDS = ("version", "created_at", "seq", "wal_seq", "next_key", "next_segment", "segments")
+
+
+def decode_manifest(raw: bytes) -> dict[str, Any]:
+    """Parse and validate a manifest; ValueError saying what is wrong."""
+    m = json.loads(raw)
+    if not isinstance(m, dict):
+        raise ValueError("it is not a JSON object")
+    crc = m.pop("crc32", None)
+    if crc is not None:
+        body = json.dumps(m, separators=(",", ":")).encode()
+        if zlib.crc32(body) != crc:
+            raise ValueError("it fails its CRC32 check")
+    missing = [f for f in _FIELDS if f not in m]
+    if missing:
+        raise ValueError(f"it lacks {', '.join(missing)}")
+    for f in _FIELDS[2:6]:
+        if not isinstance(m[f], int):
+            raise ValueError(f"{f} is not an integer")
+    if not isinstance(m["segments"], list) or not all(
+        isinstance(x, dict) and isinstance(x.get("id"), int) and isinstance(x.get("n"), int)
+        for x in m["segments"]
+    ):
+        raise ValueError("its segment list is malformed")
+    return m
+
+
+def read_manifest(root: Path, version: int) -> dict[str, Any]:
+    """Manifest ``version`` of the collection at ``root``; CorruptionError naming the file
+    when it cannot be read, parsed or fails its checksum."""
+    path = manifest_path(root, version)
+    try:
+        return decode_manifest(path.read_bytes())
+    except (OSError, ValueError, TypeError) as exc:
+        what = f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc)
+        raise CorruptionError(f"manifest {path} is unreadable ({what})") from None
 
 
 def list_versions(root: Path) -> list[int]:
@@ -123,8 +183,9 @@ class MaintenanceOps:
         )
         index = _index.build_index(vecs, self.metric, self.index_config, self.quantization)
         sdir = self.path / "segments" / f"{seg_id:08d}"
-        write_segment(sdir, data, index, self._durable)
+        meta = write_segment(sdir, data, index, self._durable)
         sealed = read_segment(sdir, seg_id, self._kinds)
+        sealed.files = meta["files"]
         if self.text_field and sealed.texts is None:
             sealed.texts = [None] * sealed.n
         return SegmentView(sealed, sealed.n, BitMap())
@@ -141,7 +202,7 @@ class MaintenanceOps:
             used: set[tuple[int, str | None]] = set()
             used_segs: set[int] = {v.data.seg_id for v in [*self._sealed, *self._frozen]}
             for ver in kept:
-                m = json.loads(manifest_path(self.path, ver).read_text())
+                m = read_manifest(self.path, ver)
                 for s in m["segments"]:
                     used_segs.add(int(s["id"]))
                     used.add((int(s["id"]), s.get("tombstones")))

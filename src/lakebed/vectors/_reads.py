@@ -32,11 +32,14 @@ swig_ptr = faiss.swig_ptr
 class Snapshot:
     """An immutable read view: one manifest version plus the unsealed rows of a moment."""
 
-    __slots__ = ("fast", "version", "views")
+    __slots__ = ("fast", "live", "version", "views")
 
     def __init__(self, version: int, views: tuple[SegmentView, ...]) -> None:
         self.version = version
         self.views = views
+        # live points: no search returns more, so k is clamped to it (k=10**9 on a small
+        # collection must not allocate k-sized result arrays)
+        self.live = max(1, sum(v.live for v in views))
         # the common case: one indexed segment without deletions is searched by one faiss call
         only = views[0] if len(views) == 1 else None
         self.fast = only if only is not None and only.data.index is not None and not only.deleted else None
@@ -143,6 +146,8 @@ class ReadOps:
             k = check_k(k)
         q = fast_query(vector, self.dim, self.metric)
         snap = self._snap
+        if k > snap.live:
+            k = snap.live
         fast = snap.fast
         if fast is not None and filter is None and not exact and nprobe is None and self._fast_ok:
             # the common case: one faiss call and the hits, nothing else
@@ -357,6 +362,7 @@ class ReadOps:
         if len(q) == 0:
             return []
         snap = self._snap
+        k = min(k, snap.live)
         fast = snap.fast
         if fast is not None and filter is None and not exact and nprobe is None and self._fast_ok:
             # one indexed segment, no filter: one faiss call for all queries, hits from its output
@@ -402,7 +408,8 @@ class ReadOps:
         """
         k = check_k(k)
         q = check_query(vector, self.dim, self.metric, batch=False)
-        return self._search(self._snap, q, k, filter, ef, nprobe, exact)[1]
+        snap = self._snap
+        return self._search(snap, q, min(k, snap.live), filter, ef, nprobe, exact)[1]
 
     def _search(
         self,

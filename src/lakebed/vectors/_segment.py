@@ -9,6 +9,12 @@ FAISS index, memory-mapped, which also re-ranks inside FAISS) next to a quantize
 index, ``vectors.npy`` for an unindexed segment (and in segments written before
 ``refine.faiss`` existed). Tombstones are separate files ``tomb-<version>.roar`` named by
 the manifest, so a segment's files never change.
+
+The manifest records each new segment file's size and CRC32 (``files``), and each
+tombstone file's CRC32; :func:`verify_files` checks them before FAISS, numpy or Arrow read
+a byte (a damaged index file could otherwise crash the process or answer wrongly).
+Segments written before the checksums existed are checked for decoding and for agreeing
+row counts. Every failure is a :class:`CorruptionError` naming the file.
 """
 
 from __future__ import annotations
@@ -17,7 +23,10 @@ import json
 import os
 import shutil
 import threading
+import zlib
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -28,6 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyroaring import BitMap
 
+from lakebed.errors import CorruptionError
 from lakebed.storage import fsync_dir
 from lakebed.vectors._filters import MISSING, Column, resolve, typed_values
 
@@ -77,6 +87,8 @@ class SegmentData:
         self.sealed = False
         # the index wrapped with its full-precision flat index (quantized and PQ segments)
         self.refined: Any = None
+        # {file name: {"size", "crc32"}} of a sealed segment (None: written before checksums)
+        self.files: dict[str, dict[str, int]] | None = None
 
     # payloads of sealed segments arrive as JSON strings and are decoded on first use:
     # one at a time for hits, all at once for filter columns
@@ -182,11 +194,13 @@ class FilterResult:
 class SegmentView:
     """A segment with the tombstones of one snapshot."""
 
-    def __init__(self, data: SegmentData, n: int, deleted: BitMap, tomb_file: str | None = None) -> None:
+    def __init__(self, data: SegmentData, n: int, deleted: BitMap, tomb_file: str | None = None,
+                 tomb_crc: int | None = None) -> None:
         self.data = data
         self.n = n
         self.deleted = deleted
         self.tomb_file = tomb_file
+        self.tomb_crc = tomb_crc
         self.live = n - len(deleted)
         self._alive: FilterResult | None = None
         self._fcache: OrderedDict[str, FilterResult] = OrderedDict()
@@ -339,9 +353,10 @@ def write_segment(
             np.save(tmp / "vectors.npy", x)
     if index is not None:
         faiss.write_index(index, str(tmp / "index.faiss"))
-    meta = {"n": data.n, "vectors_in_index": vectors_in_index, "has_index": index is not None,
-            "refine_file": refine_file}
+    meta: dict[str, Any] = {"n": data.n, "vectors_in_index": vectors_in_index,
+                            "has_index": index is not None, "refine_file": refine_file}
     (tmp / "meta.json").write_text(json.dumps(meta))
+    meta["files"] = {p.name: checksum(p) for p in sorted(tmp.iterdir()) if p.is_file()}
     if durable:
         for p in tmp.iterdir():
             fd = os.open(p, os.O_RDONLY)
@@ -376,52 +391,147 @@ def concat_segments(seg_id: int, old: SegmentData, new: SegmentData) -> SegmentD
     )
 
 
-def read_segment(directory: Path, seg_id: int, kinds: dict[str, str]) -> SegmentData:
-    meta = json.loads((directory / "meta.json").read_text())
-    table = pq.read_table(directory / "rows.parquet")
-    keys = table.column("key").to_numpy().astype(np.uint32)
-    ints = table.column("id_int").to_pylist()
-    strs = table.column("id_str").to_pylist()
-    ids = [s if i is None else i for i, s in zip(ints, strs, strict=True)]
-    payloads = table.column("payload").to_pylist()
-    texts_col = table.column("text")
-    texts = texts_col.to_pylist() if texts_col.null_count < len(texts_col) else None
-    stored = {name: table.column(name).combine_chunks() for name in table.column_names
-              if name.startswith(("v:", "n:"))}
-    del table, texts_col
+def checksum(path: Path) -> dict[str, int]:
+    """The size and CRC32 of a file, read in chunks."""
+    crc = 0
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            crc = zlib.crc32(chunk, crc)
+            size += len(chunk)
+    return {"size": size, "crc32": crc}
+
+
+# files this process verified, by path: (size, mtime, inode, crc32). Segment files never
+# change, so a reopen (the server's read workers reopen after every change) does not read
+# them again unless their stat changed.
+_VERIFIED: dict[str, tuple[int, int, int, int]] = {}
+_VERIFIED_MAX = 100_000
+
+
+def verify_files(directory: Path, files: dict[str, dict[str, int]], *, cached: bool = True) -> list[tuple[str, str]]:
+    """``(file name, what is wrong)`` for each file of ``files`` that is missing or whose
+    size or CRC32 differs from the manifest's record; empty when all match. With
+    ``cached``, a file already verified by this process with the same stat is not read."""
+    out = []
+    for name, want in sorted(files.items()):
+        p = directory / name
+        try:
+            st = p.stat()
+        except OSError:
+            out.append((name, "is missing"))
+            continue
+        if st.st_size != want["size"]:
+            out.append((name, f"has {st.st_size} bytes, the manifest recorded {want['size']}"))
+            continue
+        key = (st.st_size, st.st_mtime_ns, st.st_ino, want["crc32"])
+        if cached and _VERIFIED.get(str(p)) == key:
+            continue
+        if checksum(p)["crc32"] != want["crc32"]:
+            out.append((name, "fails its CRC32 check (the bytes changed since it was written)"))
+            continue
+        if len(_VERIFIED) >= _VERIFIED_MAX:
+            _VERIFIED.clear()
+        _VERIFIED[str(p)] = key
+    return out
+
+
+@contextmanager
+def _reading(directory: Path, name: str) -> Iterator[None]:
+    """Turn any failure to decode ``directory/name`` into a CorruptionError naming it."""
+    try:
+        yield
+    except CorruptionError:
+        raise
+    except Exception as exc:  # numpy, Arrow, FAISS, JSON: each has its own errors
+        raise CorruptionError(
+            f"segment file {directory / name} is unreadable ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def read_segment(
+    directory: Path, seg_id: int, kinds: dict[str, str],
+    files: dict[str, dict[str, int]] | None = None,
+) -> SegmentData:
+    """Open a sealed segment; with ``files`` (the manifest's record) verify sizes and CRC32
+    first. Raises CorruptionError naming the damaged file."""
+    if files is not None:
+        bad = verify_files(directory, files)
+        if bad:
+            name, what = bad[0]
+            raise CorruptionError(f"segment file {directory / name} {what}")
+    with _reading(directory, "meta.json"):
+        meta = json.loads((directory / "meta.json").read_text())
+        n = int(meta["n"])
+    with _reading(directory, "rows.parquet"):
+        table = pq.read_table(directory / "rows.parquet")
+        if table.num_rows != n:
+            raise ValueError(f"it has {table.num_rows} rows, meta.json says {n}")
+        keys = table.column("key").to_numpy().astype(np.uint32)
+        ints = table.column("id_int").to_pylist()
+        strs = table.column("id_str").to_pylist()
+        ids = [s if i is None else i for i, s in zip(ints, strs, strict=True)]
+        payloads = table.column("payload").to_pylist()
+        texts_col = table.column("text")
+        texts = texts_col.to_pylist() if texts_col.null_count < len(texts_col) else None
+        stored = {name: table.column(name).combine_chunks() for name in table.column_names
+                  if name.startswith(("v:", "n:"))}
+        del table, texts_col
     # the rows now live as Python objects: hand Arrow's freed buffers back to the OS
     # (mimalloc otherwise keeps ~0.6 KiB per row of a large segment resident)
     pa.default_memory_pool().release_unused()
     index: Any = None
     if meta["has_index"]:
-        # IO_FLAG_MMAP_IFC maps flat and scalar-quantized codes and the HNSW graph from the
-        # file (no copy into the heap); plain IO_FLAG_MMAP would read them into memory
-        index = faiss.read_index(str(directory / "index.faiss"), faiss.IO_FLAG_MMAP_IFC)
-        if isinstance(index, faiss.IndexIVF):
-            # memory-mapped inverted lists scan ~10x slower; PQ codes are small: load them
-            index = faiss.read_index(str(directory / "index.faiss"))
+        with _reading(directory, "index.faiss"):
+            # IO_FLAG_MMAP_IFC maps flat and scalar-quantized codes and the HNSW graph from the
+            # file (no copy into the heap); plain IO_FLAG_MMAP would read them into memory
+            index = faiss.read_index(str(directory / "index.faiss"), faiss.IO_FLAG_MMAP_IFC)
+            if isinstance(index, faiss.IndexIVF):
+                # memory-mapped inverted lists scan ~10x slower; PQ codes are small: load them
+                index = faiss.read_index(str(directory / "index.faiss"))
+            if index.ntotal != n:
+                raise ValueError(f"it holds {index.ntotal} vectors, meta.json says {n}")
     refine: Any = None
     if meta["vectors_in_index"]:
-        storage = faiss.downcast_index(index.storage)
-        vectors = faiss.rev_swig_ptr(storage.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
-        vectors.flags.writeable = False  # a view of the index file's read-only mapping
+        with _reading(directory, "index.faiss"):
+            storage = faiss.downcast_index(index.storage)
+            vectors = faiss.rev_swig_ptr(storage.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
+            vectors.flags.writeable = False  # a view of the index file's read-only mapping
     elif meta.get("refine_file"):
-        # (read_index returns the concrete type and owns it: no downcast, whose proxy would not)
-        refine = faiss.read_index(str(directory / "refine.faiss"), faiss.IO_FLAG_MMAP_IFC)
-        vectors = faiss.rev_swig_ptr(refine.get_xb(), refine.ntotal * refine.d).reshape(refine.ntotal, refine.d)
-        vectors.flags.writeable = False
+        with _reading(directory, "refine.faiss"):
+            # (read_index returns the concrete type and owns it: no downcast, whose proxy would not)
+            refine = faiss.read_index(str(directory / "refine.faiss"), faiss.IO_FLAG_MMAP_IFC)
+            if refine.ntotal != n:
+                raise ValueError(f"it holds {refine.ntotal} vectors, meta.json says {n}")
+            vectors = faiss.rev_swig_ptr(refine.get_xb(), refine.ntotal * refine.d).reshape(refine.ntotal, refine.d)
+            vectors.flags.writeable = False
     else:
-        # a plain ndarray over the read-only mapping: np.memmap's subclass hooks cost
-        # microseconds on every fancy index of the re-ranking path
-        vectors = np.asarray(np.load(directory / "vectors.npy", mmap_mode="r"))
+        with _reading(directory, "vectors.npy"):
+            # a plain ndarray over the read-only mapping: np.memmap's subclass hooks cost
+            # microseconds on every fancy index of the re-ranking path
+            vectors = np.asarray(np.load(directory / "vectors.npy", mmap_mode="r", allow_pickle=False))
+            if vectors.ndim != 2 or len(vectors) != n:
+                raise ValueError(f"it has shape {vectors.shape}, meta.json says {n} rows")
     data = SegmentData(seg_id, vectors, keys, ids, payloads, texts, index, kinds=kinds)
     data.stored = stored
     data.sealed = True
+    data.files = files
     if refine is not None and index is not None:
         # one FAISS call searches the quantized index and re-ranks with the exact vectors
         # (faiss' Python wrapper keeps both indexes referenced from the IndexRefine)
         data.refined = faiss.IndexRefine(index, refine)
     return data
+
+
+def read_tombstones(directory: Path, name: str, crc: int | None) -> BitMap:
+    """A segment's tombstone bitmap; CorruptionError naming the file if it fails its
+    CRC32 (when the manifest recorded one) or does not decode."""
+    path = directory / name
+    with _reading(directory, name):
+        raw = path.read_bytes()
+        if crc is not None and zlib.crc32(raw) != crc:
+            raise CorruptionError(f"tombstone file {path} fails its CRC32 check")
+        return BitMap.deserialize(raw)
 
 
 def segment_bytes(directory: Path) -> int:

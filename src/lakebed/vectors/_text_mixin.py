@@ -42,9 +42,9 @@ MODES = ("hybrid", "vector", "text")
 EMBED_BATCH = 256
 
 
-def _check_k(k: Any) -> int:
+def _check_k(k: Any, what: str = "k") -> int:
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise InvalidArgument(f"k must be a positive int, got {k!r}")
+        raise InvalidArgument(f"{what} must be a positive integer, got {k!r}")
     return int(k)
 
 
@@ -60,6 +60,7 @@ class TextSearchMixin:
     name: str
     _text: TextIndex | None
     _embedder: Any
+    _snap: Any  # the Collection's current Snapshot
 
     if TYPE_CHECKING:  # provided by Collection (see the engine contract)
 
@@ -93,6 +94,8 @@ class TextSearchMixin:
         """BM25 hits (with their raw scores), at most ``depth``, live points only."""
         idx = self._require_text()
         allowed = self._filter_keys(filter)
+        # no more hits than live points: a huge k must not size tantivy's collector
+        depth = min(depth, self._snap.live)
         limit = depth
         while True:
             pairs = idx.search(query, limit, allowed)
@@ -157,7 +160,10 @@ class TextSearchMixin:
             raise InvalidArgument(f"alpha must be within [0, 1], got {alpha}")
         if rrf_k < 0:
             raise InvalidArgument(f"rrf_k must be >= 0, got {rrf_k}")
-        depth = max(50, k) if candidates is None else _check_k(candidates)
+        depth = max(50, k) if candidates is None else _check_k(candidates, "candidates")
+        # neither side returns more than the live points
+        k = min(k, self._snap.live)
+        depth = min(depth, self._snap.live)
         self._require_text()
         if vector is None:
             vector = self._embed([text])[0]

@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from lakebed._names import validate_name
 from lakebed.errors import InvalidArgument
 
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
 _INT64 = (-(2**63), 2**63 - 1)
 
 
 def check_name(name: Any) -> str:
-    if not isinstance(name, str) or not _NAME.match(name) or name in (".", ".."):
-        raise InvalidArgument(
-            f"invalid collection name {name!r}: use 1-200 letters, digits, '_', '-' or '.', "
-            "not starting with '-' or '.'"
-        )
-    return name
+    return validate_name("collection", name)
 
 
 def check_id(i: Any) -> int | str:

@@ -18,12 +18,13 @@ from rich.console import Console
 from rich.table import Table
 
 import lakebed
+from lakebed.config import DEFAULT_LAKE
 from lakebed.errors import InvalidArgument, LakebedError
 
 app = typer.Typer(help="Vector collections: list, inspect, search, flush, compact, vacuum.", no_args_is_help=True)
 console = Console()
 
-LakeOpt = typer.Option(Path("."), "--lake", "-l", help="Path of the lake.", envvar="LAKEBED_LAKE")
+LakeOpt = typer.Option(Path(DEFAULT_LAKE), "--lake", "-l", help="Path of the lake.", envvar="LAKEBED_LAKE")
 
 
 def _open(lake: Path, read_only: bool = True) -> lakebed.Lake:

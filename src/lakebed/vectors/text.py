@@ -34,9 +34,12 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
+import struct
 import threading
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -60,6 +63,55 @@ TEXT_FIELD = "text"
 TERM_SET_MAX = 50_000
 TERM_SET_MAX_SHARE = 0.05
 MAX_KEY = 2**32 - 1
+_FOOTER_MAGIC = 1337  # tantivy's file footer: [json {"crc": ...}][u32 json length][u32 magic]
+_log = logging.getLogger("lakebed.vectors")
+
+
+def damaged_files(path: Path) -> list[tuple[str, str]]:
+    """``(file, what)`` for each damaged file of the tantivy index under ``path``: its
+    ``meta.json`` must parse, and every file of a listed segment must end in tantivy's
+    footer whose CRC32 matches the file's content (tantivy itself does not check it on open).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> idx = TextIndex(root)
+        >>> idx.upsert([1], ["hello world"]); idx.commit(1); idx.close()
+        >>> damaged_files(root)
+        []
+        >>> f = max((root / INDEX_DIR).glob("*.term"), key=lambda p: p.stat().st_size)
+        >>> raw = bytearray(f.read_bytes()); raw[0] ^= 0xFF; _ = f.write_bytes(bytes(raw))
+        >>> [what for _, what in damaged_files(root)]
+        ['fails its CRC32 check']
+    """
+    d = path / INDEX_DIR
+    if not (d / "meta.json").exists():
+        return []  # no index yet (tantivy creates it on first open)
+    try:
+        meta = json.loads((d / "meta.json").read_text())
+        live = {str(seg["segment_id"]).replace("-", "") for seg in meta["segments"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [("meta.json", f"is unreadable ({type(exc).__name__}: {exc})")]
+    out = []
+    for f in sorted(d.iterdir()):
+        if f.name.split(".", 1)[0] not in live:
+            continue
+        data = f.read_bytes()
+        if len(data) < 8:
+            out.append((f.name, "is truncated"))
+            continue
+        length, magic = struct.unpack_from("<II", data, len(data) - 8)
+        if magic != _FOOTER_MAGIC or length + 8 > len(data):
+            out.append((f.name, "is truncated (no footer)"))
+            continue
+        try:
+            crc = int(json.loads(data[len(data) - 8 - length : len(data) - 8])["crc"])
+        except (ValueError, KeyError, TypeError):
+            out.append((f.name, "has a damaged footer"))
+            continue
+        if zlib.crc32(memoryview(data)[: len(data) - 8 - length]) != crc:
+            out.append((f.name, "fails its CRC32 check"))
+    return out
 
 
 def _build_analyzer(name: str) -> Any:
@@ -144,11 +196,13 @@ class TextIndex:
         self._marker: int | None = state.get("marker") if state else None
         try:
             self._index = self._open_index()
-        except (OSError, ValueError):
+        except (OSError, ValueError) as exc:
             if read_only:
                 raise
             # An unreadable index is derived data: start over, and report no marker so
             # the owner rebuilds it from the collection.
+            if (self.path / INDEX_DIR / "meta.json").exists():
+                _log.warning("the text index %s is damaged (%s); rebuilding it", self.path, exc)
             shutil.rmtree(self.path / INDEX_DIR, ignore_errors=True)
             self._marker = None
             self._index = self._open_index()
@@ -162,6 +216,9 @@ class TextIndex:
             directory.mkdir(parents=True, exist_ok=True)
         elif not directory.exists():
             raise OSError(f"no text index at {directory}")
+        bad = damaged_files(self.path)
+        if bad:
+            raise ValueError(f"{directory / bad[0][0]} {bad[0][1]}")
         index = tantivy.Index(self._schema, path=str(directory), reuse=True)
         index.register_tokenizer("lakebed", self._analyzer)
         # The default reload policy follows commits made by other processes (a read-only
