@@ -55,5 +55,22 @@ def test_plan_apply_materialize_status_online(lake_path, tmp_path):
     assert "present" in out.output
     out = runner.invoke(app, ["online", "user_stats:nope", "--key", "user_id=3"], env=env)
     assert out.exit_code == 1 and "no feature" in out.output
+    out = runner.invoke(app, ["online", "fraud", "--key", "user_id=abc"], env=env)
+    assert out.exit_code == 1, out.output
+    assert "user_id is an integer key" in out.output and "'abc' is not an integer" in out.output
+    assert "missing" not in out.output
     with lakebed.connect(lake_path, read_only=True) as lake:
         assert lake.features.get_view("user_stats").version == 1
+
+
+def test_key_values_are_parsed_by_the_declared_key_type():
+    import pyarrow as pa
+
+    from lakebed.errors import InvalidArgument
+    from lakebed.features.cli import _typed_key
+
+    assert _typed_key("sku", "0042", pa.string()) == "0042"  # a string key keeps its text
+    assert _typed_key("user_id", "7", pa.int64()) == 7
+    assert _typed_key("score", "0.5", pa.float64()) == 0.5
+    with pytest.raises(InvalidArgument, match="score is a double key; 'high' is not a number"):
+        _typed_key("score", "high", pa.float64())

@@ -26,9 +26,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from lakebed._names import validate_name
 from lakebed.errors import InvalidArgument, SchemaError
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 AGG_FUNCTIONS = ("sum", "count", "mean", "min", "max")
 ODFV_MODES = ("arrow", "pandas", "python")
 
@@ -56,12 +56,7 @@ _TS = re.compile(r"^timestamp\[(s|ms|us|ns)(?:,\s*tz=([^\]]+))?\]$")
 
 def check_name(name: Any, what: str) -> str:
     """Names of entities, views, services and features are plain identifiers."""
-    if not isinstance(name, str) or not _IDENT.match(name):
-        raise InvalidArgument(
-            f"{what} name {name!r} is not valid: use letters, digits and underscores, "
-            "starting with a letter or underscore"
-        )
-    return name
+    return validate_name("feature", name, what)
 
 
 def parse_dtype(dtype: str | pa.DataType) -> pa.DataType:

@@ -280,6 +280,7 @@ class FeatureStore:
                         path=self.lake.path / "online" / "online.db",
                         namespace=self._namespace(),
                         read_only=self.lake.read_only,
+                        fsync=self.lake.settings.fsync,
                     )
                 store = self._online
         return store
@@ -297,6 +298,35 @@ class FeatureStore:
         with self.lake.catalog.begin() as conn:
             conn.execute(t.insert().values(key="online_namespace", value=ns))
         return ns
+
+    def key_types(self, features: Sequence[str] | FeatureService | str) -> dict[str, pa.DataType]:
+        """The Arrow type of each join key that ``features`` are looked up by, from the
+        source tables of their views (keys of views without a source table are left out).
+
+        Example:
+            >>> import lakebed
+            >>> from datetime import datetime, timedelta
+            >>> from lakebed.features import Entity, FeatureView, Field
+            >>> with lakebed.connect(":memory:") as lake:
+            ...     row = {"user_id": 1, "ts": datetime(2024, 1, 1), "amount": 5.0}
+            ...     _ = lake.tables.create("silver.tx", data=[row])
+            ...     user = Entity("user", join_keys=["user_id"])
+            ...     stats = FeatureView("user_stats", entities=[user], source="silver.tx", timestamp_field="ts",
+            ...                         ttl=timedelta(days=30), fields=[Field("amount", "float64")])
+            ...     _ = lake.features.apply([user, stats])
+            ...     lake.features.key_types(["user_stats:amount"])
+            {'user_id': DataType(int64)}
+        """
+        out: dict[str, pa.DataType] = {}
+        for view in self.resolve(features).needed:
+            spec = self.registry.get("view", view)[1]
+            if spec["type"] != "feature_view":
+                continue
+            schema = self._source_schema(spec["source"])
+            for k in spec["join_keys"]:
+                if schema is not None and k in schema.names:
+                    out.setdefault(k, schema.field(k).type)
+        return out
 
     def online(
         self,
@@ -322,10 +352,24 @@ class FeatureStore:
     def push(self, view: str, rows: Any, to: str = "online") -> int:
         """Write rows of a view: ``to="online"``, ``"offline"`` (append to the view's
         source table) or ``"both"``. Types are checked against the view first: a row that
-        does not fit raises SchemaError and nothing is written. Returns the row count."""
+        does not fit raises SchemaError and nothing is written. Returns the row count.
+
+        The online side of a push is one transaction of the online store whatever its
+        size (written in bounded chunks): after a crash the store holds all of it or none.
+        With ``to="both"`` the offline append is committed first, then the online
+        transaction: a crash between the two leaves the rows in the source table only,
+        and the next :meth:`materialize` brings them online (see ``docs/durability.md``).
+
+        Example:
+            >>> lake.features.push("user_stats", [{"user_id": 1, "ts": now, "amount": 5.0}])  # doctest: +SKIP
+            1
+        """
         from lakebed.features._serving import push
 
-        return push(self, view, rows, to)
+        if to not in ("online", "both"):
+            return push(self, view, rows, to)
+        with self.online_store.transaction():
+            return push(self, view, rows, to)
 
     # -- materialization ----------------------------------------------------------------
     def materialize(

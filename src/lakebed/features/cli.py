@@ -27,6 +27,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 import lakebed
+from lakebed.config import DEFAULT_LAKE
 from lakebed.errors import InvalidArgument, LakebedError
 from lakebed.features._definitions import Entity, FeatureService, FeatureView, OnDemandFeatureView
 
@@ -98,7 +99,7 @@ def _print_plan(plan: Any, applied: bool) -> None:
 @app.command("plan")
 def plan_command(
     definitions: Annotated[Path, typer.Argument(help="Python file with the definitions.")],
-    lake: LakeOpt = ".",
+    lake: LakeOpt = DEFAULT_LAKE,
     prune: Annotated[bool, typer.Option(help="Also delete applied definitions missing from the file.")] = False,
     catalog: CatalogOpt = None,
 ) -> None:
@@ -110,7 +111,7 @@ def plan_command(
 @app.command("apply")
 def apply_command(
     definitions: Annotated[Path, typer.Argument(help="Python file with the definitions.")],
-    lake: LakeOpt = ".",
+    lake: LakeOpt = DEFAULT_LAKE,
     prune: Annotated[bool, typer.Option(help="Also delete applied definitions missing from the file.")] = False,
     catalog: CatalogOpt = None,
     online: OnlineOpt = None,
@@ -126,7 +127,7 @@ def apply_command(
 
 
 @app.command("ls")
-def ls_command(lake: LakeOpt = ".", catalog: CatalogOpt = None) -> None:
+def ls_command(lake: LakeOpt = DEFAULT_LAKE, catalog: CatalogOpt = None) -> None:
     """List the applied entities, views and services."""
     with _open(lake, read_only=True, catalog=catalog) as lk:
         table = Table(title=f"feature definitions in {lk.path}")
@@ -158,7 +159,7 @@ def _parse_time(value: str | None) -> datetime | None:
 
 @app.command("materialize")
 def materialize_command(
-    lake: LakeOpt = ".",
+    lake: LakeOpt = DEFAULT_LAKE,
     end: Annotated[str | None, typer.Option(help="Materialize up to this ISO time (default: now).")] = None,
     view: Annotated[list[str] | None, typer.Option("--view", "-v", help="Only these views (repeatable).")] = None,
     incremental: Annotated[bool, typer.Option(help="Only rows after each view's last materialized end.")] = False,
@@ -189,7 +190,7 @@ def materialize_command(
 
 
 @app.command("status")
-def status_command(lake: LakeOpt = ".", catalog: CatalogOpt = None, online: OnlineOpt = None) -> None:
+def status_command(lake: LakeOpt = DEFAULT_LAKE, catalog: CatalogOpt = None, online: OnlineOpt = None) -> None:
     """Per view: last materialized, newest event, freshness lag, rows online."""
     with _open(lake, read_only=True, catalog=catalog, online=online) as lk:
         table = Table(title="feature views")
@@ -219,12 +220,38 @@ def _key_value(text: str) -> tuple[str, Any]:
         return name, raw
 
 
+def _typed_key(name: str, raw: str, dtype: Any) -> Any:
+    """A ``--key`` value parsed as its entity key's declared type (not guessed from the
+    text: ``user_id=abc`` on an integer key is an error, ``sku=0042`` on a string key
+    stays ``"0042"``)."""
+    import pyarrow as pa
+
+    if pa.types.is_integer(dtype):
+        try:
+            return int(raw)
+        except ValueError:
+            raise InvalidArgument(
+                f"--key {name}={raw}: {name} is an integer key ({dtype}); {raw!r} is not an integer"
+            ) from None
+    if pa.types.is_floating(dtype):
+        try:
+            return float(raw)
+        except ValueError:
+            raise InvalidArgument(f"--key {name}={raw}: {name} is a {dtype} key; {raw!r} is not a number") from None
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
 @app.command("online")
 def online_command(
     features: Annotated[list[str], typer.Argument(help="Feature refs view:feature, or one service name.")],
     key: Annotated[list[str], typer.Option(
         "--key", "-k", help="Entity key or request field, name=value (repeatable).")],
-    lake: LakeOpt = ".",
+    lake: LakeOpt = DEFAULT_LAKE,
     catalog: CatalogOpt = None,
     online: OnlineOpt = None,
 ) -> None:
@@ -232,6 +259,10 @@ def online_command(
     row = dict(_key_value(k) for k in key)
     with _open(lake, read_only=True, catalog=catalog, online=online) as lk:
         request: Any = features[0] if len(features) == 1 and ":" not in features[0] else features
+        raw = {k.split("=", 1)[0]: k.split("=", 1)[1] for k in key}
+        for name, dtype in lk.features.key_types(request).items():
+            if name in raw:
+                row[name] = _typed_key(name, raw[name], dtype)
         resp = lk.features.online([row], request)
         table = Table(title=f"online features of {row}")
         for col in ("feature", "value", "status"):

@@ -15,12 +15,12 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from lakebed._names import validate_name
 from lakebed.errors import ConflictError, InvalidArgument, NotFound
 from lakebed.tracking import _schema as s
 from lakebed.tracking._artifacts import load_model
@@ -29,18 +29,12 @@ if TYPE_CHECKING:
     from lakebed.lake import Lake
     from lakebed.tracking._runs import Run
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199}")
-_ALIAS = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]{0,199}")
 _RESERVED_ALIASES = ("latest",)
 
 
 def check_model_name(name: Any) -> str:
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise InvalidArgument(
-            f"model names are letters, digits and underscores, starting with a letter or "
-            f"underscore (they name the prediction table predictions.<name>); got {name!r}"
-        )
-    return name
+    # a model names its prediction table, predictions.<name>
+    return validate_name("model", name)
 
 
 def split_model_ref(ref: str) -> tuple[str, str | None]:
@@ -156,11 +150,9 @@ class Models:
         """Point ``name@alias`` at ``version`` (moving it if it pointed elsewhere)."""
         self._lake.check_writable()
         check_model_name(name)
-        if not isinstance(alias, str) or not _ALIAS.fullmatch(alias) or alias in _RESERVED_ALIASES:
-            raise InvalidArgument(
-                f"an alias is letters, digits, '_' and '-', starting with a letter, and not "
-                f"{'/'.join(_RESERVED_ALIASES)}; got {alias!r}"
-            )
+        validate_name("alias", alias)
+        if alias in _RESERVED_ALIASES:
+            raise InvalidArgument(f"an alias may not be {'/'.join(_RESERVED_ALIASES)}; got {alias!r}")
         self.get(name, version)  # NotFound for a missing version
         t = s.model_aliases
         with self._catalog.begin() as conn:

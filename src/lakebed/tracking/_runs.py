@@ -6,8 +6,11 @@ when it holds ``max_buffered`` points, when ``flush_interval`` seconds have pass
 the last flush (checked on every log call), when the run ends, before every read of
 runs, when the lake closes and at interpreter exit. A process killed with SIGKILL can
 therefore lose at most the last ``flush_interval`` seconds of metric points; set
-``lake.runs.flush_interval = 0`` to write each point at once. Params, tags, artifacts
-and status changes are written synchronously.
+``lake.runs.flush_interval = 0`` to write each point at once. The points of one
+``log_metrics`` call enter the buffer together, so a flush holds all of them or none.
+With ``fsync="always"`` a flush returns after the catalog fsynced it (SQLite
+``synchronous=FULL`` for that commit, PostgreSQL ``synchronous_commit=on``). Params,
+tags, artifacts and status changes are written synchronously.
 
 Example:
     >>> import lakebed
@@ -31,7 +34,7 @@ import time
 import traceback
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -39,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import sqlalchemy as sa
 
+from lakebed._names import validate_name
 from lakebed.errors import ConflictError, InvalidArgument, NotFound
 from lakebed.tracking import _env
 from lakebed.tracking import _schema as s
@@ -143,7 +147,7 @@ class Run:
         if not new:
             return
         t = s.run_params
-        with self._runs._catalog.begin() as conn:
+        with self._runs._begin() as conn:
             existing = dict(
                 conn.execute(sa.select(t.c.key, t.c.value).where(t.c.run_id == self.id, t.c.key.in_(list(new)))).all()
             )
@@ -164,15 +168,23 @@ class Run:
     def log_metric(self, key: str, value: float, step: int | None = None, timestamp: float | None = None) -> None:
         """Append a point to the series ``key`` (step defaults to 0; the latest point is the
         one with the largest step, then the latest time)."""
-        self._runs._append(self.id, key, value, step, timestamp)
+        self._runs._append(self.id, [(key, value)], step, timestamp)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        """Append one point per key, all with the same step and timestamp."""
+        """Append one point per key, all with the same step and timestamp. The points are
+        written together: a crash leaves all of them or none (never part of the call).
+
+        Example:
+            >>> import lakebed
+            >>> with lakebed.connect(":memory:") as lake:
+            ...     with lake.runs.start() as run:
+            ...         run.log_metrics({"auc": 0.9, "loss": 0.2}, step=3)
+            ...     sorted(run.metrics.items())
+            [('auc', 0.9), ('loss', 0.2)]
+        """
         if not isinstance(metrics, Mapping):
             raise InvalidArgument("log_metrics takes a mapping {name: value}")
-        ts = time.time()
-        for key, value in metrics.items():
-            self._runs._append(self.id, key, value, step, ts)
+        self._runs._append(self.id, list(metrics.items()), step, time.time())
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set one tag (see :meth:`set_tags`)."""
@@ -368,12 +380,9 @@ class Runs:
         """Start a run (status RUNNING); as a context manager it ends FINISHED, or FAILED
         when the block raises (the exception propagates)."""
         self._lake.check_writable()
-        if not isinstance(experiment, str) or not experiment or len(experiment) > 200:
-            raise InvalidArgument(
-                f"experiment must be a non-empty string of at most 200 characters, got {experiment!r}"
-            )
-        if name is not None and (not isinstance(name, str) or len(name) > 200):
-            raise InvalidArgument(f"name must be a string of at most 200 characters, got {name!r}")
+        validate_name("label", experiment, "experiment")
+        if name is not None:
+            validate_name("label", name, "run name")
         env_hash, packages = _env.packages()
         commit, dirty = _env.git_state()
         run_id = uuid.uuid4().hex
@@ -393,7 +402,7 @@ class Runs:
             "error": None,
         }
         tag_rows = self._tag_rows(run_id, tags or {})
-        with self._catalog.begin() as conn:
+        with self._begin() as conn:
             if env_hash not in self._env_known:
                 # another process may store the same environment at the same moment
                 if self._catalog.dialect == "postgresql":
@@ -453,22 +462,14 @@ class Runs:
         if not rows:
             return
         t = s.run_tags
-        with self._catalog.begin() as conn:
+        with self._begin() as conn:
             conn.execute(t.delete().where(t.c.run_id == run_id, t.c.key.in_([r["key"] for r in rows])))
             conn.execute(t.insert(), rows)
 
-    def _append(self, run_id: str, key: str, value: Any, step: int | None, ts: float | None) -> None:
+    def _append(self, run_id: str, items: Sequence[tuple[str, Any]], step: int | None, ts: float | None) -> None:
+        """Buffer the points of one call together (all validated first), so that a flush
+        holds the whole call or none of it."""
         self._lake.check_writable()
-        _check_key(key, "metric")
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            try:
-                import numbers
-
-                if not isinstance(value, numbers.Real) or isinstance(value, bool):
-                    raise TypeError
-                value = float(value)
-            except TypeError:
-                raise InvalidArgument(f"metric {key!r} must be a number, got {value!r}") from None
         if step is None:
             step = 0
         elif isinstance(step, bool) or not isinstance(step, int):
@@ -476,13 +477,47 @@ class Runs:
                 step = int(step.__index__())  # numpy integers
             except AttributeError:
                 raise InvalidArgument(f"step must be an integer, got {step!r}") from None
-        v = float(value)
-        point = (run_id, key, step, time.time() if ts is None else float(ts), None if v != v else v, next(self._seq))
+        when = time.time() if ts is None else float(ts)
+        points = []
+        for key, value in items:
+            _check_key(key, "metric")
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                try:
+                    import numbers
+
+                    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+                        raise TypeError
+                    value = float(value)
+                except TypeError:
+                    raise InvalidArgument(f"metric {key!r} must be a number, got {value!r}") from None
+            v = float(value)
+            points.append((run_id, key, step, when, None if v != v else v, next(self._seq)))
         with self._lock:
-            self._buffer.append(point)
+            self._buffer.extend(points)
             due = len(self._buffer) >= self.max_buffered or time.monotonic() - self._last_flush >= self.flush_interval
         if due:
             self.flush()
+
+    @contextlib.contextmanager
+    def _begin(self) -> Iterator[sa.Connection]:
+        """A catalog transaction whose commit honours the lake's ``fsync`` setting: every
+        write of runs (start, params, tags, metric flushes, end, artifacts) goes through it.
+
+        The catalog runs SQLite in WAL mode with ``synchronous=NORMAL`` (commits reach the
+        disk at checkpoints); under ``fsync="always"`` the connection is raised to FULL so
+        that the commit fsyncs the WAL before it returns (set first, before pysqlite begins
+        the transaction at the first write). On PostgreSQL ``SET LOCAL`` scopes
+        ``synchronous_commit`` to this transaction.
+        """
+        fsync = self._lake.settings.fsync
+        with self._catalog.begin() as conn:
+            if self._catalog.dialect == "sqlite":
+                conn.exec_driver_sql(f"PRAGMA synchronous={'FULL' if fsync == 'always' else 'NORMAL'}")
+            elif fsync == "always":
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = on")
+            elif fsync == "never":
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            yield conn
 
     def _make_sql(self) -> tuple[str, str]:
         """The two statements of a metric flush, in the driver's own paramstyle: handing
@@ -511,7 +546,7 @@ class Runs:
                 self._last_flush = time.monotonic()
             if not buf:
                 if also is not None:
-                    with self._catalog.begin() as conn:
+                    with self._begin() as conn:
                         also(conn)
                 return
             latest: dict[tuple[str, str], tuple[Any, ...]] = {}
@@ -520,7 +555,7 @@ class Runs:
                 if cur is None or (p[2], p[3], p[5]) > (cur[2], cur[3], cur[5]):
                     latest[(p[0], p[1])] = p
             try:
-                with self._catalog.begin() as conn:
+                with self._begin() as conn:
                     conn.exec_driver_sql(self._insert_sql, buf)  # type: ignore[arg-type]
                     conn.exec_driver_sql(self._upsert_sql, list(latest.values()))  # type: ignore[arg-type]
                     if also is not None:
@@ -535,7 +570,7 @@ class Runs:
     ) -> Artifact:
         digest = self.artifacts.put(data)
         t = s.run_artifacts
-        with self._catalog.begin() as conn:
+        with self._begin() as conn:
             old = conn.execute(sa.select(t.c.sha256).where(t.c.run_id == run_id, t.c.name == name)).scalar()
             if old is not None and old != digest:
                 raise ConflictError(
@@ -562,7 +597,7 @@ class Runs:
         (artifact files stay: they are content-addressed and may be shared)."""
         self._lake.check_writable()
         self.flush()
-        with self._catalog.begin() as conn:
+        with self._begin() as conn:
             if conn.execute(sa.select(s.runs.c.id).where(s.runs.c.id == run_id)).first() is None:
                 raise NotFound(f"no run {run_id!r}; list runs with lake.runs.list()")
             mv = conn.execute(

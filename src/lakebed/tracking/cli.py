@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 import lakebed
+from lakebed.config import DEFAULT_LAKE
 from lakebed.errors import LakebedError, NotFound
 
 
@@ -93,7 +94,7 @@ def _resolve_run(lake: lakebed.Lake, prefix: str) -> str:
 
 @runs_app.command("ls")
 def runs_ls(
-    lake: LakeOpt = ".",
+    lake: LakeOpt = DEFAULT_LAKE,
     experiment: Annotated[str | None, typer.Option("--experiment", "-e", help="Only this experiment.")] = None,
     filter: Annotated[
         str, typer.Option("--filter", "-f", help="Search filter, e.g. \"metrics.auc > 0.9 and params.lr = '0.1'\".")
@@ -132,7 +133,7 @@ def runs_ls(
 @runs_app.command("show")
 def runs_show(
     run_id: Annotated[str, typer.Argument(help="A run id (or a unique prefix of one).")],
-    lake: LakeOpt = ".",
+    lake: LakeOpt = DEFAULT_LAKE,
 ) -> None:
     """Show one run: attributes, params, latest metrics, tags, inputs, artifacts."""
     with _open(lake) as lk:
@@ -175,7 +176,7 @@ def runs_show(
 @runs_app.command("compare")
 def runs_compare(
     run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids (or unique prefixes).")],
-    lake: LakeOpt = ".",
+    lake: LakeOpt = DEFAULT_LAKE,
     all_params: Annotated[bool, typer.Option("--all", help="Also show params that are equal.")] = False,
 ) -> None:
     """Compare runs side by side: params (differing ones by default) and latest metrics."""
@@ -207,7 +208,7 @@ def runs_compare(
 
 
 @models_app.command("ls")
-def models_ls(lake: LakeOpt = ".") -> None:
+def models_ls(lake: LakeOpt = DEFAULT_LAKE) -> None:
     """List registered models with their latest version and aliases."""
     with _open(lake) as lk:
         table = Table(title="models")
@@ -228,7 +229,7 @@ def models_ls(lake: LakeOpt = ".") -> None:
 @models_app.command("show")
 def models_show(
     ref: Annotated[str, typer.Argument(help="A model (fraud) or a version (fraud@3, fraud@champion).")],
-    lake: LakeOpt = ".",
+    lake: LakeOpt = DEFAULT_LAKE,
 ) -> None:
     """Show the versions of a model, or one version in detail."""
     with _open(lake) as lk:
@@ -254,7 +255,7 @@ def models_show(
 
 def lineage_command(
     ref: Annotated[str, typer.Argument(help="A ref: model:fraud@champion, table:gold.train@3, run:<id>, ...")],
-    lake: LakeOpt = ".",
+    lake: LakeOpt = DEFAULT_LAKE,
     downstream: Annotated[
         bool, typer.Option("--downstream", "-d", help="Show what was made from REF instead.")
     ] = False,

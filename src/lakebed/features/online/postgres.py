@@ -1,17 +1,33 @@
 """The PostgreSQL online store (psycopg 3): one table per lake keyed by (view, key);
-bulk writes go through COPY into a temporary table and one upsert."""
+bulk writes go through COPY into a temporary table and one upsert.
+
+Every write, and every :meth:`PostgresOnlineStore.transaction` block, is one PostgreSQL
+transaction. The lake's ``fsync`` setting sets the session's ``synchronous_commit``:
+``always`` -> ``on`` (a commit returns once its WAL record is flushed to disk, whatever
+the server's or role's default), ``batch`` -> the server's default, ``never`` -> ``off``
+(a commit returns before the flush; a server crash can lose the last few hundred
+milliseconds of commits, never half of one).
+"""
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from typing import Any
 
-from lakebed.errors import BackendUnavailable, require
-from lakebed.features.online.base import OnlineStore
+from lakebed.errors import BackendUnavailable, InvalidArgument, require
+from lakebed.features.online.base import FSYNC_MODES, OnlineStore
+
+SYNCHRONOUS_COMMIT = {"always": "on", "batch": None, "never": "off"}
 
 _COPY_MIN = 200  # below this, executemany (pipelined) beats setting up a COPY
+
+
+class _TxState(threading.local):
+    depth = 0  # nesting of transaction blocks in this thread
+    begun = False  # the outermost block has written (BEGIN issued, lock held)
 
 
 class PostgresOnlineStore(OnlineStore):
@@ -23,7 +39,9 @@ class PostgresOnlineStore(OnlineStore):
 
     name = "postgres"
 
-    def __init__(self, url: str, *, namespace: str) -> None:
+    def __init__(self, url: str, *, namespace: str, fsync: str = "always") -> None:
+        if fsync not in FSYNC_MODES:
+            raise InvalidArgument(f"fsync must be one of {FSYNC_MODES}, got {fsync!r}")
         psycopg = require("psycopg", "postgres")
         self._psycopg: Any = psycopg
         if url.startswith("postgres://"):
@@ -36,6 +54,9 @@ class PostgresOnlineStore(OnlineStore):
             raise ValueError(f"bad namespace {namespace!r}")
         self.table = f"lakebed_online_{namespace}"
         t = self.table
+        level = SYNCHRONOUS_COMMIT[fsync]
+        if level is not None:
+            self._con.execute(f"SET synchronous_commit = {level}")
         self._con.execute(
             f"CREATE TABLE IF NOT EXISTS {t} (view TEXT NOT NULL, key TEXT NOT NULL, value BYTEA NOT NULL, "
             "PRIMARY KEY (view, key))"
@@ -47,17 +68,66 @@ class PostgresOnlineStore(OnlineStore):
         self._newer_cond = " WHERE substring(EXCLUDED.value from 1 for 16) >= substring(o.value from 1 for 16)"
         self._get = f"SELECT value FROM {t} WHERE view = %s AND key = %s"
         self._many = f"SELECT key, value FROM {t} WHERE view = %s AND key = ANY(%s)"
-        self._lock = threading.Lock()
+        # reentrant: an open transaction holds it from its BEGIN to its COMMIT, the writes
+        # inside it (same thread) take it again, other threads wait for the commit
+        self._lock = threading.RLock()
+        self._tx = _TxState()
+
+    @property
+    def synchronous_commit(self) -> str:
+        """The session's effective ``synchronous_commit``."""
+        with self._lock:
+            return str(self._con.execute("SHOW synchronous_commit").fetchone()[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        # The BEGIN waits for the block's first write (see the SQLite store).
+        tx = self._tx
+        tx.depth += 1
+        try:
+            yield
+            if tx.depth == 1 and tx.begun:
+                self._con.execute("COMMIT")
+        except self._psycopg.OperationalError as exc:
+            self._rollback(tx)
+            raise BackendUnavailable(f"the PostgreSQL online store failed: {exc}") from None
+        except BaseException:
+            self._rollback(tx)
+            raise
+        finally:
+            tx.depth -= 1
+            if tx.depth == 0 and tx.begun:
+                tx.begun = False
+                self._lock.release()
+
+    def _rollback(self, tx: _TxState) -> None:
+        if tx.depth == 1 and tx.begun and not self._con.closed:
+            with suppress(self._psycopg.Error):  # if the connection is gone, so is the transaction
+                self._con.execute("ROLLBACK")
+
+    def _begin(self) -> None:
+        """Open the transaction of the current block (if not yet) and hold the lock for it."""
+        tx = self._tx
+        if tx.begun:
+            return
+        self._lock.acquire()
+        try:
+            self._con.execute("BEGIN")
+        except BaseException:
+            self._lock.release()
+            raise
+        tx.begun = True
 
     def write(self, view: str, keys: Sequence[str], values: Sequence[bytes], *, newer_only: bool = False) -> None:
         cond = self._newer_cond if newer_only else ""
         try:
-            with self._lock:
+            with self.transaction():
+                self._begin()
                 if len(keys) < _COPY_MIN:
-                    with self._con.transaction(), self._con.cursor() as cur:
+                    with self._con.cursor() as cur:
                         cur.executemany(self._upsert + cond, [(view, k, v) for k, v in zip(keys, values, strict=True)])
                     return
-                with self._con.transaction(), self._con.cursor() as cur:
+                with self._con.cursor() as cur:
                     cur.execute("CREATE TEMP TABLE IF NOT EXISTS lakebed_online_load (key TEXT, value BYTEA)")
                     cur.execute("TRUNCATE lakebed_online_load")
                     with cur.copy("COPY lakebed_online_load (key, value) FROM STDIN") as copy:

@@ -1,14 +1,25 @@
 """The embedded online store: one SQLite file in ``<lake>/online/``, a WITHOUT ROWID table
-keyed by (view, key)."""
+keyed by (view, key), in WAL mode.
+
+The lake's ``fsync`` setting picks SQLite's ``synchronous`` level: ``always`` -> FULL (the
+WAL is fsynced at every commit, so a returned write survives a power loss), ``batch`` ->
+NORMAL (fsynced at checkpoints only: a power loss can lose the last commits, never
+corrupts), ``never`` -> OFF (no fsync at all; a power loss can lose recent commits and,
+in rare cases, corrupt the file).
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from lakebed.features.online.base import OnlineStore
+from lakebed.errors import InvalidArgument
+from lakebed.features.online.base import FSYNC_MODES, OnlineStore
+
+SYNCHRONOUS = {"always": "FULL", "batch": "NORMAL", "never": "OFF"}
 
 _UPSERT = (
     "INSERT INTO online(view, key, value) VALUES (?, ?, ?) "
@@ -19,19 +30,29 @@ _GET = "SELECT value FROM online WHERE view = ? AND key = ?"
 _CHUNK = 500
 
 
+class _TxState(threading.local):
+    depth = 0  # nesting of transaction blocks in this thread
+    begun = False  # the outermost block has written (BEGIN issued, lock held)
+
+
 class SqliteOnlineStore(OnlineStore):
     """SQLite backend (the default). Thread-safe: one connection behind a lock.
 
     Example:
-        >>> store = SqliteOnlineStore(":memory:")
-        >>> store.count("v")
-        0
+        >>> store = SqliteOnlineStore(":memory:", fsync="always")
+        >>> with store.transaction():
+        ...     store.write("v", ["1"], [bytes(16) + b"a"])
+        ...     store.write("v", ["2"], [bytes(16) + b"b"])
+        >>> store.count("v"), store.synchronous
+        (2, 'FULL')
         >>> store.close()
     """
 
     name = "sqlite"
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False, fsync: str = "always") -> None:
+        if fsync not in FSYNC_MODES:
+            raise InvalidArgument(f"fsync must be one of {FSYNC_MODES}, got {fsync!r}")
         self.path = str(path)
         if self.path != ":memory:" and not read_only:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -45,7 +66,7 @@ class SqliteOnlineStore(OnlineStore):
         else:
             self._con = sqlite3.connect(self.path, check_same_thread=False, cached_statements=256)
             self._con.execute("PRAGMA journal_mode=WAL")
-            self._con.execute("PRAGMA synchronous=NORMAL")
+            self._con.execute(f"PRAGMA synchronous={SYNCHRONOUS[fsync]}")
             self._con.execute("PRAGMA cache_size=-65536")  # 64 MiB: bulk upserts stay in memory
             self._con.execute("PRAGMA wal_autocheckpoint=10000")  # fewer, larger checkpoints in bulk loads
         if create:
@@ -53,7 +74,52 @@ class SqliteOnlineStore(OnlineStore):
                 "CREATE TABLE IF NOT EXISTS online (view TEXT NOT NULL, key TEXT NOT NULL, "
                 "value BLOB NOT NULL, PRIMARY KEY (view, key)) WITHOUT ROWID"
             )
-        self._lock = threading.Lock()
+        # reentrant: an open transaction holds it from its BEGIN to its COMMIT, the writes
+        # inside it (same thread) take it again, other threads wait for the commit
+        self._lock = threading.RLock()
+        self._tx = _TxState()
+
+    @property
+    def synchronous(self) -> str:
+        """The connection's effective ``PRAGMA synchronous`` (OFF, NORMAL, FULL or EXTRA)."""
+        with self._lock:
+            level = int(self._con.execute("PRAGMA synchronous").fetchone()[0])
+        return ("OFF", "NORMAL", "FULL", "EXTRA")[level]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        # The BEGIN waits for the block's first write: a push validates its rows and
+        # commits its offline side first, and other threads keep reading meanwhile.
+        tx = self._tx
+        tx.depth += 1
+        try:
+            yield
+        except BaseException:
+            if tx.depth == 1 and tx.begun:
+                self._con.rollback()
+            raise
+        else:
+            if tx.depth == 1 and tx.begun:
+                self._con.commit()
+        finally:
+            tx.depth -= 1
+            if tx.depth == 0 and tx.begun:
+                tx.begun = False
+                self._lock.release()
+
+    def _begin(self) -> None:
+        """Open the transaction of the current block (if not yet) and hold the lock for it."""
+        tx = self._tx
+        if tx.begun:
+            return
+        self._lock.acquire()
+        try:
+            # IMMEDIATE: take SQLite's write lock now rather than fail to upgrade a read lock later
+            self._con.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._lock.release()
+            raise
+        tx.begun = True
 
     def write(self, view: str, keys: Sequence[str], values: Sequence[bytes], *, newer_only: bool = False) -> None:
         sql = _NEWER if newer_only else _UPSERT
@@ -62,7 +128,8 @@ class SqliteOnlineStore(OnlineStore):
             # key order turns random B-tree inserts into mostly sequential ones; equal keys
             # keep their batch order (stable sort), so the last one still wins
             rows = iter(sorted(rows, key=lambda r: r[1]))
-        with self._lock, self._con:
+        with self.transaction():
+            self._begin()
             self._con.executemany(sql, rows)
 
     def read(self, view: str, keys: Sequence[str]) -> list[bytes | None]:
@@ -93,7 +160,8 @@ class SqliteOnlineStore(OnlineStore):
                 return 0
 
     def drop(self, view: str) -> None:
-        with self._lock, self._con:
+        with self.transaction():
+            self._begin()
             self._con.execute("DELETE FROM online WHERE view = ?", (view,))
 
     def close(self) -> None:
