@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from _datasets import dataset_dir
 
-ANN = Path("/work/shared/datasets/ann-dev")
+ANN = dataset_dir("ann-dev")
 N_USERS = 10_000
 FEATURES = [f"f{i:02d}" for i in range(50)]
 VIEW = "user_feats"

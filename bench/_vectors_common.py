@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _datasets import dataset_dir
 
-DATASET = Path(os.environ.get("LAKEBED_ANN_DEV", "/work/shared/datasets/ann-dev"))
+# $LAKEBED_ANN_DEV names this dataset alone; $LAKEBED_DATASETS the folder of all of them.
+DATASET = Path(os.environ["LAKEBED_ANN_DEV"]) if os.environ.get("LAKEBED_ANN_DEV") else dataset_dir("ann-dev")
 K = 10
 TARGET_RECALL = 0.95
 

@@ -373,7 +373,7 @@ def write_report(cache: Path, out: Path, quick: bool = False) -> str:
     nq = _get(any_r, "query", "n_queries")
     lines += [
         "## Dataset and method", "",
-        f"- `/work/shared/datasets/ann-dev`: {nb} base vectors (MiniLM, 384-d, float16 upcast to float32), "
+        f"- `../shared/datasets/ann-dev`: {nb} base vectors (MiniLM, 384-d, float16 upcast to float32), "
         f"{nq} queries; ground truth exact top-10 by inner product (= cosine).",
         "- Filters: " + "; ".join(f"{k}: `{v['text']}`" for k, v in FILTERS.items())
         + " (selectivity 1.2%, 10%, 50%). Recall for a filtered set is against that set's exact filtered top-10.",

@@ -1,7 +1,8 @@
 """Hybrid retrieval benchmark: lakebed BM25 / vector / hybrid vs bm25s and LanceDB.
 
-Dataset: ``../shared/datasets/hybrid-dev`` (man pages; 9,825 chunks of 3,000 pages, 2,931
-queries, all-MiniLM-L6-v2 vectors precomputed for chunks and queries). Evaluation is at
+Dataset: ``../shared/datasets/hybrid-dev`` from the project root, or
+``$LAKEBED_DATASETS/hybrid-dev`` (man pages; 9,825 chunks of 3,000 pages, 2,931 queries,
+all-MiniLM-L6-v2 vectors precomputed for chunks and queries). Evaluation is at
 document level: a page's rank is the rank of its best chunk in a 100-chunk result list.
 Metrics: nDCG@10, Recall@10, MRR (over the top 100 chunks), and per-query latency p50/p99
 (one query at a time, one thread, vectors given: the embedding model is not timed).
@@ -39,11 +40,12 @@ os.environ.setdefault("LANCE_LOG", "error")  # LanceDB prints deprecation warnin
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from _datasets import dataset_dir
 
 import lakebed
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_DATASET = HERE.parent.parent / "shared" / "datasets" / "hybrid-dev"
+DEFAULT_DATASET = dataset_dir("hybrid-dev")
 DEPTH = 100  # chunks retrieved per query
 
 Ranker = Callable[[int], list[int]]  # query index -> chunk row indexes, best first

@@ -1,10 +1,12 @@
 """Ingestion benchmark: lakebed RAG ingestion vs LangChain's recursive splitter, same model.
 
-Documents: man pages from ``../shared/datasets/hybrid-dev`` (a page's chunks joined back
+Documents: man pages from ``../shared/datasets/hybrid-dev`` (from the project root, or
+``$LAKEBED_DATASETS/hybrid-dev``; a page's chunks joined back
 into one Markdown file per page, ``# <command>`` then its paragraphs), written to a
 temporary folder. Both pipelines embed with the same all-MiniLM-L6-v2 embedder
-(``lakebed.rag.embedders.get_embedder("minilm")``: CPU, batch 64, bf16 autocast), loaded
-and warmed up before timing.
+(``lakebed.rag.embedders.get_embedder("minilm")``: CPU, batch 64, bf16 autocast where the
+CPU has native bf16, float32 elsewhere; the report says which and why), loaded and warmed
+up before timing.
 
 - lakebed: ``lake.rag.ingest(folder)``: read, hash, parse Markdown, structure-aware
   chunking (180 words, overlap 30), embed, upsert into a collection (WAL, BM25 text
@@ -32,12 +34,13 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+from _datasets import dataset_dir
 
 import lakebed
 from lakebed.rag.embedders import get_embedder
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_DATASET = HERE.parent.parent / "shared" / "datasets" / "hybrid-dev"
+DEFAULT_DATASET = dataset_dir("hybrid-dev")
 
 
 def write_docs(dataset: Path, folder: Path, pages: int) -> int:
@@ -58,17 +61,23 @@ def write_docs(dataset: Path, folder: Path, pages: int) -> int:
 
 def run_lakebed(folder: Path, work: Path) -> dict:
     with lakebed.connect(work / "lake") as lake:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         report = lake.rag.ingest(folder, collection="man", embedder="minilm")
-        total = time.perf_counter() - t0
-    return {"docs": len(report.added), "chunks": report.chunks, "total": total, "embed": report.embed_seconds}
+        total, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {
+        "docs": len(report.added),
+        "chunks": report.chunks,
+        "total": total,
+        "cpu": cpu,
+        "embed": report.embed_seconds,
+    }
 
 
 def run_langchain(folder: Path, emb) -> dict:
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
     splitter = RecursiveCharacterTextSplitter(chunk_size=1100, chunk_overlap=180)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     texts: list[str] = []
     n_docs = 0
     for path in sorted(folder.glob("*.md")):
@@ -76,9 +85,9 @@ def run_langchain(folder: Path, emb) -> dict:
         n_docs += 1
     t1 = time.perf_counter()
     vectors = [emb.embed(texts[i : i + 256]) for i in range(0, len(texts), 256)]
-    t2 = time.perf_counter()
+    t2, cpu = time.perf_counter(), time.process_time() - c0
     assert sum(len(v) for v in vectors) == len(texts)
-    return {"docs": n_docs, "chunks": len(texts), "total": t2 - t0, "embed": t2 - t1}
+    return {"docs": n_docs, "chunks": len(texts), "total": t2 - t0, "cpu": cpu, "embed": t2 - t1}
 
 
 def main() -> None:
@@ -97,6 +106,8 @@ def main() -> None:
         results = {}
         results["lakebed rag.ingest"] = run_lakebed(work / "docs", work)
         results["LangChain recursive splitter + embed"] = run_langchain(work / "docs", emb)
+        choice = getattr(emb, "dtype_choice", None)
+        dtype = f"{choice.dtype} ({choice.reason})" if choice is not None else "float32"
     finally:
         shutil.rmtree(work, ignore_errors=True)
     lines = [
@@ -105,18 +116,19 @@ def main() -> None:
         f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} (shared with other jobs)",
         f"- documents: {args.pages} man pages of {args.dataset.name} as Markdown files ({chars / 1e6:.2f} MB)",
-        "- embedder (both): all-MiniLM-L6-v2, CPU, batch 64, bf16 autocast; model load + warm-up "
+        f"- embedder (both): all-MiniLM-L6-v2, CPU, batch 64, {dtype}; model load + warm-up "
         f"{load_s:.1f} s, not counted",
         "- lakebed: chunk_size 180 words, overlap 30; LangChain: 1,100 characters, overlap 180",
         "",
-        "| pipeline | docs | chunks | total s | docs/s | chunks/s | embedding s | non-embedding s | "
+        "| pipeline | docs | chunks | total s | CPU s | docs/s | chunks/s | embedding s | non-embedding s | "
         "non-embedding ms/chunk |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, r in results.items():
         other = r["total"] - r["embed"]
         lines.append(
-            f"| {name} | {r['docs']} | {r['chunks']} | {r['total']:.1f} | {r['docs'] / r['total']:.1f} | "
+            f"| {name} | {r['docs']} | {r['chunks']} | {r['total']:.1f} | {r['cpu']:.1f} | "
+            f"{r['docs'] / r['total']:.1f} | "
             f"{r['chunks'] / r['total']:.1f} | {r['embed']:.1f} | {other:.2f} | "
             f"{1000 * other / max(r['chunks'], 1):.2f} |"
         )

@@ -1,6 +1,6 @@
 """Vector search benchmark: lakebed against raw FAISS, hnswlib, Chroma, LanceDB and Qdrant local.
 
-Runs every system on the same data (``/work/shared/datasets/ann-dev``: 55,013 MiniLM vectors,
+Runs every system on the same data (``../shared/datasets/ann-dev``: 55,013 MiniLM vectors,
 1,000 queries, exact ground truth unfiltered and for three filters), each system in its own
 subprocesses (one to build, a fresh one to reopen and query) so that peak memory is per system.
 Prints a table with ratios and writes ``bench/results/vectors.md``.

@@ -7,13 +7,17 @@
 
 When a service is unreachable those tests skip with a message, unless
 ``LAKEBED_REQUIRE_SERVICES=1`` (set by CI), where they fail.
+
+- ``dataset``: ``dataset("hybrid-dev")`` is the folder of a shared dataset, found in
+  ``$LAKEBED_DATASETS`` or else at ``../shared/datasets`` from the project root (where CI
+  puts it, next to the clone); the test skips, naming both, when it is not there.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +33,28 @@ def _service_missing(what: str, exc: BaseException) -> None:
     if os.environ.get("LAKEBED_REQUIRE_SERVICES") == "1":
         pytest.fail(f"LAKEBED_REQUIRE_SERVICES=1 but {msg}")
     pytest.skip(msg)
+
+
+def datasets_root() -> Path:
+    """``$LAKEBED_DATASETS``, or ``../shared/datasets`` from the project root."""
+    env = os.environ.get("LAKEBED_DATASETS")
+    return Path(env).expanduser() if env else Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+@pytest.fixture
+def dataset() -> Callable[[str], Path]:
+    """``dataset(name)``: the folder of a shared dataset; skips the test when it is missing."""
+
+    def find(name: str) -> Path:
+        path = datasets_root() / name
+        if not path.is_dir():
+            pytest.skip(
+                f"dataset {name!r} not found at {path}: put it at ../shared/datasets/{name} "
+                "next to the project, or set LAKEBED_DATASETS to the folder holding it"
+            )
+        return path
+
+    return find
 
 
 @pytest.fixture

@@ -15,10 +15,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table as RichTable
 from typer.core import TyperCommand, TyperGroup
 
 import lakebed
+from lakebed.config import DEFAULT_LAKE
 
 # Area commands live beside their areas (lakebed/<area>/cli.py) and are imported only when
 # invoked, so `lakebed --help` or `lakebed tables ls` do not load FAISS, tantivy or torch.
@@ -128,7 +130,7 @@ def version() -> None:
 
 
 @app.command()
-def init(path: LakePath) -> None:
+def init(path: LakePath = Path(DEFAULT_LAKE)) -> None:
     """Create a new, empty lake at PATH."""
     with lakebed.connect(path) as lake:
         console.print(f"created lake at [bold]{lake.path}[/]")
@@ -150,7 +152,7 @@ def demo(
 
 @tables_app.command("ls")
 def tables_ls(
-    path: LakeOption = Path("./lake"),
+    path: LakeOption = Path(DEFAULT_LAKE),
     namespace: Annotated[str | None, typer.Option(help="Only this namespace.")] = None,
 ) -> None:
     """List the tables of a lake with their versions and row counts."""
@@ -165,7 +167,7 @@ def tables_ls(
 @tables_app.command("show")
 def tables_show(
     name: Annotated[str, typer.Argument(help="Table name, namespace.name.")],
-    path: LakeOption = Path("./lake"),
+    path: LakeOption = Path(DEFAULT_LAKE),
     limit: Annotated[int, typer.Option(help="Rows to show.")] = 10,
     version: Annotated[int | None, typer.Option(help="Read this version.")] = None,
 ) -> None:
@@ -183,7 +185,7 @@ def tables_show(
 
 @tables_app.command("history")
 def tables_history(
-    name: Annotated[str, typer.Argument(help="Table name, namespace.name.")], path: LakeOption = Path("./lake")
+    name: Annotated[str, typer.Argument(help="Table name, namespace.name.")], path: LakeOption = Path(DEFAULT_LAKE)
 ) -> None:
     """Show a table's versions (newest first)."""
     with _open(path) as lake:
@@ -202,7 +204,7 @@ def tables_history(
 @tables_app.command("sql")
 def tables_sql(
     query: Annotated[str, typer.Argument(help="SQL; refer to tables as namespace.name.")],
-    path: LakeOption = Path("./lake"),
+    path: LakeOption = Path(DEFAULT_LAKE),
     limit: Annotated[int, typer.Option(help="Rows to print at most.")] = 50,
 ) -> None:
     """Run a SQL query (DuckDB) over the lake's tables."""
@@ -222,20 +224,83 @@ def serve(
         help="Processes: the writer plus N-1 read workers answering online reads and searches.")] = 1,
     threads: Annotated[int, typer.Option(help="Request threads in the writer process.")] = 8,
     loop: Annotated[str, typer.Option(help="Event loop: asyncio, uvloop or auto (see docs/server.md).")] = "asyncio",
+    public_metrics: Annotated[bool, typer.Option(
+        help="Answer /metrics without a key (it names every table and collection).")] = False,
+    sql_timeout: Annotated[float, typer.Option(help="Seconds a POST /v1/sql query may run.", min=0.001)] = 10.0,
+    sql_max_rows: Annotated[int, typer.Option(help="Rows a POST /v1/sql answer may hold.", min=1)] = 100_000,
 ) -> None:
     """Serve the lake over HTTP (the same API for lakebed.connect("http://...")."""
     from lakebed.server import serve as run
 
     more = f", {workers} processes" if workers > 1 else ""
     console.print(f"serving [bold]{path}[/] on http://{host}:{port} (OpenAPI at /docs{more})")
-    run(path, host=host, port=port, workers=workers, threads=threads, loop=loop)
+    run(path, host=host, port=port, workers=workers, threads=threads, loop=loop, public_metrics=public_metrics,
+        sql_timeout=sql_timeout, sql_max_rows=sql_max_rows)
+
+
+CheckPath = Annotated[
+    Path, typer.Argument(envvar="LAKEBED_LAKE", help="Path of the lake (or LAKEBED_LAKE).")
+]
+CatalogOption = Annotated[
+    str | None,
+    typer.Option("--catalog", envvar="LAKEBED_CATALOG",
+                 help="The catalog URL of a lake whose catalog is in PostgreSQL (or LAKEBED_CATALOG)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@app.command()
+def check(path: CheckPath = Path(DEFAULT_LAKE), catalog: CatalogOption = None, as_json: JsonOption = False) -> None:
+    """Check every file of the lake at PATH: lakebed.toml, the catalog, tables, collections,
+    the online store and artifacts. Exit code 1 when a problem is found."""
+    from lakebed.check import check_lake
+
+    problems = check_lake(path, catalog=catalog)
+    if as_json:
+        typer.echo(json.dumps({"lake": str(path), "problems": [p.to_dict() for p in problems]}, indent=2))
+    elif not problems:
+        console.print(f"[green]no problems found[/] in {path}")
+    else:
+        table = RichTable(title=f"{len(problems)} problem(s) in {path}", header_style="bold cyan")
+        for col in ("area", "name", "file", "problem", "action", "repair"):
+            table.add_column(col, overflow="fold")
+        for p in problems:
+            table.add_row(*(escape(v) for v in (p.area, p.name, p.file, p.what, p.action)),
+                          "yes" if p.repairable else "no")
+        console.print(table)
+        if any(p.repairable for p in problems):
+            console.print(f"`lakebed repair {path}` fixes the problems marked yes, and says what it loses")
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def repair(path: CheckPath = Path(DEFAULT_LAKE), catalog: CatalogOption = None, as_json: JsonOption = False) -> None:
+    """Repair what `lakebed check` marks repairable (never run by itself): damaged files are
+    moved aside, and every action says what was lost. Exit code 1 when problems remain."""
+    from lakebed.check import check_lake, repair_lake
+
+    done = repair_lake(path, catalog=catalog)
+    left = check_lake(path, catalog=catalog)
+    if as_json:
+        typer.echo(json.dumps({"lake": str(path), "repaired": done,
+                               "remaining": [p.to_dict() for p in left]}, indent=2))
+    else:
+        for line in done:
+            console.print(f"repaired {escape(line)}")
+        if not done:
+            console.print("nothing to repair")
+        for p in left:
+            console.print(f"[bold red]remains:[/] {escape(str(p))}")
+    if left:
+        raise typer.Exit(1)
 
 
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="A name for the key's holder.")],
-    path: LakeOption = Path("./lake"),
-    scope: Annotated[list[str], typer.Option(help="read, write or admin (repeatable).")] = ["read"],  # noqa: B006
+    path: LakeOption = Path(DEFAULT_LAKE),
+    scope: Annotated[list[str], typer.Option(help="read, write, admin or metrics (repeatable).")] = ["read"],  # noqa: B006
     grant: Annotated[list[str] | None, typer.Option(help="Limit to names, e.g. tables:silver.* (repeatable).")] = None,
 ) -> None:
     """Create an API key; its secret is printed once."""
@@ -248,7 +313,7 @@ def keys_create(
 
 
 @keys_app.command("ls")
-def keys_ls(path: LakeOption = Path("./lake")) -> None:
+def keys_ls(path: LakeOption = Path(DEFAULT_LAKE)) -> None:
     """List active API keys (never their secrets)."""
     from lakebed.server import keys
 
@@ -259,7 +324,7 @@ def keys_ls(path: LakeOption = Path("./lake")) -> None:
 
 @keys_app.command("revoke")
 def keys_revoke(
-    key_id: Annotated[str, typer.Argument(help="Key id (or unique name).")], path: LakeOption = Path("./lake")
+    key_id: Annotated[str, typer.Argument(help="Key id (or unique name).")], path: LakeOption = Path(DEFAULT_LAKE)
 ) -> None:
     """Revoke an API key."""
     from lakebed.server import keys
@@ -274,7 +339,7 @@ def main() -> None:
     try:
         app()
     except lakebed.LakebedError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise SystemExit(1) from None
 
 

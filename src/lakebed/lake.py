@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from lakebed.catalog import Catalog
-from lakebed.config import TOML_NAME, Settings, read_toml, write_toml
-from lakebed.errors import InvalidArgument, NotFound, ReadOnlyError
+from lakebed.config import TOML_NAME, Settings, read_lake_toml, write_toml
+from lakebed.errors import ConflictError, InvalidArgument, NotFound, ReadOnlyError
 from lakebed.storage import LakeLock
 
 if TYPE_CHECKING:
@@ -87,13 +87,56 @@ def connect(
             raise InvalidArgument(
                 f"{root} exists, is not empty and is not a lake; choose an empty or new directory"
             )
+        # Settings are checked before anything is written, so a mistyped argument leaves
+        # no half-made lake behind.
+        first = Settings.resolve(overrides={"catalog": catalog, "online": online, **settings})
         root.mkdir(parents=True, exist_ok=True)
-        write_toml(toml_path)
-    file_settings = read_toml(toml_path)
+        write_toml(toml_path, catalog_backend=_backend(first.catalog))
+    data = read_lake_toml(toml_path)
     resolved = Settings.resolve(
-        overrides={"catalog": catalog, "online": online, **settings}, toml=file_settings
+        overrides={"catalog": catalog, "online": online, **settings},
+        toml=data.get("settings", {}),
+        toml_path=toml_path,
     )
+    _check_catalog_backend(root, data.get("catalog_backend"), resolved.catalog)
     return Lake(root, resolved, read_only=read_only, temporary=temporary)
+
+
+def _backend(catalog: str | None) -> str:
+    return "sqlite" if catalog is None or catalog.startswith("sqlite") else "postgresql"
+
+
+def _check_catalog_backend(root: Path, recorded: str | None, catalog: str | None) -> None:
+    """Refuse to open a lake with a catalog of another kind than the one it was created
+    with: a lake opened against an empty catalog would look empty and fork its metadata."""
+    wanted = _backend(catalog)
+    if recorded is None:  # a lake made before the record: catalog.db tells
+        if (root / "catalog.db").exists():
+            recorded = "sqlite"
+        elif wanted == "sqlite" and any((root / d).is_dir() and any((root / d).iterdir())
+                                        for d in ("tables", "collections", "artifacts")):
+            raise ConflictError(
+                f"the lake at {root} holds data but no catalog.db: its catalog is elsewhere "
+                "(PostgreSQL?); pass catalog='postgresql://...' to lakebed.connect() "
+                f"(or set it under [settings] in {root / TOML_NAME}); if catalog.db was "
+                "deleted, restore it from a backup"
+            )
+        else:
+            return
+    if recorded == wanted:
+        return
+    if recorded == "sqlite":
+        raise ConflictError(
+            f"the lake at {root} keeps its catalog in {root / 'catalog.db'} (SQLite), but a "
+            "PostgreSQL catalog was given; open it without catalog= (and without "
+            "LAKEBED_CATALOG or a catalog under [settings]). A lake cannot change its catalog "
+            "in place: copy its data into a new lake instead"
+        )
+    raise ConflictError(
+        f"the lake at {root} keeps its catalog in PostgreSQL (catalog_backend = \"postgresql\" "
+        f"in {root / TOML_NAME}), but none was given; pass catalog='postgresql://...' to "
+        "lakebed.connect(), set LAKEBED_CATALOG, or put catalog under [settings] in that file"
+    )
 
 
 class Lake:
@@ -121,7 +164,7 @@ class Lake:
             self._lock.acquire()
         try:
             url = settings.catalog or f"sqlite:///{root / 'catalog.db'}"
-            self.catalog = Catalog(url, read_only=read_only)
+            self.catalog = Catalog(url, read_only=read_only, fsync="never" if temporary else settings.fsync)
             if not read_only:
                 self.catalog.migrate()
         except BaseException:

@@ -55,3 +55,11 @@ def test_unreachable_postgres_is_backend_unavailable() -> None:
 def test_unsupported_catalog_url() -> None:
     with pytest.raises(lakebed.InvalidArgument, match="unsupported catalog URL"):
         lakebed.connect(":memory:", catalog="mysql://x")
+
+
+@pytest.mark.parametrize(("fsync", "level"), [("always", 2), ("batch", 1), ("never", 1)])
+def test_sqlite_catalog_sync_level_follows_fsync(tmp_path: Path, fsync: str, level: int) -> None:
+    """fsync="always" makes every catalog commit (runs, models, lineage, keys) FULL-synchronous."""
+    with lakebed.connect(tmp_path / "lake", fsync=fsync) as lk:
+        with lk.catalog.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == level

@@ -99,3 +99,66 @@ def test_errors_are_one_line_messages(tmp_path: Path, capsys: pytest.CaptureFixt
         finally:
             sys.argv = old
     assert exit_info.value.code == 1
+
+
+def _lake_options() -> list[tuple[str, Any]]:
+    """Every command's --lake option (or lake path argument) with its default."""
+    root = typer.main.get_command(app)
+    found: list[tuple[str, Any]] = []
+    for path in _all_commands():
+        cmd: Any = root
+        for name in path:
+            cmd = cmd.get_command(type(cmd).context_class(cmd), name)
+        for param in getattr(cmd, "params", []):
+            if "--lake" in getattr(param, "opts", ()) or (
+                param.name == "path" and path and path[-1] in ("init", "check", "repair")
+            ):
+                found.append((" ".join(path), param.default))
+    return found
+
+
+def test_every_lake_option_defaults_to_dot_slash_lake() -> None:
+    options = _lake_options()
+    names = {name for name, _ in options}
+    for expected in ("tables ls", "keys ls", "collections ls", "features ls", "runs ls", "models ls",
+                     "lineage", "ingest", "query", "init", "check", "repair"):
+        assert expected in names, expected
+    wrong = [(name, default) for name, default in options if str(default) not in ("./lake", "lake")]
+    assert wrong == []
+    assert {Path(str(d)) for _, d in options} == {Path("./lake")}
+
+
+def test_init_then_area_commands_find_the_lake_without_lake_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LAKEBED_LAKE", raising=False)
+    assert runner.invoke(app, ["init", "./lake"]).exit_code == 0
+    for command in (["collections", "ls"], ["tables", "ls"], ["runs", "ls"], ["models", "ls"],
+                    ["features", "ls"], ["keys", "ls"], ["check"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0, (command, result.output)
+
+
+def test_error_messages_keep_their_brackets(
+    lake_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakebed import cli
+
+    lakebed.connect(lake_path).close()
+    with open(lake_path / "lakebed.toml", "a") as fh:
+        fh.write("segmnt_size = 10\n")
+    monkeypatch.setattr("sys.argv", ["lakebed", "tables", "ls", "--lake", str(lake_path)])
+    monkeypatch.setenv("COLUMNS", "400")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 1
+    assert "in [settings] of" in capsys.readouterr().out
+
+
+def test_check_and_repair_commands_on_an_intact_lake(lake_path: Path) -> None:
+    lakebed.connect(lake_path).close()
+    result = runner.invoke(app, ["check", str(lake_path), "--json"])
+    assert result.exit_code == 0 and '"problems": []' in result.output
+    result = runner.invoke(app, ["repair", str(lake_path)])
+    assert result.exit_code == 0 and "nothing to repair" in result.output

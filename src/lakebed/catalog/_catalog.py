@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from lakebed.catalog import schema
-from lakebed.errors import BackendUnavailable, InvalidArgument
+from lakebed.errors import BackendUnavailable, CorruptionError, InvalidArgument
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -31,7 +32,7 @@ def normalize_url(url: str) -> str:
 class Catalog:
     """A handle on the catalog database. Thread-safe; use :meth:`begin` for a transaction."""
 
-    def __init__(self, url: str, *, read_only: bool = False) -> None:
+    def __init__(self, url: str, *, read_only: bool = False, fsync: str = "always") -> None:
         self.url = normalize_url(url)
         self.read_only = read_only
         self.dialect = "postgresql" if self.url.startswith("postgresql") else "sqlite"
@@ -45,7 +46,11 @@ class Catalog:
             kwargs["pool_size"] = 5
         self.engine: Engine = sa.create_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            # fsync="always": every catalog commit (runs, metrics, models, lineage, keys) is on
+            # disk when it returns (FULL); otherwise WAL mode's NORMAL (a power cut may roll
+            # back the latest commits, never corrupt the file).
+            level = "FULL" if fsync == "always" else "NORMAL"
+            sa.event.listen(self.engine, "connect", functools.partial(_sqlite_pragmas, level=level))
         try:
             with self.engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
@@ -55,6 +60,28 @@ class Catalog:
                 f"cannot reach the catalog at {_redact(self.url)}: {exc.orig}; "
                 "check that the database server runs and the URL is right"
             ) from None
+        except sa.exc.DatabaseError as exc:
+            self.engine.dispose()
+            if _is_corruption(exc):
+                raise self.corruption(exc) from None
+            raise
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The catalog file of a SQLite catalog; ``None`` for PostgreSQL."""
+        if self.dialect != "sqlite":
+            return None
+        database = sa.engine.make_url(self.url).database
+        return Path(database) if database and database != ":memory:" else None
+
+    def corruption(self, exc: sa.exc.DatabaseError) -> CorruptionError:
+        """The CorruptionError for a catalog that SQLite cannot decode."""
+        where = self.sqlite_path or _redact(self.url)
+        lake = f" {where.parent}" if isinstance(where, Path) else ""
+        return CorruptionError(
+            f"the catalog {where} is damaged ({exc.orig}); run `lakebed check{lake}` to see "
+            "what else is affected, then restore the catalog from a backup"
+        )
 
     @staticmethod
     def _require_psycopg() -> None:
@@ -75,23 +102,37 @@ class Catalog:
             if "database is locked" in str(exc):
                 raise
             raise BackendUnavailable(f"the catalog at {_redact(self.url)} failed: {exc.orig}") from None
+        except sa.exc.DatabaseError as exc:
+            if _is_corruption(exc):
+                raise self.corruption(exc) from None
+            raise
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         """A connection for reads (no transaction is committed)."""
-        with self.engine.connect() as conn:
-            yield conn
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except sa.exc.DatabaseError as exc:
+            if _is_corruption(exc):
+                raise self.corruption(exc) from None
+            raise
 
     def migrate(self) -> None:
         """Bring the catalog schema to the newest migration (idempotent)."""
         from alembic import command
         from alembic.config import Config
 
-        with self._migrate_lock, self.engine.begin() as conn:
-            cfg = Config()
-            cfg.set_main_option("script_location", str(_MIGRATIONS))
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+        try:
+            with self._migrate_lock, self.engine.begin() as conn:
+                cfg = Config()
+                cfg.set_main_option("script_location", str(_MIGRATIONS))
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except sa.exc.DatabaseError as exc:
+            if _is_corruption(exc):
+                raise self.corruption(exc) from None
+            raise
 
     def current_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext
@@ -128,12 +169,18 @@ class Catalog:
         self.engine.dispose()
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, *, level: str = "FULL") -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute(f"PRAGMA synchronous={level}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _is_corruption(exc: sa.exc.DatabaseError) -> bool:
+    """SQLite's words for a file it cannot decode (SQLITE_CORRUPT, SQLITE_NOTADB)."""
+    text = str(exc.orig).lower()
+    return "malformed" in text or "not a database" in text or "corrupt" in text
 
 
 def _redact(url: str) -> str:

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import lakebed
+from lakebed.config import DEFAULT_LAKE
 from lakebed.errors import LakebedError
 from lakebed.rag.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
 from lakebed.rag.ingest import FileResult
@@ -37,7 +38,7 @@ def _fail(console: Console, exc: Exception) -> typer.Exit:
 
 def ingest_command(
     paths: Annotated[list[str], typer.Argument(help="Files, directories (recursive) or glob patterns.")],
-    lake: LakeOpt = "./lake",
+    lake: LakeOpt = DEFAULT_LAKE,
     collection: Annotated[str, typer.Option("--collection", "-c", help="Target collection.")] = "docs",
     embedder: Annotated[
         str | None,
@@ -93,7 +94,7 @@ def ingest_command(
 def query_command(
     collection: Annotated[str, typer.Argument(help="Collection to search.")],
     question: Annotated[str, typer.Argument(help="The question, in words.")],
-    lake: LakeOpt = "./lake",
+    lake: LakeOpt = DEFAULT_LAKE,
     mode: Annotated[str, typer.Option(help="hybrid (BM25 + vectors), vector or text (BM25).")] = "hybrid",
     k: Annotated[int, typer.Option("-k", "--k", help="Number of chunks.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,

@@ -25,6 +25,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
+from lakebed._names import validate_name
 from lakebed.errors import InvalidArgument
 
 __all__ = ["Embedder", "EmbedderLike", "available", "get_embedder", "l2_normalize", "register"]
@@ -62,8 +63,7 @@ E = TypeVar("E", bound=type[Embedder])
 _REGISTRY: dict[str, type[Embedder]] = {}
 _INSTANCES: dict[str, Embedder] = {}
 _LOCK = threading.Lock()
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_SPEC = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)(?:-(?P<dim>[0-9]+))?$")
+_SPEC = re.compile(r"(?P<name>[a-z][a-z0-9_]*)(?:-(?P<dim>[0-9]+))?", re.ASCII)
 
 
 def register(name: str) -> Callable[[E], E]:
@@ -72,8 +72,7 @@ def register(name: str) -> Callable[[E], E]:
     The class must subclass :class:`Embedder`, implement ``embed`` and accept a
     keyword ``dim`` (None = its default); the name must be new.
     """
-    if not _NAME.match(name):
-        raise InvalidArgument(f"embedder name {name!r} must be lower-case letters, digits or _")
+    validate_name("embedder", name)
 
     def deco(cls: E) -> E:
         if not (inspect.isclass(cls) and issubclass(cls, Embedder)):
@@ -119,7 +118,7 @@ def get_embedder(spec: str) -> Embedder:
         if cached is not None:
             return cached
         _load_builtin()
-        m = _SPEC.match(spec)
+        m = _SPEC.fullmatch(spec)
         if m is None or m.group("name") not in _REGISTRY:
             raise InvalidArgument(
                 f"unknown embedder {spec!r}; use one of {', '.join(sorted(_REGISTRY))} "
