@@ -289,17 +289,34 @@ def _area_function(module: str, name: str) -> Callable[..., Any] | None:
         return None
 
 
-def _check_tables(root: Path, tables: list[tuple[str, str]], problems: list[Problem]) -> None:
-    check = _area_function("lakebed.tables._check", "check_table")
-    for name, location in tables:
-        path = root / location
-        if not (path / "_delta_log").is_dir():
-            problems.append(Problem("table", name, _rel(root, path / "_delta_log"),
-                                    "the table's log directory is missing",
-                                    "restore the table directory from a backup, or drop the table"))
+def _check_each(
+    root: Path,
+    area: str,
+    items: list[tuple[str, str]],
+    locate: Callable[[str], Path],
+    needed: str,
+    check: Callable[..., Any] | None,
+    missing: str,
+    fix: str,
+    problems: list[Problem],
+) -> None:
+    """The area's ``check(root, name, path)`` on each (name, location) of ``items`` whose
+    directory ``locate(location)`` has ``needed`` (a subdirectory, or "" for itself); a
+    Problem ``missing`` for each that has not."""
+    for name, location in items:
+        path = locate(location)
+        probe = path / needed if needed else path
+        if not probe.is_dir():
+            problems.append(Problem(area, name, _rel(root, probe), missing, fix))
             continue
         if check is not None:
             problems.extend(check(root, name, path))
+
+
+def _check_tables(root: Path, tables: list[tuple[str, str]], problems: list[Problem]) -> None:
+    _check_each(root, "table", tables, lambda location: root / location, "_delta_log",
+                _area_function("lakebed.tables._check", "check_table"), "the table's log directory is missing",
+                "restore the table directory from a backup, or drop the table", problems)
 
 
 def _collection_dir(root: Path, location: str) -> Path:
@@ -311,16 +328,9 @@ def _collection_dir(root: Path, location: str) -> Path:
 
 
 def _check_collections(root: Path, collections: list[tuple[str, str]], problems: list[Problem]) -> None:
-    check = _area_function("lakebed.vectors._check", "check_collection")
-    for name, location in collections:
-        path = _collection_dir(root, location)
-        if not path.is_dir():
-            problems.append(Problem("collection", name, _rel(root, path),
-                                    "the collection's directory is missing",
-                                    "restore it from a backup, or drop the collection"))
-            continue
-        if check is not None:
-            problems.extend(check(root, name, path))
+    _check_each(root, "collection", collections, lambda location: _collection_dir(root, location), "",
+                _area_function("lakebed.vectors._check", "check_collection"),
+                "the collection's directory is missing", "restore it from a backup, or drop the collection", problems)
 
 
 def _collection_path_from_problem(root: Path, p: Problem) -> Path:

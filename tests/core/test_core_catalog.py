@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 
@@ -60,6 +62,5 @@ def test_unsupported_catalog_url() -> None:
 @pytest.mark.parametrize(("fsync", "level"), [("always", 2), ("batch", 1), ("never", 1)])
 def test_sqlite_catalog_sync_level_follows_fsync(tmp_path: Path, fsync: str, level: int) -> None:
     """fsync="always" makes every catalog commit (runs, models, lineage, keys) FULL-synchronous."""
-    with lakebed.connect(tmp_path / "lake", fsync=fsync) as lk:
-        with lk.catalog.engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == level
+    with lakebed.connect(tmp_path / "lake", fsync=fsync) as lk, lk.catalog.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == level

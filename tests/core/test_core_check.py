@@ -6,16 +6,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.core._lakes import add_stats_view
 from typer.testing import CliRunner
 
 import lakebed
 from lakebed.check import check_lake, repair_lake
 from lakebed.cli import app
-from lakebed.features import Entity, FeatureView, Field
 
 runner = CliRunner()
 
@@ -23,15 +24,8 @@ runner = CliRunner()
 def _make_lake(path: Path) -> str:
     """A lake with a table, a materialized feature view and a run artifact; returns the
     artifact's sha256."""
-    now = dt.datetime.now(dt.UTC)
     with lakebed.connect(path) as lake:
-        lake.tables.create("silver.tx", data=[{"user_id": 1, "amount": 2.5, "ts": now},
-                                              {"user_id": 2, "amount": 1.0, "ts": now}])
-        user = Entity("user", join_keys=["user_id"])
-        view = FeatureView("stats", entities=[user], source="silver.tx", timestamp_field="ts",
-                           fields=[Field("amount", "float64")])
-        lake.features.apply([user, view])
-        lake.features.materialize()
+        add_stats_view(lake, dt.datetime.now(dt.UTC))
         with lake.runs.start(experiment="e") as run:
             art = run.log_artifact(b"model bytes " * 100, "model.bin")
     return str(art.sha256)
@@ -202,6 +196,21 @@ def test_damaged_table_log_entry_is_reported(built: tuple[Path, str]) -> None:
     problems = check_lake(path)
     assert [(p.area, p.name) for p in problems] == [("table", "silver.tx")]
     assert problems[0].file.startswith("tables/silver/tx/_delta_log/")
+
+
+def test_missing_table_log_and_collection_directory_are_reported(built: tuple[Path, str]) -> None:
+    path, _ = built
+    with lakebed.connect(path) as lake:
+        lake.collections.create("docs", dim=4)
+    shutil.rmtree(path / "tables" / "silver" / "tx" / "_delta_log")
+    shutil.rmtree(path / "collections" / "docs")
+    problems = check_lake(path)
+    assert [(p.area, p.name, p.file, p.repairable) for p in problems] == [
+        ("table", "silver.tx", "tables/silver/tx/_delta_log", False),
+        ("collection", "docs", "collections/docs", False),
+    ]
+    assert "log directory is missing" in problems[0].what
+    assert "directory is missing" in problems[1].what
 
 
 def test_damaged_wal_is_repaired_keeping_readable_records(lake_path: Path) -> None:

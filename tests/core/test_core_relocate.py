@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tests.core._lakes import add_stats_view
 
 import lakebed
 from lakebed.check import check_lake
-from lakebed.features import Entity, FeatureView, Field
 
 NOW = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -22,19 +22,12 @@ def _build(path: Path) -> str:
     """Fill a lake with one of everything; return the run id."""
     rng = np.random.default_rng(7)
     with lakebed.connect(path) as lake:
-        lake.tables.create("silver.tx", data=[
-            {"user_id": 1, "amount": 2.5, "ts": NOW}, {"user_id": 2, "amount": 1.0, "ts": NOW},
-        ])
+        add_stats_view(lake, NOW)
         col = lake.collections.create("vecs", dim=8)
         col.upsert([1, 2, 3], rng.random((3, 8), dtype=np.float32),
                    payloads=[{"source": "a"}, {"source": "b"}, {"source": "a"}])
         kb = lake.collections.create("kb", dim=64, text_field=True, embedder="hash")
         kb.add_texts(["red apples", "green pears"], ids=[1, 2], payloads=[{"n": 1}, {"n": 2}])
-        user = Entity("user", join_keys=["user_id"])
-        view = FeatureView("stats", entities=[user], source="silver.tx", timestamp_field="ts",
-                           fields=[Field("amount", "float64")])
-        lake.features.apply([user, view])
-        lake.features.materialize()
         with lake.runs.start(experiment="exp") as run:
             run.log_params({"C": 1.0})
             run.log_metric("auc", 0.91)

@@ -131,3 +131,14 @@ def crash_loop(
             raise AssertionError("check said an operation was in flight, but none was")
     stats["acked"] = len(read_ops(log)[0])
     return stats
+
+
+def run_crash_test(label: str, tmp_path: Path, workload: str, check: Check, **options: Any) -> dict[str, int]:
+    """:func:`crash_loop` with the kill count of this run (:func:`kills`) asserted, its
+    duration in ``stats["seconds"]``, and the stats printed under ``label``."""
+    start = time.monotonic()
+    stats = crash_loop(tmp_path, workload, check, **options)
+    stats["seconds"] = int(time.monotonic() - start)
+    print(f"{label}: {stats}")
+    assert stats["kills"] == kills()
+    return stats

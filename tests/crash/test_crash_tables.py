@@ -6,12 +6,11 @@ absent (a half-applied batch fails)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.crash._harness import crash_loop, kills
+from tests.crash._harness import run_crash_test
 
 import lakebed
 
@@ -87,8 +86,6 @@ def check(path: Path, acked: list[dict[str, Any]], pending: dict[str, Any] | Non
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 def test_crash_tables_append_and_merge(tmp_path: Path) -> None:
-    start = time.monotonic()
-    stats = crash_loop(tmp_path, WORKLOAD, check, acks_per_round=(1, 12), max_delay=0.3, timeout=300)
-    assert stats["kills"] == kills()
+    stats = run_crash_test("tables crash", tmp_path, WORKLOAD, check,
+                           acks_per_round=(1, 12), max_delay=0.3, timeout=300)
     assert stats["acked"] > 0
-    print(f"tables crash test: {stats} in {time.monotonic() - start:.1f} s")

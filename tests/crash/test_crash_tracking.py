@@ -15,13 +15,12 @@ promise (docs/tracking.md, "Metric durability"):
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.crash._harness import crash_loop, kills
+from tests.crash._harness import run_crash_test
 
 import lakebed
 
@@ -114,13 +113,8 @@ def make_check(buffered: bool):
 
 def run_crash(tmp_path: Path, flush_interval: float | None) -> dict[str, int]:
     workload = f"FLUSH_INTERVAL = {flush_interval!r}\nKEYS = {KEYS}\n" + WORKLOAD
-    start = time.monotonic()
-    stats = crash_loop(tmp_path, workload, make_check(flush_interval is None), acks_per_round=(1, 80),
-                       max_delay=0.2)
-    stats["seconds"] = int(time.monotonic() - start)
-    print(f"tracking crash (flush_interval={flush_interval}): {stats}")
-    assert stats["kills"] == kills()
-    return stats
+    return run_crash_test(f"tracking crash (flush_interval={flush_interval})", tmp_path, workload,
+                          make_check(flush_interval is None), acks_per_round=(1, 80), max_delay=0.2)
 
 
 @pytest.mark.slow

@@ -8,13 +8,12 @@ from the acknowledged operations: the in-flight operation is wholly there or who
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from tests.crash._harness import crash_loop, kills
+from tests.crash._harness import run_crash_test
 
 import lakebed
 
@@ -119,8 +118,6 @@ def check(path: Path, acked: list[dict[str, Any]], pending: dict[str, Any] | Non
 @pytest.mark.slow
 @pytest.mark.timeout(3600)  # 100 kills take ~10 minutes on a shared 2-core machine
 def test_crash_vectors_upsert_delete_flush_compact(tmp_path: Path) -> None:
-    start = time.monotonic()
-    stats = crash_loop(tmp_path, WORKLOAD, check, acks_per_round=(1, 30), max_delay=0.2, timeout=300)
-    assert stats["kills"] == kills()
+    stats = run_crash_test("vectors crash", tmp_path, WORKLOAD, check,
+                           acks_per_round=(1, 30), max_delay=0.2, timeout=300)
     assert stats["acked"] > 0
-    print(f"vectors crash test: {stats} in {time.monotonic() - start:.1f} s")

@@ -8,15 +8,12 @@ any under "never").
 from __future__ import annotations
 
 import logging
-import re
-import shutil
-import subprocess
-import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from tests._strace import count_fsyncs
 
 import lakebed
 from lakebed.features import Entity, FeatureView, Field
@@ -49,30 +46,9 @@ PUSHER = textwrap.dedent(
 )
 
 
-def fsyncs_between_marks(trace: Path, path_part: str) -> int:
-    """fsync/fdatasync calls on files whose path contains ``path_part``, between the marks."""
-    n, inside = 0, False
-    for line in trace.read_text().splitlines():
-        if "MARK-BEGIN" in line:
-            inside = True
-        elif "MARK-END" in line:
-            inside = False
-        elif inside and re.search(r"\b(fsync|fdatasync)\(\d+<[^>]*" + re.escape(path_part), line):
-            n += 1
-    return n
-
-
 def count_push_fsyncs(tmp_path: Path, fsync: str) -> int:
-    if shutil.which("strace") is None:
-        pytest.skip("strace is not installed (apt-get install strace)")
-    lake = tmp_path / f"lake-{fsync}"
-    trace = tmp_path / f"trace-{fsync}"
-    subprocess.run(
-        ["strace", "-f", "-y", "-e", "trace=fsync,fdatasync,write", "-o", str(trace),
-         sys.executable, "-c", PUSHER, str(lake), fsync],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120,
-    )
-    return fsyncs_between_marks(trace, "online/online.db")
+    return count_fsyncs(tmp_path / f"trace-{fsync}", PUSHER, [str(tmp_path / f"lake-{fsync}"), fsync],
+                        "online/online.db")
 
 
 def test_sqlite_online_push_fsyncs_each_push_under_always_and_never_under_never(tmp_path):

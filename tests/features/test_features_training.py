@@ -154,3 +154,35 @@ def test_partitioned_and_evolved_sources_give_the_same_answer(lake):
     a = lake.features.training_set(ent, ["user_stats:amount", "user_stats:merchant"]).to_arrow()
     b = lake.features.training_set(ent, ["parted:amount", "parted:merchant"]).to_arrow()
     assert a.equals(b)
+
+
+@pytest.mark.parametrize("partition_by", [None, ["region"]])
+def test_a_merged_source_with_string_keys_materializes_and_trains(lake, partition_by):
+    """A merge rewrites files with string_view columns: both reads of the source see them."""
+    from lakebed.features import Entity
+
+    schema = pa.schema([("user", pa.string()), ("ts", pa.timestamp("us", tz="UTC")),
+                        ("tier", pa.string()), ("region", pa.string())])
+    rows = [{"user": f"u{i}", "ts": T0, "tier": "bronze", "region": ("eu", "us")[i % 2]} for i in range(6)]
+    kw = {"partition_by": partition_by} if partition_by else {}
+    lake.tables.create("silver.members", data=pa.Table.from_pylist(rows, schema=schema), **kw)
+    later = T0 + timedelta(hours=1)
+    updates = [{"user": u, "ts": later, "tier": "gold", "region": r} for u, r in [("u1", "us"), ("u4", "eu")]]
+    lake.tables.merge("silver.members", pa.Table.from_pylist(updates, schema=schema), on="user")
+    assert lake.tables.history("silver.members", limit=1)[0]["operation"] == "MERGE"
+    member = Entity("member", join_keys=["user"])
+    tiers = FeatureView("tiers", entities=[member], source="silver.members", timestamp_field="ts",
+                        fields=[Field("tier", "string"), Field("region", "string")])
+    lake.features.apply([member, tiers])
+    now = T0 + timedelta(hours=2)
+    assert lake.features.materialize(end=now) == {"tiers": 6}
+    users = ["u0", "u1", "u4", "u5", "nobody"]
+    want = ["bronze", "gold", "gold", "bronze", None]
+    online = lake.features.online([{"user": u} for u in users], ["tiers:tier", "tiers:region"], now=now)
+    assert online["tier"] == want and online["region"] == ["eu", "us", "eu", "us", None]
+    ent = pa.table({"user": users, "event_timestamp": pa.array([now] * 5, pa.timestamp("us", tz="UTC"))})
+    ts = lake.features.training_set(ent, ["tiers:tier", "tiers:region"]).to_arrow()
+    assert ts["tier"].to_pylist() == want and ts["region"].to_pylist() == ["eu", "us", "eu", "us", None]
+    assert ts.schema.field("tier").type == pa.string()
+    before = pa.table({"user": ["u1"], "event_timestamp": pa.array([T0], pa.timestamp("us", tz="UTC"))})
+    assert lake.features.training_set(before, ["tiers:tier"])["tier"].to_pylist() == [None]

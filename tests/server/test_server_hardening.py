@@ -6,25 +6,19 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
-import pyarrow as pa
 import pytest
-from tests.server.conftest import MAX_BODY, Served, _free_port, _running
+from tests.server.conftest import MAX_BODY, Served, fill_for_workers, one_shot, serve_workers, serving
 from typer.testing import CliRunner
 
 import lakebed
-from lakebed.features import Entity, FeatureView, Field
 from lakebed.server import is_loopback, serve
 from lakebed.server import keys as key_store
 from lakebed.server._serve import check_bind
@@ -32,12 +26,6 @@ from lakebed.server._serve import check_bind
 REFUSED_HOSTS = ["", "0.0.0.0", "::", "[::]", "0", "10.1", "192.0.2.7", "::ffff:0.0.0.0", "2001:db8::1",
                  "no-such-host.invalid"]
 LOOPBACK_HOSTS = ["127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost", "127.1", "2130706433"]
-
-
-def _one_shot(method: str, url: str, **kw: Any) -> httpx.Response:
-    """A request on a new connection, so that any server process may accept it."""
-    with httpx.Client(timeout=30, headers={"connection": "close"}) as c:
-        return c.request(method, url, **kw)
 
 
 def _bearer(secret: str | None) -> dict[str, str]:
@@ -102,14 +90,12 @@ def test_a_server_started_after_every_key_was_revoked_answers_401(tmp_path: Path
     with lakebed.connect(tmp_path / "lake") as lake:
         lake.tables.create("silver.users", data=[{"id": 1}])
         key_store.revoke(lake, key_store.create(lake, "ops", ["admin"]).key_id)
-        port = _free_port()
-        with _running(create_app(lake, max_body_bytes=MAX_BODY), host="127.0.0.1", port=port):
-            url = f"http://127.0.0.1:{port}"
-            assert _one_shot("GET", f"{url}/v1/tables/silver.users/data").status_code == 401
-            assert _one_shot("GET", f"{url}/v1/keys").status_code == 401
-            assert _one_shot("POST", f"{url}/v1/keys", json={"name": "me", "scopes": ["admin"]}).status_code == 401
-            assert _one_shot("GET", f"{url}/metrics").status_code == 401
-            assert _one_shot("GET", f"{url}/health").status_code == 200
+        with serving(create_app(lake, max_body_bytes=MAX_BODY)) as url:
+            assert one_shot("GET", f"{url}/v1/tables/silver.users/data").status_code == 401
+            assert one_shot("GET", f"{url}/v1/keys").status_code == 401
+            assert one_shot("POST", f"{url}/v1/keys", json={"name": "me", "scopes": ["admin"]}).status_code == 401
+            assert one_shot("GET", f"{url}/metrics").status_code == 401
+            assert one_shot("GET", f"{url}/health").status_code == 200
         assert key_store.list_keys(lake) == []
 
 
@@ -123,36 +109,9 @@ DIM = 4
 def closed_pair(tmp_path: Path) -> Iterator[tuple[str, key_store.ApiKey, Path]]:
     """`lakebed serve --workers 2 --public-metrics` over a lake with one admin key."""
     path = tmp_path / "lake"
-    with lakebed.connect(path) as lake:
-        lake.tables.create("silver.tx", data=pa.table({
-            "user_id": [1, 2], "ts": pa.array([NOW - timedelta(hours=1)] * 2, pa.timestamp("us", "UTC")),
-            "amount": [1.0, 2.0]}))
-        user = Entity("user", join_keys=["user_id"])
-        lake.features.apply([user, FeatureView("stats", entities=[user], source="silver.tx", timestamp_field="ts",
-                                               fields=[Field("amount", "float64")])])
-        lake.features.materialize(NOW)
-        col = lake.collections.create("docs", dim=DIM, metric="l2")
-        col.upsert(list(range(20)), np.random.default_rng(0).normal(size=(20, DIM)).astype("float32"))
-        admin = key_store.create(lake, "ops", ["admin"])
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "lakebed.cli", "serve", str(path), "--port", str(port),
-                             "--workers", "2", "--public-metrics"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        seen: set[int] = set()
-        deadline = time.monotonic() + 90
-        while seen != {0, 1}:
-            try:
-                seen.add(_one_shot("GET", f"{url}/health").json()["worker"])
-            except httpx.TransportError:
-                time.sleep(0.1)
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise AssertionError(f"workers did not start (saw {seen})")
+    admin = fill_for_workers(path, NOW, DIM, 20)
+    with serve_workers(path, "--public-metrics") as (url, _):
         yield url, admin, path
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=30)
 
 
 def test_revoking_the_last_key_leaves_every_process_closed(closed_pair: tuple[str, key_store.ApiKey, Path]) -> None:
@@ -161,10 +120,10 @@ def test_revoking_the_last_key_leaves_every_process_closed(closed_pair: tuple[st
     search = {"vector": [0.0] * DIM, "k": 1}
     auth = _bearer(admin.secret)
     for _ in range(4):
-        assert _one_shot("POST", f"{url}/v1/features/online", json=online, headers=auth).status_code == 200
-        assert _one_shot("POST", f"{url}/v1/collections/docs/search", json=search, headers=auth).status_code == 200
+        assert one_shot("POST", f"{url}/v1/features/online", json=online, headers=auth).status_code == 200
+        assert one_shot("POST", f"{url}/v1/collections/docs/search", json=search, headers=auth).status_code == 200
     # the only key revokes itself, through whichever process takes the connection
-    assert _one_shot("DELETE", f"{url}/v1/keys/{admin.key_id}", headers=auth).status_code == 200
+    assert one_shot("DELETE", f"{url}/v1/keys/{admin.key_id}", headers=auth).status_code == 200
     requests: list[tuple[str, str, dict[str, Any]]] = [
         ("POST", "/v1/features/online", {"json": online}),
         ("POST", "/v1/collections/docs/search", {"json": search}),
@@ -175,15 +134,15 @@ def test_revoking_the_last_key_leaves_every_process_closed(closed_pair: tuple[st
     statuses: dict[str, set[int]] = {}
     workers: set[int] = set()
     for i in range(24):  # new connections: the kernel spreads them over both processes
-        workers.add(_one_shot("GET", f"{url}/health").json()["worker"])
+        workers.add(one_shot("GET", f"{url}/health").json()["worker"])
         for method, route, kw in requests:
             headers = auth if i % 2 else {}  # the revoked key, and none at all
-            statuses.setdefault(route, set()).add(_one_shot(method, url + route, headers=headers, **kw).status_code)
+            statuses.setdefault(route, set()).add(one_shot(method, url + route, headers=headers, **kw).status_code)
     assert workers == {0, 1}
     assert statuses == {route: {401} for _, route, _ in requests}
     # --public-metrics: scraped without a key, and it saw the refusals
     time.sleep(2.5)  # read workers write their samples each second
-    metrics = _one_shot("GET", f"{url}/metrics")
+    metrics = one_shot("GET", f"{url}/metrics")
     assert metrics.status_code == 200 and "lakebed_collection_points" in metrics.text
     assert 'route="/v1/features/online",status="401"} 24.0' in metrics.text
     with lakebed.connect(path, read_only=True) as lake:
@@ -282,14 +241,11 @@ def test_public_metrics_opens_metrics_only(tmp_path: Path) -> None:
     with lakebed.connect(tmp_path / "lake") as lake:
         lake.tables.create("silver.users", data=[{"id": 1}])
         key_store.create(lake, "ops", ["admin"])
-        port = _free_port()
-        with _running(create_app(lake, max_body_bytes=MAX_BODY, public_metrics=True), host="127.0.0.1", port=port):
-            url = f"http://127.0.0.1:{port}"
+        with serving(create_app(lake, max_body_bytes=MAX_BODY, public_metrics=True)) as url:
             assert httpx.get(f"{url}/metrics").status_code == 200
             assert httpx.get(f"{url}/v1/tables/silver.users/data").status_code == 401
-        port = _free_port()
-        with _running(create_app(lake, max_body_bytes=MAX_BODY), host="127.0.0.1", port=port):
-            assert httpx.get(f"http://127.0.0.1:{port}/metrics").status_code == 401
+        with serving(create_app(lake, max_body_bytes=MAX_BODY)) as url:
+            assert httpx.get(f"{url}/metrics").status_code == 401
 
 
 # -- names over HTTP -----------------------------------------------------------------------

@@ -4,17 +4,15 @@ change nothing; the SQL endpoint honours table grants, a statement timeout and a
 from __future__ import annotations
 
 import os
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from tests.server.conftest import serving
 
 import lakebed
 from lakebed.server import keys
@@ -72,31 +70,6 @@ class Api:
         return httpx.post(f"{self.url}/v1/sql", json={"query": query}, headers=self.headers(who), timeout=60)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def _running(app: Any, port: int) -> Iterator[None]:
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():  # pragma: no cover
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-
-
 @pytest.fixture
 def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     from lakebed.server import create_app
@@ -116,9 +89,8 @@ def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
         app = create_app(lake)
         app.state.sql_timeout = TIMEOUT
         app.state.sql_max_rows = MAX_ROWS
-        port = _free_port()
-        with _running(app, port):
-            yield Api(lake, f"http://127.0.0.1:{port}", {k: v or "" for k, v in made.items()}, cwd)
+        with serving(app) as url:
+            yield Api(lake, url, {k: v or "" for k, v in made.items()}, cwd)
 
 
 def snapshot(*roots: Path) -> dict[str, tuple[int, int]]:

@@ -7,37 +7,22 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
-import pyarrow as pa
 import pytest
+from tests.server.conftest import fill_for_workers, one_shot, serve_workers
 
 import lakebed
 from lakebed.features import Entity, FeatureView, Field
-from lakebed.server import keys as key_store
 from lakebed.server._workers import merge_metrics, write_scope
 
 NOW = datetime.now(UTC)
 DIM = 8
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _one_shot(method: str, url: str, **kw: Any) -> httpx.Response:
-    """A request on a new connection, so that either process may accept it."""
-    with httpx.Client(timeout=30, headers={"connection": "close"}) as c:
-        return c.request(method, url, **kw)
 
 
 def _children(pid: int) -> list[int]:
@@ -62,40 +47,10 @@ def _alive(pid: int) -> bool:
 
 @pytest.fixture
 def two_workers(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
-    path = tmp_path / "lake"
-    with lakebed.connect(path) as lake:
-        lake.tables.create("silver.tx", data=pa.table({
-            "user_id": [1, 2], "ts": pa.array([NOW - timedelta(hours=1)] * 2, pa.timestamp("us", "UTC")),
-            "amount": [1.0, 2.0]}))
-        user = Entity("user", join_keys=["user_id"])
-        lake.features.apply([user, FeatureView("stats", entities=[user], source="silver.tx", timestamp_field="ts",
-                                               fields=[Field("amount", "float64")])])
-        lake.features.materialize(NOW)
-        col = lake.collections.create("docs", dim=DIM, metric="l2")
-        rng = np.random.default_rng(0)
-        col.upsert(list(range(50)), rng.normal(size=(50, DIM)).astype("float32"))
-        admin = key_store.create(lake, "ops", ["admin"]).secret
+    admin = fill_for_workers(tmp_path / "lake", NOW, DIM, 50).secret
     assert admin is not None
-    port = _port()
-    proc = subprocess.Popen([sys.executable, "-m", "lakebed.cli", "serve", str(path), "--port", str(port),
-                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        seen: set[int] = set()
-        deadline = time.monotonic() + 90
-        while seen != {0, 1}:  # both processes accept on the socket
-            try:
-                seen.add(_one_shot("GET", f"{url}/health").json()["worker"])
-            except httpx.TransportError:
-                time.sleep(0.1)
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise AssertionError(f"workers did not start (saw {seen}): "
-                                     f"{proc.stdout.read() if proc.stdout and proc.poll() is not None else ''!r}")
+    with serve_workers(tmp_path / "lake") as (url, proc):
         yield url, admin, proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=30)
 
 
 def test_reads_on_every_worker_see_each_answered_write(two_workers: tuple[str, str, Any]) -> None:
@@ -107,7 +62,7 @@ def test_reads_on_every_worker_see_each_answered_write(two_workers: tuple[str, s
         for i in range(8):  # online pushes, each read back on new connections
             remote.features.push("stats", [{"user_id": 1, "ts": datetime.now(UTC), "amount": 100.0 + i}])
             for _ in range(4):
-                r = _one_shot("POST", f"{url}/v1/features/online", json=online, headers=auth)
+                r = one_shot("POST", f"{url}/v1/features/online", json=online, headers=auth)
                 reads += 1
                 assert r.status_code == 200 and r.json()["values"]["amount"] == [100.0 + i]
         # a new definition: the read workers' cached registry must not answer for it
@@ -116,7 +71,7 @@ def test_reads_on_every_worker_see_each_answered_write(two_workers: tuple[str, s
                                                  fields=[Field("amount", "float64")], ttl=timedelta(seconds=1))])
         time.sleep(1.5)
         for _ in range(6):  # the pushed value is now older than the new ttl
-            r = _one_shot("POST", f"{url}/v1/features/online", json=online, headers=auth)
+            r = one_shot("POST", f"{url}/v1/features/online", json=online, headers=auth)
             reads += 1
             assert r.json()["statuses"]["amount"] == ["expired"]
         docs = remote.collections.open("docs")
@@ -124,31 +79,31 @@ def test_reads_on_every_worker_see_each_answered_write(two_workers: tuple[str, s
             vec = np.full(DIM, 10.0 + i, dtype="float32")
             docs.upsert([1000 + i], vec[None, :], payloads=[{"i": i}])
             for _ in range(4):
-                r = _one_shot("POST", f"{url}/v1/collections/docs/search",
+                r = one_shot("POST", f"{url}/v1/collections/docs/search",
                               json={"vector": vec.tolist(), "k": 1}, headers=auth)
                 assert r.status_code == 200 and r.json()[0]["id"] == 1000 + i, r.text
         docs.delete([1004])
         for _ in range(4):
-            r = _one_shot("POST", f"{url}/v1/collections/docs/search",
+            r = one_shot("POST", f"{url}/v1/collections/docs/search",
                           json={"vector": [14.0] * DIM, "k": 1}, headers=auth)
             assert r.json()[0]["id"] != 1004
         remote.collections.drop("docs")
         for _ in range(6):
-            r = _one_shot("POST", f"{url}/v1/collections/docs/search", json={"vector": [1.0] * DIM, "k": 1},
+            r = one_shot("POST", f"{url}/v1/collections/docs/search", json={"vector": [1.0] * DIM, "k": 1},
                           headers=auth)
             assert r.status_code == 404, r.text
     # a key revoked through one process is refused by every process at once
-    made = _one_shot("POST", f"{url}/v1/keys", json={"name": "app", "scopes": ["read"]}, headers=auth).json()
+    made = one_shot("POST", f"{url}/v1/keys", json={"name": "app", "scopes": ["read"]}, headers=auth).json()
     app = {"authorization": f"Bearer {made['secret']}"}
-    assert all(_one_shot("POST", f"{url}/v1/features/online", json=online, headers=app).status_code == 200
+    assert all(one_shot("POST", f"{url}/v1/features/online", json=online, headers=app).status_code == 200
                for _ in range(4))
     reads += 4
-    assert _one_shot("DELETE", f"{url}/v1/keys/{made['key_id']}", headers=auth).status_code == 200
-    assert all(_one_shot("POST", f"{url}/v1/features/online", json=online, headers=app).status_code == 401
+    assert one_shot("DELETE", f"{url}/v1/keys/{made['key_id']}", headers=auth).status_code == 200
+    assert all(one_shot("POST", f"{url}/v1/features/online", json=online, headers=app).status_code == 401
                for _ in range(6))
     # one scrape counts every process's requests (read workers write theirs each second)
     time.sleep(2.5)
-    text = _one_shot("GET", f"{url}/metrics", headers=auth).text
+    text = one_shot("GET", f"{url}/metrics", headers=auth).text
     line = next(ln for ln in text.splitlines() if ln.startswith("lakebed_http_requests_total")
                 and 'route="/v1/features/online"' in ln and 'status="200"' in ln)
     assert float(line.rsplit(" ", 1)[1]) == reads
@@ -174,12 +129,12 @@ def test_a_dead_read_worker_is_started_again(two_workers: tuple[str, str, Any]) 
     assert len(first) == 1
     os.kill(first[0], signal.SIGKILL)
     # the writer answers meanwhile
-    assert all(_one_shot("GET", f"{url}/health").status_code == 200 for _ in range(5))
+    assert all(one_shot("GET", f"{url}/health").status_code == 200 for _ in range(5))
     deadline = time.monotonic() + 60
     seen: set[int] = set()
     while 1 not in seen:  # a new worker 1 answers
         assert time.monotonic() < deadline, "the read worker was not started again"
-        seen.add(_one_shot("GET", f"{url}/health").json()["worker"])
+        seen.add(one_shot("GET", f"{url}/health").json()["worker"])
     assert _children(proc.pid) != first
 
 

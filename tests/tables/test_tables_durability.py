@@ -104,3 +104,11 @@ def test_batch_fsyncs_at_flush_and_close(tmp_path: Path, fsynced: list[str]) -> 
         v = lake.tables.write(NAME, [{"id": 9, "r": "z", "v": 0}])
         assert not [p for p in fsynced if p.startswith(under)]
     assert _expected(table, v) <= set(fsynced)  # closing the lake flushed the last commit
+
+
+def test_commit_with_line_separators_in_values_is_made_durable(tmp_path: Path) -> None:
+    """A value holding U+2028 or U+0085 stays inside one log line (its min/max stats)."""
+    with lakebed.connect(tmp_path / "lake", fsync="always") as lk:
+        assert lk.tables.create("s.t", data=[{"c": "a\u2028b"}, {"c": "c\x85d"}]) == 0
+        assert lk.tables.write("s.t", [{"c": "\u2029"}]) == 1
+        assert sorted(lk.tables.read("s.t").column("c").to_pylist()) == ["a\u2028b", "c\x85d", "\u2029"]

@@ -3,15 +3,13 @@ a lake moved to another directory keeps its artifacts."""
 
 from __future__ import annotations
 
-import re
 import shutil
 import sqlite3
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from tests._strace import count_fsyncs
 
 import lakebed
 from lakebed.errors import InvalidArgument
@@ -34,23 +32,7 @@ LOGGER = textwrap.dedent(
 
 def catalog_fsyncs(tmp_path: Path, fsync: str) -> int:
     """fsyncs of the SQLite catalog while 20 flushed ``log_metrics`` calls run, by strace."""
-    if shutil.which("strace") is None:
-        pytest.skip("strace is not installed (apt-get install strace)")
-    trace = tmp_path / f"trace-{fsync}"
-    subprocess.run(
-        ["strace", "-f", "-y", "-e", "trace=fsync,fdatasync,write", "-o", str(trace),
-         sys.executable, "-c", LOGGER, str(tmp_path / f"lake-{fsync}"), fsync],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120,
-    )
-    n, inside = 0, False
-    for line in trace.read_text().splitlines():
-        if "MARK-BEGIN" in line:
-            inside = True
-        elif "MARK-END" in line:
-            inside = False
-        elif inside and re.search(r"\b(fsync|fdatasync)\(\d+<[^>]*catalog\.db", line):
-            n += 1
-    return n
+    return count_fsyncs(tmp_path / f"trace-{fsync}", LOGGER, [str(tmp_path / f"lake-{fsync}"), fsync], "catalog.db")
 
 
 def test_metric_flushes_fsync_under_always_and_not_under_never(tmp_path):

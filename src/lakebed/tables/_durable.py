@@ -62,7 +62,9 @@ def commit_files(table_dir: Path, version: int) -> tuple[list[Path], list[Path]]
     log = log_entry(table_dir, version)
     files: list[Path] = []
     dirs: dict[Path, None] = {}
-    for line in log.read_text(encoding="utf-8").splitlines():
+    # Delta log lines end with "\n"; str.splitlines would also split inside a value
+    # holding U+2028 or U+0085.
+    for line in log.read_text(encoding="utf-8").split("\n"):
         if not line.strip():
             continue
         action = json.loads(line)

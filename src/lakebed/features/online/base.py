@@ -15,9 +15,10 @@ Redis server's append-only file).
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 
 FSYNC_MODES = ("always", "batch", "never")
 
@@ -67,3 +68,74 @@ class OnlineStore(ABC):
     def raw_get(self, view: str, key: str) -> bytes | None:
         """One key, the fastest way the backend has (the benchmark's raw lookup)."""
         return self.read(view, [key])[0]
+
+
+class _TxState(threading.local):
+    depth = 0  # nesting of transaction blocks in this thread
+    begun = False  # the outermost block has written (BEGIN issued, lock held)
+
+
+class DeferredTransactions:
+    """The transaction blocks of the SQL backends (SQLite, PostgreSQL) over one connection.
+
+    A block's BEGIN waits for its first write (:meth:`_begin`): a push validates its rows
+    and commits its offline side first, and other threads keep reading meanwhile. From
+    that BEGIN to the outermost block's COMMIT (or ROLLBACK) the block's thread holds
+    ``_lock``, which is reentrant: the writes inside the block (same thread) take it again,
+    other threads wait for the commit. A backend supplies the three statements and may
+    translate the exceptions of its driver.
+    """
+
+    _lock: threading.RLock
+    _tx: _TxState
+
+    def _init_transactions(self) -> None:
+        self._lock = threading.RLock()
+        self._tx = _TxState()
+
+    def _sql_begin(self) -> None:
+        raise NotImplementedError
+
+    def _sql_commit(self) -> None:
+        raise NotImplementedError
+
+    def _sql_rollback(self) -> None:
+        raise NotImplementedError
+
+    def _translate(self, exc: BaseException) -> BaseException | None:
+        """The exception to raise instead of ``exc`` (from a block or its commit), or None."""
+        return None
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        tx = self._tx
+        tx.depth += 1
+        try:
+            yield
+            if tx.depth == 1 and tx.begun:
+                self._sql_commit()
+        except BaseException as exc:
+            if tx.depth == 1 and tx.begun:
+                self._sql_rollback()
+            translated = self._translate(exc)
+            if translated is not None:
+                raise translated from None
+            raise
+        finally:
+            tx.depth -= 1
+            if tx.depth == 0 and tx.begun:
+                tx.begun = False
+                self._lock.release()
+
+    def _begin(self) -> None:
+        """Open the transaction of the current block (if not yet) and hold the lock for it."""
+        tx = self._tx
+        if tx.begun:
+            return
+        self._lock.acquire()
+        try:
+            self._sql_begin()
+        except BaseException:
+            self._lock.release()
+            raise
+        tx.begun = True

@@ -12,25 +12,19 @@ milliseconds of commits, never half of one).
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any
 
 from lakebed.errors import BackendUnavailable, InvalidArgument, require
-from lakebed.features.online.base import FSYNC_MODES, OnlineStore
+from lakebed.features.online.base import FSYNC_MODES, DeferredTransactions, OnlineStore
 
 SYNCHRONOUS_COMMIT = {"always": "on", "batch": None, "never": "off"}
 
 _COPY_MIN = 200  # below this, executemany (pipelined) beats setting up a COPY
 
 
-class _TxState(threading.local):
-    depth = 0  # nesting of transaction blocks in this thread
-    begun = False  # the outermost block has written (BEGIN issued, lock held)
-
-
-class PostgresOnlineStore(OnlineStore):
+class PostgresOnlineStore(DeferredTransactions, OnlineStore):
     """PostgreSQL backend, selected with ``online="postgresql://..."``.
 
     Example:
@@ -68,10 +62,7 @@ class PostgresOnlineStore(OnlineStore):
         self._newer_cond = " WHERE substring(EXCLUDED.value from 1 for 16) >= substring(o.value from 1 for 16)"
         self._get = f"SELECT value FROM {t} WHERE view = %s AND key = %s"
         self._many = f"SELECT key, value FROM {t} WHERE view = %s AND key = ANY(%s)"
-        # reentrant: an open transaction holds it from its BEGIN to its COMMIT, the writes
-        # inside it (same thread) take it again, other threads wait for the commit
-        self._lock = threading.RLock()
-        self._tx = _TxState()
+        self._init_transactions()
 
     @property
     def synchronous_commit(self) -> str:
@@ -79,44 +70,21 @@ class PostgresOnlineStore(OnlineStore):
         with self._lock:
             return str(self._con.execute("SHOW synchronous_commit").fetchone()[0])
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        # The BEGIN waits for the block's first write (see the SQLite store).
-        tx = self._tx
-        tx.depth += 1
-        try:
-            yield
-            if tx.depth == 1 and tx.begun:
-                self._con.execute("COMMIT")
-        except self._psycopg.OperationalError as exc:
-            self._rollback(tx)
-            raise BackendUnavailable(f"the PostgreSQL online store failed: {exc}") from None
-        except BaseException:
-            self._rollback(tx)
-            raise
-        finally:
-            tx.depth -= 1
-            if tx.depth == 0 and tx.begun:
-                tx.begun = False
-                self._lock.release()
+    def _sql_begin(self) -> None:
+        self._con.execute("BEGIN")
 
-    def _rollback(self, tx: _TxState) -> None:
-        if tx.depth == 1 and tx.begun and not self._con.closed:
+    def _sql_commit(self) -> None:
+        self._con.execute("COMMIT")
+
+    def _sql_rollback(self) -> None:
+        if not self._con.closed:
             with suppress(self._psycopg.Error):  # if the connection is gone, so is the transaction
                 self._con.execute("ROLLBACK")
 
-    def _begin(self) -> None:
-        """Open the transaction of the current block (if not yet) and hold the lock for it."""
-        tx = self._tx
-        if tx.begun:
-            return
-        self._lock.acquire()
-        try:
-            self._con.execute("BEGIN")
-        except BaseException:
-            self._lock.release()
-            raise
-        tx.begun = True
+    def _translate(self, exc: BaseException) -> BaseException | None:
+        if isinstance(exc, self._psycopg.OperationalError):
+            return BackendUnavailable(f"the PostgreSQL online store failed: {exc}")
+        return None
 
     def write(self, view: str, keys: Sequence[str], values: Sequence[bytes], *, newer_only: bool = False) -> None:
         cond = self._newer_cond if newer_only else ""

@@ -32,27 +32,33 @@ from lakebed.features.online.base import FSYNC_MODES, OnlineStore
 
 log = logging.getLogger("lakebed.features")
 
-# Keep the stored row when its 16-byte order prefix is greater (byte by byte, so that
-# the server's collation locale plays no part).
-_NEWER_LUA = """
+# Whether a new value replaces the stored one ``cur`` (nil: none) under "newer wins": it
+# does unless the stored row's 16-byte order prefix is greater, compared byte by byte so
+# that the server's collation locale plays no part.
+_TAKES_LUA = """
+local function takes(new, cur)
+  if not cur then return true end
+  for j = 1, 16 do
+    local a, b = string.byte(new, j), string.byte(cur, j)
+    if a ~= b then return a > b end
+  end
+  return true
+end
+"""
+# Upsert the (field, value) pairs of ARGV into KEYS[1], newer wins.
+_NEWER_LUA = _TAKES_LUA + """
 local n = 0
 for i = 1, #ARGV, 2 do
   local new = ARGV[i + 1]
-  local cur = redis.call('HGET', KEYS[1], ARGV[i])
-  local take = true
-  if cur then
-    for j = 1, 16 do
-      local a, b = string.byte(new, j), string.byte(cur, j)
-      if a ~= b then take = a > b; break end
-    end
+  if takes(new, redis.call('HGET', KEYS[1], ARGV[i])) then
+    redis.call('HSET', KEYS[1], ARGV[i], new); n = n + 1
   end
-  if take then redis.call('HSET', KEYS[1], ARGV[i], new); n = n + 1 end
 end
 return n
 """
 # Move the staged fields of KEYS[1] into KEYS[2] (ARGV[1] = "1": newer wins), then drop
 # the staging hash. HSCAN keeps the script's own memory bounded on a large push.
-_MERGE_LUA = """
+_MERGE_LUA = _TAKES_LUA + """
 local newer = ARGV[1] == '1'
 local cursor = '0'
 repeat
@@ -61,17 +67,9 @@ repeat
   local kv = r[2]
   for i = 1, #kv, 2 do
     local new = kv[i + 1]
-    local take = true
-    if newer then
-      local cur = redis.call('HGET', KEYS[2], kv[i])
-      if cur then
-        for j = 1, 16 do
-          local a, b = string.byte(new, j), string.byte(cur, j)
-          if a ~= b then take = a > b; break end
-        end
-      end
+    if not newer or takes(new, redis.call('HGET', KEYS[2], kv[i])) then
+      redis.call('HSET', KEYS[2], kv[i], new)
     end
-    if take then redis.call('HSET', KEYS[2], kv[i], new) end
   end
 until cursor == '0'
 redis.call('DEL', KEYS[1])

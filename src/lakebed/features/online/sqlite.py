@@ -11,13 +11,11 @@ in rare cases, corrupt the file).
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 
 from lakebed.errors import InvalidArgument
-from lakebed.features.online.base import FSYNC_MODES, OnlineStore
+from lakebed.features.online.base import FSYNC_MODES, DeferredTransactions, OnlineStore
 
 SYNCHRONOUS = {"always": "FULL", "batch": "NORMAL", "never": "OFF"}
 
@@ -30,12 +28,7 @@ _GET = "SELECT value FROM online WHERE view = ? AND key = ?"
 _CHUNK = 500
 
 
-class _TxState(threading.local):
-    depth = 0  # nesting of transaction blocks in this thread
-    begun = False  # the outermost block has written (BEGIN issued, lock held)
-
-
-class SqliteOnlineStore(OnlineStore):
+class SqliteOnlineStore(DeferredTransactions, OnlineStore):
     """SQLite backend (the default). Thread-safe: one connection behind a lock.
 
     Example:
@@ -74,10 +67,7 @@ class SqliteOnlineStore(OnlineStore):
                 "CREATE TABLE IF NOT EXISTS online (view TEXT NOT NULL, key TEXT NOT NULL, "
                 "value BLOB NOT NULL, PRIMARY KEY (view, key)) WITHOUT ROWID"
             )
-        # reentrant: an open transaction holds it from its BEGIN to its COMMIT, the writes
-        # inside it (same thread) take it again, other threads wait for the commit
-        self._lock = threading.RLock()
-        self._tx = _TxState()
+        self._init_transactions()
 
     @property
     def synchronous(self) -> str:
@@ -86,40 +76,15 @@ class SqliteOnlineStore(OnlineStore):
             level = int(self._con.execute("PRAGMA synchronous").fetchone()[0])
         return ("OFF", "NORMAL", "FULL", "EXTRA")[level]
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        # The BEGIN waits for the block's first write: a push validates its rows and
-        # commits its offline side first, and other threads keep reading meanwhile.
-        tx = self._tx
-        tx.depth += 1
-        try:
-            yield
-        except BaseException:
-            if tx.depth == 1 and tx.begun:
-                self._con.rollback()
-            raise
-        else:
-            if tx.depth == 1 and tx.begun:
-                self._con.commit()
-        finally:
-            tx.depth -= 1
-            if tx.depth == 0 and tx.begun:
-                tx.begun = False
-                self._lock.release()
+    def _sql_begin(self) -> None:
+        # IMMEDIATE: take SQLite's write lock now rather than fail to upgrade a read lock later
+        self._con.execute("BEGIN IMMEDIATE")
 
-    def _begin(self) -> None:
-        """Open the transaction of the current block (if not yet) and hold the lock for it."""
-        tx = self._tx
-        if tx.begun:
-            return
-        self._lock.acquire()
-        try:
-            # IMMEDIATE: take SQLite's write lock now rather than fail to upgrade a read lock later
-            self._con.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self._lock.release()
-            raise
-        tx.begun = True
+    def _sql_commit(self) -> None:
+        self._con.commit()
+
+    def _sql_rollback(self) -> None:
+        self._con.rollback()
 
     def write(self, view: str, keys: Sequence[str], values: Sequence[bytes], *, newer_only: bool = False) -> None:
         sql = _NEWER if newer_only else _UPSERT
