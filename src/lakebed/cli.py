@@ -233,9 +233,9 @@ def serve(
     from lakebed.server import serve as run
 
     more = f", {workers} processes" if workers > 1 else ""
-    console.print(f"serving [bold]{path}[/] on http://{host}:{port} (OpenAPI at /docs{more})")
     run(path, host=host, port=port, workers=workers, threads=threads, loop=loop, public_metrics=public_metrics,
-        sql_timeout=sql_timeout, sql_max_rows=sql_max_rows)
+        sql_timeout=sql_timeout, sql_max_rows=sql_max_rows,
+        on_ready=lambda: console.print(f"serving [bold]{path}[/] on http://{host}:{port} (OpenAPI at /docs{more})"))
 
 
 CheckPath = Annotated[

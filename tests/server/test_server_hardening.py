@@ -69,6 +69,7 @@ def test_cli_refuses_the_empty_host_without_keys(tmp_path: Path) -> None:
     assert result.exit_code != 0
     assert isinstance(result.exception, lakebed.InvalidArgument)
     assert "lakebed keys create" in str(result.exception)
+    assert "serving" not in result.output  # no banner for a server that never starts
 
 
 def test_a_lake_that_had_a_key_stays_closed(tmp_path: Path) -> None:

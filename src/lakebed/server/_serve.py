@@ -4,6 +4,7 @@ import ipaddress
 import shutil
 import socket
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,8 +41,12 @@ def serve(
     public_metrics: bool = False,
     sql_timeout: float = 10.0,
     sql_max_rows: int = 100_000,
+    on_ready: Callable[[], None] | None = None,
 ) -> None:
     """Serve the lake at ``path`` until interrupted.
+
+    ``on_ready`` is called once the lake is open and the bind address is allowed, just
+    before the server starts listening (the CLI prints its banner there).
 
     The server process is the lake's single writer; ``threads`` is the number of threads
     serving requests inside it. ``workers`` > 1 adds read worker processes on the same
@@ -74,6 +79,8 @@ def serve(
     pool: Any = None
     try:
         check_bind(lake, host)
+        if on_ready is not None:
+            on_ready()
         if workers > 1:
             from lakebed.server._workers import ChangeLog
 
