@@ -411,6 +411,10 @@ def _render(node: Node, dialect: Dialect) -> str:
         if node.kind == "number":
             if not _NUMBER.match(node.value):  # built by hand with a bad value
                 raise InvalidArgument(f"{node.value!r} is not a number")
+            if dialect == "datafusion":
+                # DataFusion (delta-rs's delete) casts a bare decimal literal to an integer
+                # column's type: `i < 1.5` would read as `i < 1`. A double compares as DuckDB does.
+                return f"CAST({node.value} AS DOUBLE)"
             return str(node.value)
         if node.kind == "string":
             return quote_string(str(node.value))
@@ -428,6 +432,10 @@ def _render(node: Node, dialect: Dialect) -> str:
     if op in ("IS NULL", "IS NOT NULL"):
         return f"({args[0]} {op})"
     if op == "IN":
+        if dialect == "datafusion":
+            # DataFusion hashes IN lists with floats' bit patterns (-0.0 misses 0); the
+            # same test as a disjunction of equalities, NULLs included, compares as DuckDB does.
+            return "(" + " OR ".join(f"({args[0]} = {a})" for a in args[1:]) + ")"
         return f"({args[0]} IN ({', '.join(args[1:])}))"
     if op == "BETWEEN":
         return f"({args[0]} BETWEEN {args[1]} AND {args[2]})"
