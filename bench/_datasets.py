@@ -23,13 +23,3 @@ def dataset_dir(name: str) -> Path:
     """The folder of dataset ``name`` (not checked: a missing one fails where it is read)."""
     return datasets_root() / name
 
-
-def require_dataset(name: str) -> Path:
-    """The folder of dataset ``name``, or exit with a message naming the path and ``$LAKEBED_DATASETS``."""
-    path = dataset_dir(name)
-    if not path.is_dir():
-        raise SystemExit(
-            f"dataset {name!r} not found at {path}; put it at ../shared/datasets/{name} next to the "
-            f"project or set {ENV} to the folder that holds it"
-        )
-    return path

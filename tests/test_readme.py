@@ -11,14 +11,13 @@ import datetime as dt
 import re
 import shlex
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from tests.server.conftest import running
 from typer.testing import CliRunner
 
 import lakebed
@@ -81,25 +80,13 @@ def _write_docs(root: Path) -> None:
 @contextlib.contextmanager
 def _served(lake: lakebed.Lake) -> Iterator[None]:
     """``lake`` served on 127.0.0.1:8765 in a thread, as `lakebed serve` would."""
-    import uvicorn
-
     from lakebed.server import create_app
 
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", 8765)) == 0:
             pytest.skip("port 8765, which the README's server snippet uses, is taken")
-    server = uvicorn.Server(uvicorn.Config(create_app(lake), host="127.0.0.1", port=8765, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
+    with running(create_app(lake), host="127.0.0.1", port=8765):
         yield
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 def test_the_served_block_is_still_in_the_readme() -> None:

@@ -15,7 +15,17 @@ Example:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
+
+
+def rel_path(root: Path, path: Path) -> str:
+    """``path`` as a :class:`Problem` names it: relative to the lake ``root`` (POSIX
+    separators), or whole when it lies outside."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
 
 
 @dataclass(frozen=True)

@@ -28,21 +28,23 @@ from lakebed.errors import InvalidArgument
 
 __all__ = ["KINDS", "validate_name"]
 
-_IDENT_RULE = "ASCII letters, digits and '_', starting with a letter or '_'"
+# an identifier: a directory and a SQL identifier (tables, feature definitions, models)
+_IDENT = (re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}", re.ASCII),
+          "1-128 ASCII letters, digits and '_', starting with a letter or '_'")
 
 # kind -> (pattern, the rule in words); every pattern is used with re.fullmatch only
 _PATTERNS: dict[str, tuple[re.Pattern[str], str]] = {
-    # a namespace or a name of a table (namespace.name): a directory and a SQL identifier
-    "table": (re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}", re.ASCII), f"1-128 {_IDENT_RULE}"),
+    # a namespace or a name of a table (namespace.name)
+    "table": _IDENT,
     # a directory under collections/: '.', '-' allowed inside, never first ('.', '..')
     "collection": (
         re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}", re.ASCII),
         "1-200 ASCII letters, digits, '_', '-' or '.', not starting with '-' or '.'",
     ),
     # entities, join keys, feature views, fields, aggregations, feature services
-    "feature": (re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}", re.ASCII), f"1-128 {_IDENT_RULE}"),
+    "feature": _IDENT,
     # a model names its prediction table predictions.<name>: the table rule
-    "model": (re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}", re.ASCII), f"1-128 {_IDENT_RULE}"),
+    "model": _IDENT,
     "alias": (
         re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,199}", re.ASCII),
         "1-200 ASCII letters, digits, '_' or '-', starting with a letter or '_'",
@@ -62,7 +64,7 @@ def _is_label(value: str) -> bool:
         return False
     # C*: control (newline, NUL), format (bidi overrides, zero-width), surrogates,
     # private use, unassigned; Zl/Zp: line and paragraph separators
-    return not any(unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp") for c in value)
+    return not any(cat[0] == "C" or cat in ("Zl", "Zp") for cat in map(unicodedata.category, value))
 
 
 def validate_name(kind: str, value: Any, what: str | None = None) -> str:

@@ -25,7 +25,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import importlib
 import os
 import shutil
 import sqlite3
@@ -34,8 +33,8 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from lakebed._integrity import Problem
-from lakebed.config import TOML_NAME, read_lake_toml, write_toml
+from lakebed._integrity import Problem, rel_path
+from lakebed.config import TOML_NAME, Settings, read_lake_toml, write_toml
 from lakebed.errors import CorruptionError, LakebedError, NotFound
 
 __all__ = ["Problem", "check_lake", "repair_lake"]
@@ -110,12 +109,10 @@ def repair_lake(path: str | os.PathLike[str], *, catalog: str | None = None) -> 
                 done.append(_move_aside(root, p.file, "the online feature values in it; "
                                         "`lakebed features materialize` rebuilds them from the tables "
                                         "(values pushed to the online store only are gone)"))
-        fix = _area_function("lakebed.vectors._check", "repair_collection")
+        from lakebed.vectors._check import repair_collection
+
         for name, col_path in collections.items():
-            if fix is None:
-                done.append(f"collection {name}: not repaired: this lakebed has no collection repair")
-                continue
-            for line in fix(root, name, col_path):
+            for line in repair_collection(root, name, col_path):
                 done.append(f"collection {name}: {line}")
         return done
     finally:
@@ -148,8 +145,6 @@ def _check_toml(root: Path, problems: list[Problem]) -> tuple[dict[str, Any], st
         return {}, None
     settings: dict[str, Any] = data.get("settings", {})
     try:
-        from lakebed.config import Settings
-
         Settings.resolve(toml=settings, environ={}, toml_path=path)
     except LakebedError as exc:
         problems.append(Problem("config", "", TOML_NAME, str(exc), "edit [settings] in the file"))
@@ -281,21 +276,13 @@ def _sqlite_integrity(db: Path) -> str:
 
 
 # -- tables and collections -----------------------------------------------------------------
-def _area_function(module: str, name: str) -> Callable[..., Any] | None:
-    """``module.name`` if that area ships a check (areas add theirs independently)."""
-    try:
-        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
-    except (ImportError, AttributeError):
-        return None
-
-
 def _check_each(
     root: Path,
     area: str,
     items: list[tuple[str, str]],
     locate: Callable[[str], Path],
     needed: str,
-    check: Callable[..., Any] | None,
+    check: Callable[[Path, str, Path], list[Problem]],
     missing: str,
     fix: str,
     problems: list[Problem],
@@ -307,29 +294,25 @@ def _check_each(
         path = locate(location)
         probe = path / needed if needed else path
         if not probe.is_dir():
-            problems.append(Problem(area, name, _rel(root, probe), missing, fix))
+            problems.append(Problem(area, name, rel_path(root, probe), missing, fix))
             continue
-        if check is not None:
-            problems.extend(check(root, name, path))
+        problems.extend(check(root, name, path))
 
 
 def _check_tables(root: Path, tables: list[tuple[str, str]], problems: list[Problem]) -> None:
+    from lakebed.tables._check import check_table
+
     _check_each(root, "table", tables, lambda location: root / location, "_delta_log",
-                _area_function("lakebed.tables._check", "check_table"), "the table's log directory is missing",
+                check_table, "the table's log directory is missing",
                 "restore the table directory from a backup, or drop the table", problems)
 
 
-def _collection_dir(root: Path, location: str) -> Path:
-    resolve = _area_function("lakebed.vectors._collections", "collection_dir")
-    if resolve is not None:
-        return resolve(root, location)  # type: ignore[no-any-return]
-    p = PurePosixPath(location)
-    return Path(root, *p.parts) if not p.is_absolute() else Path(location)
-
-
 def _check_collections(root: Path, collections: list[tuple[str, str]], problems: list[Problem]) -> None:
-    _check_each(root, "collection", collections, lambda location: _collection_dir(root, location), "",
-                _area_function("lakebed.vectors._check", "check_collection"),
+    from lakebed.vectors._check import check_collection
+    from lakebed.vectors._collections import collection_dir
+
+    _check_each(root, "collection", collections, lambda location: collection_dir(root, location), "",
+                check_collection,
                 "the collection's directory is missing", "restore it from a backup, or drop the collection", problems)
 
 
@@ -380,7 +363,7 @@ def _check_online(root: Path, problems: list[Problem]) -> None:
             continue
         bad = _sqlite_integrity(entry)
         if bad:
-            problems.append(Problem("online", "", _rel(root, entry), bad,
+            problems.append(Problem("online", "", rel_path(root, entry), bad,
                                     "run `lakebed repair` to set it aside, then `lakebed features "
                                     "materialize` to rebuild the online store from the tables",
                                     repairable=True))
@@ -392,13 +375,6 @@ def _root(path: str | os.PathLike[str]) -> Path:
     if not root.is_dir():
         raise NotFound(f"no lake at {root}: not a directory; check the path")
     return root
-
-
-def _rel(root: Path, path: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def _after(exc: BaseException, path: Path) -> str:
@@ -425,4 +401,4 @@ def _move_aside(root: Path, rel: str, lost: str) -> str:
         side = src.with_name(src.name + suffix)
         if side.exists():
             shutil.move(str(side), target.with_name(target.name + suffix))
-    return f"{rel}: moved to {_rel(root, target)}; lost: {lost}"
+    return f"{rel}: moved to {rel_path(root, target)}; lost: {lost}"

@@ -117,12 +117,16 @@ class Settings:
         return cls(**values)
 
 
+def _did_you_mean(key: object, known: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(str(key), known, n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
 def _require_known(key: object, names: tuple[str, ...], where: str) -> None:
-    if key in names:
-        return
-    close = difflib.get_close_matches(str(key), names, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise InvalidArgument(f"unknown setting {key!r} {where}; {hint}Known settings: {', '.join(names)}")
+    if key not in names:
+        raise InvalidArgument(
+            f"unknown setting {key!r} {where}; {_did_you_mean(key, names)}Known settings: {', '.join(names)}"
+        )
 
 
 def check_setting(name: str, value: Any, source: str, *, text: bool = False) -> Any:
@@ -215,10 +219,9 @@ def read_lake_toml(path: Path) -> dict[str, Any]:
         )
     for key in data:
         if key not in TOML_KEYS:
-            close = difflib.get_close_matches(key, TOML_KEYS, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
             raise InvalidArgument(
-                f"unknown key {key!r} in {path}; {hint}known top-level keys: {', '.join(TOML_KEYS)} "
+                f"unknown key {key!r} in {path}; {_did_you_mean(key, TOML_KEYS)}known top-level keys: "
+                f"{', '.join(TOML_KEYS)} "
                 "(settings go under [settings])"
             )
     backend = data.get("catalog_backend")

@@ -77,6 +77,7 @@ def connect(
     else:
         root = Path(loc).expanduser().resolve()
     toml_path = root / TOML_NAME
+    overrides = {"catalog": catalog, "online": online, **settings}
     if not toml_path.exists():
         if read_only or not create:
             raise NotFound(
@@ -88,17 +89,14 @@ def connect(
                 f"{root} exists, is not empty and is not a lake; choose an empty or new directory"
             )
         # Settings are checked before anything is written, so a mistyped argument leaves
-        # no half-made lake behind.
-        first = Settings.resolve(overrides={"catalog": catalog, "online": online, **settings})
+        # no half-made lake behind; the fresh file has no [settings] to read back.
+        resolved = Settings.resolve(overrides=overrides)
         root.mkdir(parents=True, exist_ok=True)
-        write_toml(toml_path, catalog_backend=_backend(first.catalog))
-    data = read_lake_toml(toml_path)
-    resolved = Settings.resolve(
-        overrides={"catalog": catalog, "online": online, **settings},
-        toml=data.get("settings", {}),
-        toml_path=toml_path,
-    )
-    _check_catalog_backend(root, data.get("catalog_backend"), resolved.catalog)
+        write_toml(toml_path, catalog_backend=_backend(resolved.catalog))
+    else:
+        data = read_lake_toml(toml_path)
+        resolved = Settings.resolve(overrides=overrides, toml=data.get("settings", {}), toml_path=toml_path)
+        _check_catalog_backend(root, data.get("catalog_backend"), resolved.catalog)
     return Lake(root, resolved, read_only=read_only, temporary=temporary)
 
 

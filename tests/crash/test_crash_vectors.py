@@ -78,6 +78,11 @@ def _apply(model: Model, op: dict[str, Any]) -> Model:
     return out
 
 
+def _payloads(model: Model) -> dict[int, tuple[int, str]]:
+    """id -> (g, tag): what the collection's payloads must say."""
+    return {i: (v[2], v[3]) for i, v in model.items()}
+
+
 def check(path: Path, acked: list[dict[str, Any]], pending: dict[str, Any] | None) -> bool:
     model: Model = {}
     for op in acked:
@@ -92,9 +97,9 @@ def check(path: Path, acked: list[dict[str, Any]], pending: dict[str, Any] | Non
         assert len(points) == len(seen) == col.count(), "an id appears twice"
         want = model
         applied = False
-        if {i: (v[2], v[3]) for i, v in model.items()} != seen:
+        if _payloads(model) != seen:
             alt = _apply(model, pending) if pending is not None else None
-            if alt is None or {i: (v[2], v[3]) for i, v in alt.items()} != seen:
+            if alt is None or _payloads(alt) != seen:
                 missing = sorted(set(model) - set(seen))[:5]
                 extra = sorted(set(seen) - set(model))[:5]
                 raise AssertionError(

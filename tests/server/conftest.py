@@ -43,7 +43,7 @@ MAX_BODY = 8 * 1024 * 1024
 
 
 @contextmanager
-def _running(app: Any, **where: Any) -> Iterator[None]:
+def running(app: Any, **where: Any) -> Iterator[None]:
     """``app`` served by uvicorn in a thread (``host``/``port`` or ``sockets``)."""
     import uvicorn
 
@@ -67,7 +67,7 @@ def _running(app: Any, **where: Any) -> Iterator[None]:
 def serving(app: Any) -> Iterator[str]:
     """``app`` served on a free loopback port; yields its base URL."""
     port = _free_port()
-    with _running(app, host="127.0.0.1", port=port):
+    with running(app, host="127.0.0.1", port=port):
         yield f"http://127.0.0.1:{port}"
 
 
@@ -94,10 +94,10 @@ def served_any(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Serve
         primary = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         primary.bind(str(tmp_path / "primary.sock"))
         primary.listen(64)
-        with _running(create_app(lake, max_body_bytes=MAX_BODY, changes=changes), sockets=[primary]), \
+        with running(create_app(lake, max_body_bytes=MAX_BODY, changes=changes), sockets=[primary]), \
                 lakebed.connect(lake.path, read_only=True) as reader:
             port = _free_port()
-            with _running(ReadWorker(reader, tmp_path, 1, MAX_BODY), host="127.0.0.1", port=port, lifespan="on"):
+            with running(ReadWorker(reader, tmp_path, 1, MAX_BODY), host="127.0.0.1", port=port, lifespan="on"):
                 yield Served(lake, f"http://127.0.0.1:{port}")
 
 

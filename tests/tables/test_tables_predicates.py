@@ -3,7 +3,6 @@ DuckDB connection is sandboxed; ``lake.sql`` runs one sandboxed query."""
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests._injections import SQL_INJECTIONS, WHERE_INJECTIONS, snapshot
 
 import lakebed
 from lakebed.errors import InvalidArgument
@@ -25,62 +25,8 @@ ROWS = [
     for i in range(12)
 ]
 
-# Each was an attack or a silent mistake on where=; each must be refused and change nothing.
-INJECTIONS = [
-    "false UNION ALL SELECT 0, column0, column6, 0 FROM read_csv('/etc/passwd', sep=':', header=false)",
-    "true; COPY (SELECT 'x') TO 'x.txt' (HEADER false)",
-    "true; ATTACH 'evil.db' AS evil",
-    "true; INSTALL httpfs",
-    "true; LOAD httpfs",
-    "true; SET enable_external_access = true",
-    "true; PRAGMA threads = 1",
-    "id = 1; DROP TABLE x",
-    "id = 1;",
-    "plan = 'trial' ANDD region = 'eu'",
-    "id = 1 x",
-    "true -- the rest is a comment",
-    "true /* a comment */",
-    "id = 1 /* ; DROP */ OR true",
-    "id = 1 UNION SELECT * FROM range(3)",
-    "id = 1 UNION ALL SELECT 1, 'a', 'b', 1.0",
-    "id = 1 ORDER BY id",
-    "id = 1 LIMIT 1",
-    "id = 1 GROUP BY id",
-    "id = 1 WINDOW w AS ()",
-    "id = 1) OR (true",
-    "(id = 1",
-    "id IN (SELECT 1)",
-    "EXISTS (SELECT 1)",
-    "(SELECT count(*) FROM read_csv('/etc/passwd')) > 0",
-    "read_csv('/etc/passwd') IS NOT NULL",
-    "read_parquet('x.parquet') IS NULL",
-    "query('SELECT 1') IS NOT NULL",
-    "getenv('HOME') = '/root'",
-    "current_setting('TimeZone') = 'UTC'",
-    "main.lower(plan) = 'pro'",
-    "t.id = 1",
-    "nope = 1",
-    "id = ?",
-    "id = $1",
-    "CASE WHEN true THEN true END",
-    "CAST(id AS BLOB) IS NULL",
-    "",
-    "   ",
-]
-
-
-def snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
-    """Every file under ``roots``: path -> (size, mtime), bar SQLite's shared-memory index."""
-    out = {}
-    for root in roots:
-        for dirpath, _dirs, files in os.walk(root):
-            for f in files:
-                p = Path(dirpath) / f
-                if p.name.endswith("-shm"):
-                    continue
-                st_ = p.stat()
-                out[str(p)] = (st_.st_size, st_.st_mtime_ns)
-    return out
+# where= refusals lake.tables reads itself (the HTTP layer refuses a blank one earlier)
+INJECTIONS = [*WHERE_INJECTIONS, "", "   "]
 
 
 @pytest.fixture
@@ -206,19 +152,12 @@ def test_every_connection_is_sandboxed(tmp_path: Path) -> None:
     assert not (tmp_path / "x.csv").exists() and not (tmp_path / "x.db").exists()
 
 
-@pytest.mark.parametrize("query", [
-    "INSTALL httpfs", "LOAD httpfs", "ATTACH 'evil.db'", "COPY (SELECT 1) TO 'x.csv'",
-    "SELECT * FROM read_csv('/etc/passwd')", "SELECT * FROM read_parquet('../lake/tables/gold/subs/*.parquet')",
-    "SET enable_external_access = true", "PRAGMA threads = 1", "SELECT 1; SELECT 2",
-    "SELECT * FROM gold.subs; COPY (SELECT 1) TO 'x.csv'", "CREATE TABLE t AS SELECT 1",
-    "DROP VIEW gold.subs", "CALL pragma_version()", "EXPORT DATABASE 'out'",
-    "SELECT * FROM glob('/etc/*')", "SELECT * FROM read_text('/etc/passwd')", "SELECT getenv('HOME')",
-])
+@pytest.mark.parametrize("query", SQL_INJECTIONS)
 def test_lake_sql_refuses_anything_but_one_sandboxed_query(subs: lakebed.Lake, query: str) -> None:
     roots = (subs.path, Path.cwd())
     before = snapshot(*roots)
     with pytest.raises(InvalidArgument):
-        subs.sql(query)
+        subs.sql(query.format(lake=subs.path))
     assert snapshot(*roots) == before
     assert not any(Path.cwd().iterdir())
 

@@ -142,20 +142,25 @@ def test_any_damage_before_the_last_record_is_refused(tmp_path: Path, seed: int)
 # -- manifests ----------------------------------------------------------------------------
 
 
-def _two_versions(root: Path, **settings: Any) -> None:
+def _manifests(root: Path) -> list[Path]:
+    """The manifest files of collection "c", oldest first."""
+    return sorted((_col_dir(root, "c") / "manifests").glob("*.json"))
+
+
+def _two_versions(root: Path, **settings: Any) -> list[Path]:
+    """Collection "c" with two flushed versions; its manifest files, oldest first."""
     with lakebed.connect(root, **settings) as lake:
         col = lake.collections.create("c", dim=DIM)
         col.upsert(list(range(50)), _vec(50))
         col.flush()
         col.upsert(list(range(50, 80)), _vec(30, 1))
         col.flush()
+    return _manifests(root)
 
 
 def test_truncated_newest_manifest_raises_and_repair_rolls_back(tmp_path: Path) -> None:
     root = tmp_path / "lake"
-    _two_versions(root)
-    mdir = _col_dir(root, "c") / "manifests"
-    newest = sorted(mdir.glob("*.json"))[-1]
+    newest = _two_versions(root)[-1]
     _truncate(newest)
     with lakebed.connect(root) as lake, pytest.raises(CorruptionError) as err:
         lake.collections.open("c")
@@ -184,8 +189,7 @@ def test_rollback_replays_the_log_still_present(tmp_path: Path) -> None:
         col.flush()
         col.create_payload_index("x", "integer")  # a new version, no write
         col.upsert([20, 21], _vec(2, 1))  # in the log only
-    mdir = _col_dir(root, "c") / "manifests"
-    _truncate(sorted(mdir.glob("*.json"))[-1])
+    _truncate(_manifests(root)[-1])
     lines = repair_collection(root, "c", _col_dir(root, "c"))
     assert not any("lost" in line and "writes" in line for line in lines), lines
     with lakebed.connect(root) as lake:
@@ -194,9 +198,7 @@ def test_rollback_replays_the_log_still_present(tmp_path: Path) -> None:
 
 def test_damaged_older_manifest_leaves_the_collection_usable(tmp_path: Path) -> None:
     root = tmp_path / "lake"
-    _two_versions(root)
-    mdir = _col_dir(root, "c") / "manifests"
-    older = sorted(mdir.glob("*.json"))[-2]
+    older = _two_versions(root)[-2]
     _flip(older)
     with lakebed.connect(root) as lake:
         assert lake.collections.open("c").count() == 80

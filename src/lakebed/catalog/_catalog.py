@@ -83,6 +83,16 @@ class Catalog:
             "what else is affected, then restore the catalog from a backup"
         )
 
+    @contextmanager
+    def _decoded(self) -> Iterator[None]:
+        """A catalog that SQLite cannot decode raises :meth:`corruption`, not a DatabaseError."""
+        try:
+            yield
+        except sa.exc.DatabaseError as exc:
+            if _is_corruption(exc):
+                raise self.corruption(exc) from None
+            raise
+
     @staticmethod
     def _require_psycopg() -> None:
         try:
@@ -95,44 +105,31 @@ class Catalog:
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """A connection inside a transaction, committed on success, rolled back on error."""
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except sa.exc.OperationalError as exc:
-            if "database is locked" in str(exc):
-                raise
-            raise BackendUnavailable(f"the catalog at {_redact(self.url)} failed: {exc.orig}") from None
-        except sa.exc.DatabaseError as exc:
-            if _is_corruption(exc):
-                raise self.corruption(exc) from None
-            raise
+        with self._decoded():
+            try:
+                with self.engine.begin() as conn:
+                    yield conn
+            except sa.exc.OperationalError as exc:
+                if "database is locked" in str(exc):
+                    raise
+                raise BackendUnavailable(f"the catalog at {_redact(self.url)} failed: {exc.orig}") from None
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         """A connection for reads (no transaction is committed)."""
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except sa.exc.DatabaseError as exc:
-            if _is_corruption(exc):
-                raise self.corruption(exc) from None
-            raise
+        with self._decoded(), self.engine.connect() as conn:
+            yield conn
 
     def migrate(self) -> None:
         """Bring the catalog schema to the newest migration (idempotent)."""
         from alembic import command
         from alembic.config import Config
 
-        try:
-            with self._migrate_lock, self.engine.begin() as conn:
-                cfg = Config()
-                cfg.set_main_option("script_location", str(_MIGRATIONS))
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
-        except sa.exc.DatabaseError as exc:
-            if _is_corruption(exc):
-                raise self.corruption(exc) from None
-            raise
+        with self._migrate_lock, self._decoded(), self.engine.begin() as conn:
+            cfg = Config()
+            cfg.set_main_option("script_location", str(_MIGRATIONS))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
 
     def current_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext

@@ -19,7 +19,6 @@ from lakebed.features._codec import NULL_TIME, EventsCodec, RowCodec, key_string
 from lakebed.features._definitions import FeatureService, parse_dtype, utc_us
 from lakebed.features._offline import entity_table, run_udf
 from lakebed.features._registry import castable, view_feature_types
-from lakebed.tables._sandbox import connect as sandboxed_duckdb
 
 if TYPE_CHECKING:
     from lakebed.features._store import FeatureStore
@@ -453,7 +452,7 @@ def push(store: FeatureStore, view: str, rows: Any, to: str) -> int:
         if spec["aggregations"]:
             push_events(store, view, version, spec, table)
         else:
-            con = sandboxed_duckdb(timezone=None)
+            con = store._push_duckdb()
             try:
                 con.register("__lakebed_push", table)
                 write_latest(store, con, view, version, spec, "__lakebed_push", None, None, None, None)

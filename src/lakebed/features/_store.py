@@ -77,6 +77,7 @@ class FeatureStore:
         self.registry = Registry(lake)
         self._online: OnlineStore | None = None
         self._online_lock = threading.Lock()
+        self._duckdb: Any = None  # the in-memory DuckDB of pushes, opened at the first one
         self._plans: dict[Any, Any] = {}
         self._codecs: dict[tuple[str, int], Any] = {}
         lake.on_close(self.close)
@@ -416,10 +417,25 @@ class FeatureStore:
         self.registry.invalidate()
         self._plans.clear()
 
+    def _push_duckdb(self) -> Any:
+        """A fresh cursor of the store's sandboxed in-memory DuckDB, for the online side of a
+        push: opening DuckDB costs tens of milliseconds, a cursor microseconds, and each
+        cursor is a connection of its own (concurrent pushes do not see each other's
+        registered tables). The caller closes it."""
+        with self._online_lock:
+            if self._duckdb is None:
+                from lakebed.tables._sandbox import connect as sandboxed_duckdb
+
+                self._duckdb = sandboxed_duckdb(timezone=None)
+            return self._duckdb.cursor()
+
     def close(self) -> None:
         if self._online is not None:
             self._online.close()
             self._online = None
+        if self._duckdb is not None:
+            self._duckdb.close()
+            self._duckdb = None
 
 
 def _feature_names(spec: dict[str, Any]) -> list[str]:

@@ -210,35 +210,33 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _key_value(text: str) -> tuple[str, Any]:
+def _key_value(text: str) -> tuple[str, str]:
     if "=" not in text:
         raise typer.BadParameter(f"--key takes name=value, got {text!r}")
     name, raw = text.split("=", 1)
-    try:
-        return name, json.loads(raw)
-    except ValueError:
-        return name, raw
+    return name, raw
 
 
-def _typed_key(name: str, raw: str, dtype: Any) -> Any:
+def _typed_key(name: str, raw: str, dtype: Any = None) -> Any:
     """A ``--key`` value parsed as its entity key's declared type (not guessed from the
     text: ``user_id=abc`` on an integer key is an error, ``sku=0042`` on a string key
-    stays ``"0042"``)."""
+    stays ``"0042"``); with no type (``dtype`` None) or another type, JSON if the text
+    parses as JSON, else the text."""
     import pyarrow as pa
 
-    if pa.types.is_integer(dtype):
+    if dtype is not None and pa.types.is_integer(dtype):
         try:
             return int(raw)
         except ValueError:
             raise InvalidArgument(
                 f"--key {name}={raw}: {name} is an integer key ({dtype}); {raw!r} is not an integer"
             ) from None
-    if pa.types.is_floating(dtype):
+    if dtype is not None and pa.types.is_floating(dtype):
         try:
             return float(raw)
         except ValueError:
             raise InvalidArgument(f"--key {name}={raw}: {name} is a {dtype} key; {raw!r} is not a number") from None
-    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+    if dtype is not None and (pa.types.is_string(dtype) or pa.types.is_large_string(dtype)):
         return raw
     try:
         return json.loads(raw)
@@ -256,13 +254,11 @@ def online_command(
     online: OnlineOpt = None,
 ) -> None:
     """Look up the online feature values of one entity."""
-    row = dict(_key_value(k) for k in key)
+    pairs = [_key_value(k) for k in key]
     with _open(lake, read_only=True, catalog=catalog, online=online) as lk:
         request: Any = features[0] if len(features) == 1 and ":" not in features[0] else features
-        raw = {k.split("=", 1)[0]: k.split("=", 1)[1] for k in key}
-        for name, dtype in lk.features.key_types(request).items():
-            if name in raw:
-                row[name] = _typed_key(name, raw[name], dtype)
+        types = lk.features.key_types(request)
+        row = {name: _typed_key(name, raw, types.get(name)) for name, raw in pairs}
         resp = lk.features.online([row], request)
         table = Table(title=f"online features of {row}")
         for col in ("feature", "value", "status"):

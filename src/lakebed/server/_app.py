@@ -185,9 +185,6 @@ class Auth:
         self.required = _keys.auth_required(lake)
         self._cache: dict[str, _keys.ApiKey] = {}
 
-    def forget(self) -> None:
-        self._cache.clear()
-
     def refresh(self) -> None:
         """Keys changed: drop the verified keys; closed stays closed."""
         self._cache.clear()
@@ -226,18 +223,6 @@ class Auth:
     def secret(authorization: str | None, x_api_key: str | None) -> str | None:
         header = authorization or ""
         return header[7:].strip() if header[:7].lower() == "bearer " else x_api_key
-
-    def key(self, request: Request) -> _keys.ApiKey | None:
-        """The request's verified key (None on an open lake); a refusal is logged."""
-        if not self.required:
-            return None
-        h = request.headers
-        secret = self.secret(h.get("authorization"), h.get("x-api-key"))
-        try:
-            return self.verify(secret)
-        except AuthError as exc:
-            log_refusal(exc, secret, request.scope.get("client"), request.method, request.url.path)
-            raise
 
     def need(self, scope: str, area: str | None = None, name_param: str | None = None) -> Any:
         """A FastAPI dependency requiring ``scope`` (and a grant on the path's name).

@@ -8,7 +8,7 @@ Example:
     b'{}'
 """
 
-from lakebed.storage._atomic import atomic_write_bytes, fsync_dir
+from lakebed.storage._atomic import atomic_write_bytes, fsync_dir, fsync_file
 from lakebed.storage._lock import LakeLock
 
-__all__ = ["LakeLock", "atomic_write_bytes", "fsync_dir"]
+__all__ = ["LakeLock", "atomic_write_bytes", "fsync_dir", "fsync_file"]

@@ -4,13 +4,18 @@ import os
 from pathlib import Path
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a rename or a new file in ``path`` durable."""
+def fsync_file(path: Path) -> None:
+    """fsync what is at ``path``: a file's content, or a directory's entries."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in ``path`` durable."""
+    fsync_file(path)
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:

@@ -92,10 +92,12 @@ def check_table(lake_root: Path, name: str, table_path: Path, *, full: bool = Fa
 
 def _replay(logdir: Path, name: str, rel: Any) -> _Replay:
     out = _Replay()
-    entries = {int(m.group(1)): logdir / f for f in os.listdir(logdir) if (m := _ENTRY.match(f))}
+    entries: dict[int, Path] = {}
     checkpoints: dict[int, list[Path]] = {}
     for f in os.listdir(logdir):
-        if m := _CHECKPOINT.match(f):
+        if m := _ENTRY.match(f):
+            entries[int(m.group(1))] = logdir / f
+        elif m := _CHECKPOINT.match(f):
             checkpoints.setdefault(int(m.group(1)), []).append(logdir / f)
     if not entries and not checkpoints:
         out.problems.append(Problem("table", name, rel(logdir), "the _delta_log folder holds no commits",
@@ -135,7 +137,7 @@ def _replay(logdir: Path, name: str, rel: Any) -> _Replay:
             ))
             return out
         try:
-            actions = _parse_entry(entry)
+            actions = parse_entry(entry)
         except ValueError as exc:
             if version == newest:
                 action = (f"move {rel(entry)} aside (the table then reads as version {version - 1} and the "
@@ -159,8 +161,9 @@ def _replay(logdir: Path, name: str, rel: Any) -> _Replay:
     return out
 
 
-def _parse_entry(entry: Path) -> list[dict[str, Any]]:
-    """The actions of one log entry; ValueError saying what is wrong."""
+def parse_entry(entry: Path) -> list[dict[str, Any]]:
+    """The actions of one log entry; ValueError saying what is wrong. Lines end with "\\n"
+    only (str.splitlines would also split inside a value holding U+2028 or U+0085)."""
     raw = entry.read_bytes()
     if not raw.strip():
         raise ValueError("is empty")

@@ -32,22 +32,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote
 
-from lakebed.storage import fsync_dir
-
-
-def fsync_file(path: Path) -> None:
-    """fsync one file's content."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+from lakebed.storage import fsync_dir, fsync_file
+from lakebed.tables._check import parse_entry
 
 
 def log_entry(table_dir: Path, version: int) -> Path:
@@ -56,18 +47,14 @@ def log_entry(table_dir: Path, version: int) -> Path:
 
 def commit_files(table_dir: Path, version: int) -> tuple[list[Path], list[Path]]:
     """What the commit making ``version`` wrote: (files, directories). Files are the data
-    files of its ``add`` actions (percent-decoded paths relative to the table), any
-    checkpoint of that version, and the log entry last; directories run from each data
-    file's directory up to the table directory, and ``_delta_log``."""
+    files of its ``add`` actions (percent-decoded paths relative to the table), the
+    checkpoint of that version when ``_last_checkpoint`` records one, and the log entry
+    last; directories run from each data file's directory up to the table directory, and
+    ``_delta_log``."""
     log = log_entry(table_dir, version)
     files: list[Path] = []
     dirs: dict[Path, None] = {}
-    # Delta log lines end with "\n"; str.splitlines would also split inside a value
-    # holding U+2028 or U+0085.
-    for line in log.read_text(encoding="utf-8").split("\n"):
-        if not line.strip():
-            continue
-        action = json.loads(line)
+    for action in parse_entry(log):
         add = action.get("add") or action.get("cdc")
         if not add or "://" in add.get("path", ""):
             continue
@@ -78,10 +65,14 @@ def commit_files(table_dir: Path, version: int) -> tuple[list[Path], list[Path]]
             dirs.setdefault(parent, None)
             parent = parent.parent
     logdir = table_dir / "_delta_log"
-    for extra in sorted(logdir.glob(f"{version:020d}.checkpoint*.parquet")):
-        files.append(extra)
-    if (logdir / "_last_checkpoint").exists() and any(p.name.startswith(f"{version:020d}.checkpoint") for p in files):
-        files.append(logdir / "_last_checkpoint")
+    last = logdir / "_last_checkpoint"
+    try:  # a small read, rather than listing the whole log for every commit
+        checkpointed = json.loads(last.read_bytes()).get("version") == version
+    except (FileNotFoundError, ValueError, AttributeError):
+        checkpointed = False
+    if checkpointed:
+        files += sorted(logdir.glob(f"{version:020d}.checkpoint*.parquet"))
+        files.append(last)
     files.append(log)
     dirs.setdefault(table_dir, None)
     dirs.setdefault(logdir, None)

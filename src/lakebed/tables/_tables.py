@@ -269,7 +269,7 @@ class Tables:
             "name": name,
             "location": str(self._lake.path / row.location),
             "version": dt.version(),
-            "schema": self._schema(dt),
+            "schema": _arrow_schema(dt),
             "num_rows": self._count_rows(name, dt),
             "description": row.description,
             "partition_by": list(row.partition_by or []),
@@ -297,13 +297,9 @@ class Tables:
             )
 
     # -- data --------------------------------------------------------------------------
-    @staticmethod
-    def _schema(dt: DeltaTable) -> pa.Schema:
-        return pa.schema(dt.schema().to_arrow())  # type: ignore[call-overload]
-
     def schema(self, name: str, version: int | None = None) -> pa.Schema:
         """The table's Arrow schema (at a version)."""
-        return self._schema(self._delta(name, version))
+        return _arrow_schema(self._delta(name, version))
 
     def version(self, name: str) -> int:
         """The latest version number."""
@@ -332,7 +328,7 @@ class Tables:
         with self._lock(key):
             dt = self._open(name, path)
             first = dt.version() + 1
-            target = self._schema(dt)
+            target = _arrow_schema(dt)
             arrow = to_arrow(data, target)
             if isinstance(arrow, pa.RecordBatchReader):
                 source: Any = _ConformedReader(arrow, target, schema_mode == "merge")
@@ -375,7 +371,7 @@ class Tables:
         with self._lock(parse_name(name)):
             dt = self._open(name, path)
             first = dt.version() + 1
-            target = self._schema(dt)
+            target = _arrow_schema(dt)
             arrow = to_arrow(data, target)
             if isinstance(arrow, pa.RecordBatchReader):
                 arrow = arrow.read_all()
@@ -425,9 +421,10 @@ class Tables:
         path = self._path(name)
         with self._lock(parse_name(name)):
             dt = self._open(name, path)
-            pred = parse_predicate(where, self._schema(dt).names)
+            schema = _arrow_schema(dt)
+            pred = parse_predicate(where, schema.names)
             before = dt.version()
-            expected = _count_where(name, dt, pred)
+            expected = _count_where(name, dt, pred, schema)
             if expected == 0:
                 return before
             # IS TRUE: a row whose predicate is NULL is kept (delta-rs dropped some such rows)
@@ -440,17 +437,18 @@ class Tables:
                         "meaning differs between engines)"
                     )
                 deleted = dt.delete(rendered).get("num_deleted_rows")
-            except (DeltaError, Exception) as exc:
-                if isinstance(exc, InvalidArgument):
-                    raise
+            except InvalidArgument:
+                raise
+            except Exception as exc:
                 if isinstance(exc, DeltaError) or "error" in type(exc).__name__.lower():
                     raise InvalidArgument(f"cannot delete from {name!r} where {where!r}: {exc}") from None
                 raise
             dt.update_incremental()
             if deleted != expected:  # a delta-rs bug (seen with NULL predicates): undo, don't guess
-                dt.restore(before)
-                dt.update_incremental()
-                self._durability.committed(Path(path), before + 1, dt.version())
+                if dt.version() > before:  # (a delete that removed nothing made no version)
+                    dt.restore(before)
+                    dt.update_incremental()
+                    self._durability.committed(Path(path), before + 1, dt.version())
                 raise InvalidArgument(
                     f"deleting where {where!r} removed {deleted} rows of {name!r} where {expected} "
                     f"match; the delete was undone (the table's content is that of version {before})"
@@ -486,12 +484,12 @@ class Tables:
         if version is not None and as_of is not None:
             raise InvalidArgument("give version or as_of, not both")
         dt = self._delta(name, version, as_of)
+        schema = _arrow_schema(dt)
         cols = list(columns) if columns is not None else None
         if cols is not None:
-            known = set(self._schema(dt).names)
-            unknown = [c for c in cols if c not in known]
+            unknown = [c for c in cols if c not in schema.names]
             if unknown:
-                raise SchemaError(f"columns {unknown} are not in {name!r} (columns: {sorted(known)})")
+                raise SchemaError(f"columns {unknown} are not in {name!r} (columns: {sorted(schema.names)})")
         if where is None:
             try:
                 return dt.to_pyarrow_table(columns=cols)
@@ -500,8 +498,8 @@ class Tables:
                 raise
         import duckdb
 
-        pred = parse_predicate(where, self._schema(dt).names)
-        ds = scan_dataset(dt)
+        pred = parse_predicate(where, schema.names)
+        ds = scan_dataset(dt, schema)
         con = _duckdb()
         try:
             con.register("__lakebed_scan", ds)
@@ -536,12 +534,13 @@ class Tables:
         """Make the table's content that of ``version`` again, as a new version."""
         self._lake.check_writable()
         self._delta(name, version)  # a clear NotFound for a version that does not exist
+        path = self._path(name)
         with self._lock(parse_name(name)):
-            dt = self._open(name, self._path(name))
+            dt = self._open(name, path)
             first = dt.version() + 1
             dt.restore(version)
             dt.update_incremental()
-            self._durability.committed(Path(self._path(name)), first, dt.version())
+            self._durability.committed(Path(path), first, dt.version())
             return dt.version()
 
     def flush(self) -> None:
@@ -606,7 +605,8 @@ class Tables:
             raise InvalidArgument(f"max_rows must be >= 1, got {max_rows}")
         if timeout is not None and not timeout > 0:
             raise InvalidArgument(f"timeout must be a positive number of seconds, got {timeout}")
-        visible = self.list() if tables is None else [t for t in self.list() if t in set(tables)]
+        allowed = None if tables is None else set(tables)
+        visible = [t for t in self.list() if allowed is None or t in allowed]
         con = _duckdb()
         timer: threading.Timer | None = None
         try:
@@ -627,11 +627,7 @@ class Tables:
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(ns)}")
                 con.execute(f"CREATE OR REPLACE VIEW {quote_ident(ns)}.{quote_ident(tname)} AS "
                             f"SELECT * FROM {quote_ident(alias)}")
-            relation = con.sql(query)
-            if relation is None:
-                raise InvalidArgument(
-                    f"{query!r} is no query; lake.sql runs queries that return rows (SELECT, WITH, ...)"
-                )
+            relation = con.sql(query)  # one SELECT statement (checked above): never None
             if max_rows is not None:
                 relation = relation.limit(max_rows + 1)
             if timeout is not None:
@@ -679,7 +675,11 @@ _DAMAGE_WORDS = ("parquet", "json", "object store", "no such file", "not found",
 _VIEWS = {pa.string(): pa.string_view(), pa.binary(): pa.binary_view()}
 
 
-def scan_dataset(dt: DeltaTable) -> pads.Dataset:
+def _arrow_schema(dt: DeltaTable) -> pa.Schema:
+    return pa.schema(dt.schema().to_arrow())  # type: ignore[call-overload]
+
+
+def scan_dataset(dt: DeltaTable, schema: pa.Schema | None = None) -> pads.Dataset:
     """The table's files as a pyarrow dataset for DuckDB, which pushes its filters into it.
 
     delta-rs writes the files of a merge or a delete (rewritten by DataFusion) with
@@ -687,9 +687,10 @@ def scan_dataset(dt: DeltaTable) -> pads.Dataset:
     A dataset typed ``string`` cannot evaluate a pushed-down filter against the row-group
     statistics of a ``string_view`` file (pyarrow has no kernel comparing the two), but a
     dataset typed with the view types reads both kinds of file and evaluates the filter on
-    either. DuckDB returns the columns as plain strings.
+    either. DuckDB returns the columns as plain strings. ``schema`` is the table's, when
+    the caller has it already.
     """
-    schema = pa.schema(dt.schema().to_arrow())  # type: ignore[call-overload]
+    schema = _arrow_schema(dt) if schema is None else schema
     view = pa.schema([f.with_type(_VIEWS.get(f.type, f.type)) for f in schema])
     return dt.to_pyarrow_dataset(schema=view)
 
@@ -700,13 +701,13 @@ def _duckdb() -> Any:
     return sandboxed_duckdb(timezone="UTC")
 
 
-def _count_where(name: str, dt: DeltaTable, pred: Predicate) -> int:
+def _count_where(name: str, dt: DeltaTable, pred: Predicate, schema: pa.Schema) -> int:
     """How many rows of ``dt`` match ``pred``, as DuckDB (the engine of reads) sees it."""
     import duckdb
 
     con = _duckdb()
     try:
-        con.register("__lakebed_scan", scan_dataset(dt))
+        con.register("__lakebed_scan", scan_dataset(dt, schema))
         row = con.execute(f"SELECT count(*) FROM __lakebed_scan WHERE {pred.sql()}").fetchone()
         return int(row[0]) if row else 0
     except duckdb.Error as exc:

@@ -9,7 +9,7 @@ therefore lose at most the last ``flush_interval`` seconds of metric points; set
 ``lake.runs.flush_interval = 0`` to write each point at once. The points of one
 ``log_metrics`` call enter the buffer together, so a flush holds all of them or none.
 With ``fsync="always"`` a flush returns after the catalog fsynced it (SQLite
-``synchronous=FULL`` for that commit, PostgreSQL ``synchronous_commit=on``). Params,
+``synchronous=FULL``, PostgreSQL ``synchronous_commit=on``). Params,
 tags, artifacts and status changes are written synchronously.
 
 Example:
@@ -68,6 +68,8 @@ _ATTR_COLUMNS = (
     "git_dirty",
 )
 _live: weakref.WeakSet[Runs] = weakref.WeakSet()
+# the fsync setting as PostgreSQL synchronous_commit (None: the server's default)
+_SYNCHRONOUS_COMMIT = {"always": "on", "batch": None, "never": "off"}
 
 
 @atexit.register
@@ -503,20 +505,15 @@ class Runs:
         """A catalog transaction whose commit honours the lake's ``fsync`` setting: every
         write of runs (start, params, tags, metric flushes, end, artifacts) goes through it.
 
-        The catalog runs SQLite in WAL mode with ``synchronous=NORMAL`` (commits reach the
-        disk at checkpoints); under ``fsync="always"`` the connection is raised to FULL so
-        that the commit fsyncs the WAL before it returns (set first, before pysqlite begins
-        the transaction at the first write). On PostgreSQL ``SET LOCAL`` scopes
+        A SQLite catalog sets ``synchronous`` for the setting on each connection itself
+        (FULL under ``fsync="always"``, else NORMAL). On PostgreSQL ``SET LOCAL`` scopes
         ``synchronous_commit`` to this transaction.
         """
-        fsync = self._lake.settings.fsync
         with self._catalog.begin() as conn:
-            if self._catalog.dialect == "sqlite":
-                conn.exec_driver_sql(f"PRAGMA synchronous={'FULL' if fsync == 'always' else 'NORMAL'}")
-            elif fsync == "always":
-                conn.exec_driver_sql("SET LOCAL synchronous_commit = on")
-            elif fsync == "never":
-                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            if self._catalog.dialect != "sqlite":
+                level = _SYNCHRONOUS_COMMIT.get(self._lake.settings.fsync)
+                if level is not None:
+                    conn.exec_driver_sql(f"SET LOCAL synchronous_commit = {level}")
             yield conn
 
     def _make_sql(self) -> tuple[str, str]:

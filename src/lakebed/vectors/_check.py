@@ -47,6 +47,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -55,12 +56,12 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from lakebed._integrity import Problem
+from lakebed._integrity import Problem, rel_path
 from lakebed.errors import CorruptionError
 from lakebed.storage import atomic_write_bytes, fsync_dir
 from lakebed.vectors._maintenance import encode_manifest, list_versions, manifest_path, read_manifest
 from lakebed.vectors._segment import read_segment, read_tombstones, verify_files
-from lakebed.vectors._wal import WalScan, encode_record, scan_file
+from lakebed.vectors._wal import WalScan, encode_record, log_files, refused, scan_file
 
 __all__ = ["check_collection", "repair_collection"]
 
@@ -71,76 +72,79 @@ def _why(exc: Exception) -> str:
     return why[1:-1] if why.startswith("(") and why.endswith(")") else why
 
 
-def _rel(lake_root: Path, p: Path) -> str:
-    try:
-        return p.relative_to(lake_root).as_posix()
-    except ValueError:
-        return str(p)
-
-
 def _seg_dir(path: Path, seg_id: int) -> Path:
     return path / "segments" / f"{seg_id:08d}"
 
 
-def _segment_damage(path: Path, seg: dict[str, Any]) -> list[tuple[Path, str]]:
-    """``(file, what)`` for each damaged file of a manifest's segment entry."""
-    sdir = _seg_dir(path, int(seg["id"]))
-    out: list[tuple[Path, str]] = []
-    if not sdir.is_dir():
-        return [(sdir, "is missing")]
-    files = seg.get("files")
-    if files is not None:
-        out.extend((sdir / name, what) for name, what in verify_files(sdir, files, cached=False))
-    else:  # written before checksums: the files must decode and agree
-        try:
-            read_segment(sdir, int(seg["id"]), {})
+class _SegmentDamage:
+    """``(file, what)`` for each damaged file of a manifest's segment entry. Versions share
+    segment and tombstone files: each is verified once per check or repair."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._files: dict[tuple[int, str], list[tuple[Path, str]]] = {}
+        self._tombs: dict[tuple[int, str, int | None], list[tuple[Path, str]]] = {}
+
+    def __call__(self, seg: dict[str, Any]) -> list[tuple[Path, str]]:
+        seg_id = int(seg["id"])
+        sdir = _seg_dir(self.path, seg_id)
+        if not sdir.is_dir():
+            return [(sdir, "is missing")]
+        files = seg.get("files")
+        key = (seg_id, json.dumps(files, sort_keys=True))
+        if key not in self._files:
+            self._files[key] = self._segment_files(sdir, seg_id, files)
+        out = list(self._files[key])
+        if seg.get("tombstones"):
+            tkey = (seg_id, seg["tombstones"], seg.get("tombstones_crc32"))
+            if tkey not in self._tombs:
+                self._tombs[tkey] = self._tombstones(sdir, seg["tombstones"], seg.get("tombstones_crc32"))
+            out.extend(self._tombs[tkey])
+        return out
+
+    @staticmethod
+    def _segment_files(sdir: Path, seg_id: int, files: dict[str, dict[str, int]] | None) -> list[tuple[Path, str]]:
+        if files is not None:
+            return [(sdir / name, what) for name, what in verify_files(sdir, files, cached=False)]
+        try:  # written before checksums: the files must decode and agree
+            read_segment(sdir, seg_id, {})
         except CorruptionError as exc:
-            out.append((sdir, str(exc).replace(f"segment file {sdir}", "").strip() or str(exc)))
-    if seg.get("tombstones"):
+            return [(sdir, str(exc).replace(f"segment file {sdir}", "").strip() or str(exc))]
+        return []
+
+    @staticmethod
+    def _tombstones(sdir: Path, name: str, crc: int | None) -> list[tuple[Path, str]]:
         try:
-            read_tombstones(sdir, seg["tombstones"], seg.get("tombstones_crc32"))
+            read_tombstones(sdir, name, crc)
         except CorruptionError as exc:
-            out.append((sdir / seg["tombstones"], str(exc)))
-    return out
+            return [(sdir / name, str(exc))]
+        return []
 
 
 def _wal_scans(path: Path) -> list[tuple[int, WalScan]]:
-    out = []
-    for p in sorted((path / "wal").glob("*.wal")):
-        try:
-            first = int(p.stem)
-        except ValueError:
-            continue
-        out.append((first, scan_file(p, None)))
-    return out
+    """Every log file scanned (the dimension inferred), with the sequence it starts at."""
+    return [(first, scan_file(p, None)) for first, p in log_files(path / "wal")]
 
 
-def _damaged_wals(scans: list[tuple[int, WalScan]]) -> list[tuple[int, WalScan]]:
-    """The log files whose damage is more than a torn tail of the newest file."""
-    bad = []
-    for i, (first, scan) in enumerate(scans):
-        if not scan.damage:
-            continue
-        later = any(s.size > 0 for _, s in scans[i + 1 :])
-        if not scan.torn or later:
-            bad.append((first, scan))
-    return bad
+def _damaged_wals(scans: list[tuple[int, WalScan]]) -> list[tuple[int, WalScan, int | None]]:
+    """``(first sequence, scan, first sequence of the next file or None)`` of each log file
+    that replay refuses (damage that is more than a torn tail of the newest file)."""
+    bad = {id(scan) for scan, _ in refused([scan for _, scan in scans])}
+    return [(first, scan, scans[i + 1][0] if i + 1 < len(scans) else None)
+            for i, (first, scan) in enumerate(scans) if id(scan) in bad]
 
 
-def _lost_seqs(scans: list[tuple[int, WalScan]], after: int) -> tuple[list[int], list[str]]:
-    """Sequence numbers ``> after`` missing from the readable log records (each file
-    starts at its name's sequence and ends where the next begins), and notes about
-    damaged ends whose record count cannot be known."""
-    lost: list[int] = []
-    notes: list[str] = []
-    for i, (first, scan) in enumerate(scans):
-        seqs = sorted(r.seq for r in scan.records)
-        end = scans[i + 1][0] - 1 if i + 1 < len(scans) else (seqs[-1] if seqs else first - 1)
-        have = set(seqs)
-        lost.extend(s for s in range(max(first, after + 1), end + 1) if s not in have)
-        if i + 1 == len(scans) and scan.damage and scan.damage[-1][1] == scan.size and not scan.torn:
-            notes.append(f"an unknown number of writes after write {end} "
-                         f"({scan.size - scan.damage[-1][0]} bytes at the end of {scan.path.name})")
+def _lost_seqs(first: int, scan: WalScan, next_first: int | None, after: int) -> tuple[list[int], list[str]]:
+    """Sequence numbers ``> after`` missing from the readable records of one log file (it
+    starts at its name's sequence and ends where the next file begins), and a note when
+    the newest file has a damaged end whose record count cannot be known."""
+    have = {r.seq for r in scan.records}
+    end = next_first - 1 if next_first is not None else max(have, default=first - 1)
+    lost = [s for s in range(max(first, after + 1), end + 1) if s not in have]
+    notes = []
+    if next_first is None and scan.damage and scan.damage[-1][1] == scan.size and not scan.torn:
+        notes.append(f"an unknown number of writes after write {end} "
+                     f"({scan.size - scan.damage[-1][0]} bytes at the end of {scan.path.name})")
     return lost, notes
 
 
@@ -173,12 +177,12 @@ def check_collection(lake_root: Path, name: str, path: Path) -> list[Problem]:
     problems: list[Problem] = []
 
     def add(p: Path, what: str, action: str, repairable: bool = True) -> None:
-        problems.append(Problem("collection", name, _rel(lake_root, p), what, action, repairable))
+        problems.append(Problem("collection", name, rel_path(lake_root, p), what, action, repairable))
 
     versions = list_versions(path) if (path / "manifests").is_dir() else []
     if not versions:
         add(path / "manifests", "has no manifest (the collection's directory is missing or empty)",
-            f"restore {_rel(lake_root, path)} from a backup, or drop the collection", False)
+            f"restore {rel_path(lake_root, path)} from a backup, or drop the collection", False)
         return problems
     intact: dict[int, dict[str, Any]] = {}
     for v in versions:
@@ -190,15 +194,16 @@ def check_collection(lake_root: Path, name: str, path: Path) -> list[Problem]:
             if v == versions[-1]:
                 action = (f"run {cmd}: it rolls back to the newest intact manifest and replays the "
                           "write-ahead log" if intact_older else
-                          f"restore {_rel(lake_root, path)} from a backup (no older manifest is kept)")
+                          f"restore {rel_path(lake_root, path)} from a backup (no older manifest is kept)")
             else:
                 action = f"run {cmd}: it moves the damaged manifest aside (version {v} can no longer be opened)"
             add(manifest_path(path, v), f"is unreadable ({what})", action, bool(intact_older) or v != versions[-1])
     current = max(intact) if intact else None
+    segment_damage = _SegmentDamage(path)
     seen: set[str] = set()
     for v in sorted(intact, reverse=True):
         for seg in intact[v]["segments"]:
-            for f, what in _segment_damage(path, seg):
+            for f, what in segment_damage(seg):
                 key = str(f)
                 if key in seen:
                     continue
@@ -212,9 +217,9 @@ def check_collection(lake_root: Path, name: str, path: Path) -> list[Problem]:
                 add(f, what, action)
     scans = _wal_scans(path)
     wal_seq = int(intact[current]["wal_seq"]) if current is not None else 0
-    for _first, scan in _damaged_wals(scans):
+    for first, scan, next_first in _damaged_wals(scans):
         start, end, kind = scan.damage[0]
-        lost, notes = _lost_seqs([(f, s) for f, s in scans if s is scan], wal_seq)
+        lost, notes = _lost_seqs(first, scan, next_first, wal_seq)
         after = sum(1 for r in scan.records if r.offset >= end)
         bits = [_plural(len(lost), "write") + " unreadable" if lost else "",
                 *notes, f"{_plural(after, 'valid record')} after it" if after else ""]
@@ -297,9 +302,9 @@ def repair_collection(lake_root: Path, name: str, path: Path) -> list[str]:
             src = manifest_path(path, v)
             dst = src.with_name(f"{src.name}.corrupt-{stamp}")
             os.replace(src, dst)
-            lines.append(f"manifest {_rel(lake_root, src)} was damaged "
+            lines.append(f"manifest {rel_path(lake_root, src)} was damaged "
                          f"({_why(exc)}); moved aside to "
-                         f"{_rel(lake_root, dst)}")
+                         f"{rel_path(lake_root, dst)}")
     rolled_back = bool(intact) and max(intact) < versions[-1]
     if not intact:
         # no manifest reads at all: start from an empty one that keeps every segment id
@@ -313,7 +318,7 @@ def repair_collection(lake_root: Path, name: str, path: Path) -> list[str]:
         intact[base["version"]] = base
         lines.append(f"no manifest was intact: published an empty version {base['version']}; "
                      "the points of every sealed segment are lost (segment files are kept in "
-                     f"{_rel(lake_root, path / 'segments')})")
+                     f"{rel_path(lake_root, path / 'segments')})")
     current = max(intact)
     manifest = intact[current]
     scans = _wal_scans(path)
@@ -321,12 +326,13 @@ def repair_collection(lake_root: Path, name: str, path: Path) -> list[str]:
         lines.append(f"rolled back to version {current}, the newest intact manifest; the "
                      f"write-ahead log is replayed from write {int(manifest['wal_seq']) + 1}")
     # 2. segments of the current version with damaged files: a version without them
+    segment_damage = _SegmentDamage(path)
     dropped: list[dict[str, Any]] = []
     for seg in manifest["segments"]:
-        damage = _segment_damage(path, seg)
+        damage = segment_damage(seg)
         if damage:
             dropped.append(seg)
-            files = "; ".join(f"{_rel(lake_root, f)} {what}" for f, what in damage)
+            files = "; ".join(f"{rel_path(lake_root, f)} {what}" for f, what in damage)
             ids, live_only = _segment_ids(path, seg)
             who = (f"{_plural(len(ids), 'point')} lost: ids {_ids_text(ids)}"
                    + ("" if live_only else " (the tombstones are unreadable: some of these were deleted)")
@@ -350,14 +356,14 @@ def repair_collection(lake_root: Path, name: str, path: Path) -> list[str]:
     for v in sorted(intact):
         if v == current:
             continue
-        bad = [f for seg in intact[v]["segments"] for f, _ in _segment_damage(path, seg)]
+        bad = [f for seg in intact[v]["segments"] for f, _ in segment_damage(seg)]
         if bad:
             src = manifest_path(path, v)
             dst = src.with_name(f"{src.name}.corrupt-{stamp}")
             os.replace(src, dst)
             del intact[v]
-            lines.append(f"version {v} uses the damaged file {_rel(lake_root, bad[0])}: its manifest is "
-                         f"moved aside to {_rel(lake_root, dst)} (that old version can no longer be opened)")
+            lines.append(f"version {v} uses the damaged file {rel_path(lake_root, bad[0])}: its manifest is "
+                         f"moved aside to {rel_path(lake_root, dst)} (that old version can no longer be opened)")
     wal_seq = int(manifest["wal_seq"])
     # segments no version uses any more (those of the rolled-back versions): keep them aside
     used = {int(s["id"]) for m in intact.values() for s in m["segments"]}
@@ -381,8 +387,8 @@ def repair_collection(lake_root: Path, name: str, path: Path) -> list[str]:
     elif rolled_back and first_seq is None:
         lines.append(f"the writes after write {wal_seq} that the rolled-back versions had sealed "
                      "are lost (no log file is left to count them)")
-    for _first, scan in _damaged_wals(scans):
-        lost, notes = _lost_seqs([(f, s) for f, s in scans if s is scan], wal_seq)
+    for first, scan, next_first in _damaged_wals(scans):
+        lost, notes = _lost_seqs(first, scan, next_first, wal_seq)
         dst = scan.path.with_name(f"{scan.path.name}.corrupt-{stamp}")
         os.replace(scan.path, dst)
         kept = scan.records
@@ -392,36 +398,38 @@ def repair_collection(lake_root: Path, name: str, path: Path) -> list[str]:
                 if lost else "", *[f"lost {n}" for n in notes]]
         lost_text = "; ".join(w for w in what if w) or (
             "no write is lost (the damage was in records a manifest already covers)")
-        lines.append(f"write-ahead log {_rel(lake_root, scan.path)} moved aside to "
-                     f"{_rel(lake_root, dst)}; kept {_plural(len(kept), 'readable record')}; {lost_text}")
+        lines.append(f"write-ahead log {rel_path(lake_root, scan.path)} moved aside to "
+                     f"{rel_path(lake_root, dst)}; kept {_plural(len(kept), 'readable record')}; {lost_text}")
     if orphan_ids:
-        present = _present_ids(path, manifest, wal_seq)
+        present = _present_ids(path, manifest, scans, wal_seq)
         gone = [x for x in dict.fromkeys(orphan_ids) if x not in present]
         if gone:
             lines.append(f"points of the rolled-back versions that the repaired collection lacks "
                          f"(some may have been deleted before the damage): ids {_ids_text(gone)}; "
-                         f"their segment files are kept in {_rel(lake_root, path / 'segments')}/.lost-{stamp}")
+                         f"their segment files are kept in {rel_path(lake_root, path / 'segments')}/.lost-{stamp}")
     # 4. the BM25 index: derived, rebuilt on the next open
     text = path / "text"
     if text.is_dir():
         err = _text_error(text)
         if err is not None or lines:
             shutil.rmtree(text)
-            why = (f"was damaged ({_rel(lake_root, err[0])} {err[1]})" if err is not None
+            why = (f"was damaged ({rel_path(lake_root, err[0])} {err[1]})" if err is not None
                    else "may be ahead of the repaired points")
-            lines.append(f"the BM25 index {_rel(lake_root, text)} {why}: removed; it is rebuilt "
+            lines.append(f"the BM25 index {rel_path(lake_root, text)} {why}: removed; it is rebuilt "
                          "from the points when the collection is next opened")
     return lines
 
 
-def _present_ids(path: Path, manifest: dict[str, Any], wal_seq: int) -> set[Any]:
-    """Ids live in the manifest's segments or upserted by the log after it (deletes in
-    the log are ignored: an approximation that only shortens the lost list)."""
+def _present_ids(path: Path, manifest: dict[str, Any], scans: list[tuple[int, WalScan]],
+                 wal_seq: int) -> set[Any]:
+    """Ids live in the manifest's segments or upserted by the log after it (``scans``: the
+    repair keeps every record they read; deletes in the log are ignored, an approximation
+    that only shortens the lost list)."""
     present: set[Any] = set()
     for seg in manifest["segments"]:
         ids, _ = _segment_ids(path, seg)
         present.update(ids or [])
-    for _, scan in _wal_scans(path):
+    for _, scan in scans:
         for r in scan.records:
             if r.seq > wal_seq and r.header.get("op") == "upsert":
                 present.update(r.header.get("ids") or [])

@@ -160,10 +160,8 @@ class TextSearchMixin:
             raise InvalidArgument(f"alpha must be within [0, 1], got {alpha}")
         if rrf_k < 0:
             raise InvalidArgument(f"rrf_k must be >= 0, got {rrf_k}")
+        # (search and _bm25 clamp depth to the live points; fuse returns at most k)
         depth = max(50, k) if candidates is None else _check_k(candidates, "candidates")
-        # neither side returns more than the live points
-        k = min(k, self._snap.live)
-        depth = min(depth, self._snap.live)
         self._require_text()
         if vector is None:
             vector = self._embed([text])[0]

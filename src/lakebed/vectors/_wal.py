@@ -210,6 +210,33 @@ def damage_error(scan: WalScan, why: str = "") -> CorruptionError:
     )
 
 
+def log_files(directory: Path) -> list[tuple[int, Path]]:
+    """The log files of ``directory`` with the sequence number each starts at, oldest first."""
+    out = []
+    for p in directory.glob("*.wal"):
+        try:
+            out.append((int(p.stem), p))
+        except ValueError:
+            continue
+    return sorted(out)
+
+
+def refused(scans: list[WalScan]) -> list[tuple[WalScan, str]]:
+    """The scanned files (oldest first) whose damage is more than a torn tail of the newest
+    non-empty file, each with the detail :func:`damage_error` adds: replay refuses them,
+    ``lakebed check`` reports them and ``lakebed repair`` rewrites them."""
+    out = []
+    for i, scan in enumerate(scans):
+        if not scan.damage:
+            continue
+        if not scan.torn:
+            out.append((scan, ""))
+        elif any(s.size > 0 for s in scans[i + 1 :]):
+            # a bad end of a file that newer files follow is no crash of an append
+            out.append((scan, ", and newer log files follow"))
+    return out
+
+
 class Wal:
     """Appends records to the newest file of a log directory; thread-safe."""
 
@@ -223,13 +250,7 @@ class Wal:
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def files(self) -> list[tuple[int, Path]]:
-        out = []
-        for p in self.dir.glob("*.wal"):
-            try:
-                out.append((int(p.stem), p))
-            except ValueError:
-                continue
-        return sorted(out)
+        return log_files(self.dir)
 
     def replay(self, after_seq: int, *, repair: bool = True) -> Iterator[WalRecord]:
         """Yield the records with ``seq > after_seq``, oldest first.
@@ -238,14 +259,8 @@ class Wal:
         file is dropped (and truncated on disk when ``repair``, with a warning); any other
         damage raises :class:`CorruptionError` and leaves every file as it was."""
         scans = [scan_file(p, self.dim) for _, p in self.files()]
-        for i, scan in enumerate(scans):
-            if not scan.damage:
-                continue
-            if not scan.torn:
-                raise damage_error(scan)
-            if any(s.size > 0 for s in scans[i + 1 :]):
-                # a bad end of a file that newer files follow is no crash of an append
-                raise damage_error(scan, ", and newer log files follow")
+        for scan, why in refused(scans):
+            raise damage_error(scan, why)
         for scan in scans:
             if scan.damage:
                 dropped = scan.size - scan.good_end

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from lakebed.errors import InvalidArgument, require
+from lakebed.storage._atomic import atomic_write_bytes
 
 __all__ = [
     "ENV",
@@ -198,15 +199,13 @@ def cache_file() -> Path:
     return base / "lakebed" / "embed-dtype.json"
 
 
-def _cache_key(torch: Any) -> str:
+def _cache_key(torch: Any, cpuinfo: str) -> str:
     cpu = ""
-    text = _read_cpuinfo()
-    if text:
-        for line in text.splitlines():
-            key, sep, value = line.partition(":")
-            if sep and key.strip() in ("model name", "Hardware", "CPU part"):
-                cpu = value.strip()
-                break
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in ("model name", "Hardware", "CPU part"):
+            cpu = value.strip()
+            break
     if not cpu:
         cpu = platform.processor() or "unknown cpu"
     return f"{cpu} | {platform.machine()} | {platform.system()} | torch {getattr(torch, '__version__', '?')}"
@@ -230,9 +229,7 @@ def _store_cached(path: Path, key: str, entry: dict[str, Any]) -> None:
     data[key] = entry
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-        os.replace(tmp, path)
+        atomic_write_bytes(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode(), durable=False)
     except OSError:  # a read-only home: the choice still holds for this process
         pass
 
@@ -277,7 +274,9 @@ def _decide(
 ) -> Bf16Choice:
     if torch is None:  # the embedder's own dependency, imported only when it embeds
         torch = require("torch", "embed")
-    flags, source = cpu_flags(cpuinfo if cpuinfo is not None else _read_cpuinfo() or ""), "/proc/cpuinfo"
+    if cpuinfo is None:
+        cpuinfo = _read_cpuinfo() or ""
+    flags, source = cpu_flags(cpuinfo), "/proc/cpuinfo"
     if flags is None:
         flags, source = _torch_flags(torch), "torch.cpu.get_capabilities()"
     native = None if flags is None else native_bf16(flags, machine)
@@ -291,7 +290,7 @@ def _decide(
     if run is None:
         return Bf16Choice(False, _UNMEASURED)
     path = cache_file() if cache is None else cache
-    key = _cache_key(torch)
+    key = _cache_key(torch, cpuinfo)
     entry = _load_cached(path, key)
     if entry is None:
         bf16, t_bf16, t_fp32 = measure_bf16(run)
