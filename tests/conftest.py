@@ -8,6 +8,9 @@
 When a service is unreachable those tests skip with a message, unless
 ``LAKEBED_REQUIRE_SERVICES=1`` (set by CI), where they fail.
 
+- ``nats_url``: a NATS server with JetStream (``LAKEBED_TEST_NATS_URL``, default
+  ``nats://127.0.0.1:4222``) and a namespace of the test's own, purged afterwards.
+
 - ``dataset``: ``dataset("hybrid-dev")`` is the folder of a shared dataset, found in
   ``$LAKEBED_DATASETS`` or else at ``../shared/datasets`` from the project root (where CI
   puts it, next to the clone); the test skips, naming both, when it is not there.
@@ -25,6 +28,7 @@ import pytest
 import lakebed
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+NATS_DEFAULT = "nats://127.0.0.1:4222"
 REDIS_DEFAULT = "redis://127.0.0.1:6379/0"
 
 
@@ -121,3 +125,23 @@ def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
     if request.param == "sqlite":
         return None
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def nats_url() -> Iterator[str]:
+    """A NATS (JetStream) URL with a namespace of its own (``?namespace=``); the
+    namespace's JetStream streams and KV buckets are deleted afterwards."""
+    import socket
+    from urllib.parse import urlparse
+
+    base = os.environ.get("LAKEBED_TEST_NATS_URL", NATS_DEFAULT)
+    u = urlparse(base)
+    try:
+        socket.create_connection((u.hostname or "127.0.0.1", u.port or 4222), timeout=3).close()
+    except OSError as exc:
+        _service_missing("NATS", exc)
+    ns = f"t{uuid.uuid4().hex[:10]}"
+    yield f"{base}?namespace={ns}"
+    from lakebed.streams._nats import purge_namespace
+
+    purge_namespace(base, ns)

@@ -40,6 +40,7 @@ _FSYNC = ("always", "batch", "never")
 _KINDS: dict[str, tuple[str, str]] = {
     "catalog": ("url", '"postgresql://user@host/db"'),
     "online": ("url", '"redis://localhost:6379/0"'),
+    "streams": ("url", '"nats://127.0.0.1:4222"'),
     "fsync": ("choice", '"always"'),
     "segment_size": ("int", "50000"),
     "compaction_threshold": ("float", "0.2"),
@@ -59,6 +60,8 @@ class Settings:
     Attributes:
         catalog: catalog URL; ``None`` means the SQLite file ``catalog.db`` in the lake.
         online: online store URL (``sqlite`` default, ``redis://...``, ``postgresql://...``).
+        streams: streams backend URL (the embedded log by default, ``nats://...``,
+            ``redis://...``; ``?namespace=NAME`` shares streams between lakes).
         fsync: write-ahead log durability: ``always`` (fsync each write), ``batch``
             (fsync on flush and close), ``never`` (leave it to the OS).
         segment_size: points in a growing vector segment before it is sealed.
@@ -67,6 +70,7 @@ class Settings:
 
     catalog: str | None = None
     online: str | None = None
+    streams: str | None = None
     fsync: str = "always"
     segment_size: int = 50_000
     compaction_threshold: float = 0.2

@@ -28,6 +28,7 @@ from lakebed.storage import LakeLock
 if TYPE_CHECKING:
     from lakebed.features import FeatureStore
     from lakebed.rag import Rag
+    from lakebed.streams import Streams
     from lakebed.tables import Tables
     from lakebed.tracking import Lineage, Models, PredictionLog, Runs
     from lakebed.vectors import Collections
@@ -158,6 +159,7 @@ class Lake:
         self._areas_lock = threading.RLock()
         self._closers: list[Callable[[], None]] = []
         self._closed = False
+        self._namespace: str | None = None
         if not read_only:
             self._lock.acquire()
         try:
@@ -220,6 +222,35 @@ class Lake:
     def features(self) -> FeatureStore:
         """The feature store."""
         return self._area("features", "lakebed.features", "FeatureStore")  # type: ignore[no-any-return]
+
+    @property
+    def streams(self) -> Streams:
+        """Streams of records: the embedded log, or JetStream / Redis Streams (``streams=``)."""
+        return self._area("streams", "lakebed.streams", "Streams")  # type: ignore[no-any-return]
+
+    @property
+    def namespace(self) -> str:
+        """A per-lake id (stored in the catalog) that keeps lakes apart in a shared Redis,
+        PostgreSQL or NATS server."""
+        ns = self._namespace
+        if ns is None:
+            import uuid
+
+            import sqlalchemy as sa
+
+            from lakebed.features._schema import meta as t
+
+            with self.catalog.connect() as conn:
+                row = conn.execute(sa.select(t.c.value).where(t.c.key == "online_namespace")).first()
+            if row is not None:
+                ns = str(row[0])
+            else:
+                ns = uuid.uuid4().hex[:12]
+                if not self.read_only:
+                    with self.catalog.begin() as conn:
+                        conn.execute(t.insert().values(key="online_namespace", value=ns))
+            self._namespace = ns
+        return ns
 
     @property
     def runs(self) -> Runs:

@@ -20,6 +20,7 @@ from lakebed.features._definitions import (
     Field,
     OnDemandFeatureView,
     Projection,
+    StreamFeatureView,
 )
 from lakebed.features._registry import Change, Plan
 from lakebed.features._serving import EXPIRED, MISSING, PRESENT, OnlineResponse
@@ -41,5 +42,6 @@ __all__ = [
     "OnlineResponse",
     "Plan",
     "Projection",
+    "StreamFeatureView",
     "TrainingSet",
 ]

@@ -390,6 +390,102 @@ class FeatureView(_ViewBase):
         return f"<FeatureView {self.name}{v} source={self.source} features={self.feature_names}>"
 
 
+class StreamFeatureView(FeatureView):
+    """Window aggregations over a stream, kept fresh by a stream processor
+    (:meth:`FeatureStore.run_stream`) as events arrive.
+
+    The processor applies each event to the online store in the same transaction as the
+    stream offset it reached (exactly once), and lands the events in the ``offline``
+    table (default ``streams.<view>``), which the view reads for training sets, so a
+    training set gives the values the online store served. Events older than the newest
+    of their partition by more than ``watermark`` are too late: they are not applied,
+    they land in ``<offline>__late`` and are counted in :meth:`FeatureStore.status`.
+    ``freshness_slo`` is the event-to-online latency the status reports a breach of.
+
+    Example:
+        >>> from datetime import timedelta
+        >>> user = Entity("user", join_keys=["user_id"])
+        >>> clicks = StreamFeatureView(
+        ...     "user_clicks", entities=[user], source="stream:clicks", timestamp_field="ts",
+        ...     aggregations=[Aggregation("item_id", "count", window=timedelta(minutes=5))],
+        ...     watermark=timedelta(seconds=30), offline="bronze.clicks")
+        >>> clicks.stream, clicks.source, clicks.feature_names
+        ('clicks', 'bronze.clicks', ['item_id_count_5m'])
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        entities: Sequence[Entity | str],
+        source: str,
+        timestamp_field: str,
+        aggregations: Sequence[Aggregation],
+        watermark: timedelta = timedelta(seconds=30),
+        offline: str | None = None,
+        freshness_slo: timedelta | None = None,
+        online: bool = True,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        if not isinstance(source, str) or not source.startswith("stream:"):
+            raise InvalidArgument(f"the source of stream view {name!r} must be 'stream:<name>', got {source!r}")
+        from lakebed.streams._spec import check_stream_name
+
+        self.stream = check_stream_name(source[len("stream:"):])
+        if not aggregations:
+            raise InvalidArgument(
+                f"stream view {name!r} needs aggregations=[Aggregation(...)]; for the latest value of a column "
+                "use Aggregation(column, 'max' or 'min', window=...) or a batch FeatureView over the offline table"
+            )
+        offline = offline if offline is not None else f"streams.{check_name(name, 'stream view')}"
+        super().__init__(name, entities=entities, source=offline, timestamp_field=timestamp_field,
+                         aggregations=aggregations, online=online, description=description, tags=tags)
+        wm = _check_delta(watermark, f"the watermark of {name!r}")
+        if wm is None:
+            raise InvalidArgument(f"the watermark of {name!r} must be a positive timedelta")
+        self.watermark = wm
+        self.freshness_slo = _check_delta(freshness_slo, f"the freshness_slo of {name!r}")
+
+    @property
+    def offline(self) -> str:
+        return self.source
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            **super().spec(),
+            "stream": self.stream,
+            "watermark_us": _to_us(self.watermark),
+            "freshness_slo_us": _to_us(self.freshness_slo) if self.freshness_slo is not None else None,
+        }
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any], version: int | None = None) -> StreamFeatureView:
+        view = cls(
+            spec["name"],
+            entities=spec["entities"],
+            source=f"stream:{spec['stream']}",
+            timestamp_field=spec["timestamp_field"],
+            aggregations=[
+                Aggregation(a["column"], a["function"], timedelta(microseconds=a["window_us"]), a["name"])
+                for a in spec["aggregations"]
+            ],
+            watermark=timedelta(microseconds=spec["watermark_us"]),
+            offline=spec["source"],
+            freshness_slo=timedelta(microseconds=spec["freshness_slo_us"]) if spec.get("freshness_slo_us") else None,
+            online=spec.get("online", True),
+            description=spec.get("description", ""),
+            tags=spec.get("tags", {}),
+        )
+        view.join_keys = list(spec.get("join_keys", []))
+        view.version = version
+        return view
+
+    def __repr__(self) -> str:
+        v = f"@{self.version}" if self.version else ""
+        return f"<StreamFeatureView {self.name}{v} stream={self.stream} features={self.feature_names}>"
+
+
 def _fn_fingerprint(fn: Callable[..., Any]) -> tuple[str, str]:
     """Where the function lives and a hash of its source: a changed function is a new version."""
     where = f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
@@ -572,7 +668,7 @@ class FeatureService:
         return f"<FeatureService {self.name}{v} features={self.feature_refs}>"
 
 
-Definition = Entity | FeatureView | OnDemandFeatureView | FeatureService
+Definition = Entity | FeatureView | StreamFeatureView | OnDemandFeatureView | FeatureService
 
 
 def split_ref(ref: Any) -> tuple[str, str]:

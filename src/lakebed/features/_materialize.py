@@ -202,7 +202,7 @@ def materialize(
         views = [views]
     if views is None:
         names = [n for (k, n), (_, s) in sorted(current.items())
-                 if k == "view" and s["type"] == "feature_view" and s.get("online", True)]
+                 if k == "view" and s["type"] == "feature_view" and s.get("online", True) and not s.get("stream")]
     else:
         names = list(views)
         for n in names:
@@ -210,6 +210,9 @@ def materialize(
                 raise NotFound(f"unknown feature view {n!r}; applied views: {store.registry.names('view')}")
             if current[("view", n)][1]["type"] != "feature_view":
                 raise InvalidArgument(f"{n!r} is an on-demand view; it is computed at read time")
+            if current[("view", n)][1].get("stream"):
+                raise InvalidArgument(f"{n!r} is a stream view: its stream processor keeps it fresh "
+                                      "(lake.features.run_stream); lake.features.replay rebuilds it")
     last = _last_ends(store) if incremental else {}
     written: dict[str, int] = {}
     for name in names:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
+import pyarrow as pa
 
 from lakebed.errors import InvalidArgument, NotFound
 from lakebed.features import _schema, _serving
@@ -19,6 +18,7 @@ from lakebed.features._definitions import (
     FeatureView,
     OnDemandFeatureView,
     Projection,
+    StreamFeatureView,
     split_ref,
 )
 from lakebed.features._registry import Change, Plan, Registry
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from lakebed.features._serving import OnlineResponse
+    from lakebed.features._stream import StreamProcessor
     from lakebed.features._training import TrainingSet
     from lakebed.lake import Lake
 
@@ -95,7 +96,15 @@ class FeatureStore:
             + view user_stats (v1)
         """
         self.registry.refresh_if_changed()
-        return self.registry.plan(objects, prune=prune, source_schema=self._source_schema)
+        objs = list(objects)
+        from lakebed.features._stream import stream_source_schemas
+
+        derived = stream_source_schemas(self, objs)
+
+        def source_schema(name: str) -> pa.Schema | None:
+            return self._source_schema(name) or derived.get(name)
+
+        return self.registry.plan(objs, prune=prune, source_schema=source_schema)
 
     def apply(self, objects: Iterable[Any], *, prune: bool = False) -> Plan:
         """Record the definitions in the catalog: each changed one gets a new version.
@@ -103,7 +112,11 @@ class FeatureStore:
         would break a FeatureService or an on-demand view raises ConflictError and
         changes nothing."""
         self.lake.check_writable()
-        plan = self.plan(objects, prune=prune)
+        objs = list(objects)
+        plan = self.plan(objs, prune=prune)
+        from lakebed.features._stream import create_offline_tables
+
+        create_offline_tables(self, objs)
         self.registry.apply(plan)
         for ch in plan.changes:
             if ch.kind == "view" and ch.action == "delete":
@@ -136,6 +149,8 @@ class FeatureStore:
     def _view(self, spec: dict[str, Any], version: int) -> FeatureView | OnDemandFeatureView:
         if spec["type"] == "on_demand":
             return OnDemandFeatureView.from_spec(spec, self.registry.udf(spec["name"], spec), version)
+        if spec.get("stream"):
+            return StreamFeatureView.from_spec(spec, version)
         return FeatureView.from_spec(spec, version)
 
     def list_views(self) -> list[FeatureView | OnDemandFeatureView]:
@@ -288,17 +303,7 @@ class FeatureStore:
 
     def _namespace(self) -> str:
         """A per-lake id that keeps lakes apart in a shared Redis or PostgreSQL."""
-        t = _schema.meta
-        with self.lake.catalog.connect() as conn:
-            row = conn.execute(sa.select(t.c.value).where(t.c.key == "online_namespace")).first()
-        if row is not None:
-            return str(row[0])
-        ns = uuid.uuid4().hex[:12]
-        if self.lake.read_only:
-            return ns
-        with self.lake.catalog.begin() as conn:
-            conn.execute(t.insert().values(key="online_namespace", value=ns))
-        return ns
+        return self.lake.namespace
 
     def key_types(self, features: Sequence[str] | FeatureService | str) -> dict[str, pa.DataType]:
         """The Arrow type of each join key that ``features`` are looked up by, from the
@@ -402,6 +407,48 @@ class FeatureStore:
         from lakebed.features._materialize import materialize
 
         return materialize(self, end, views, progress, start=None, incremental=True)
+
+    # -- streams ------------------------------------------------------------------------
+    def stream_processor(
+        self, views: Sequence[str] | str | None = None, *, max_records: int = 50_000, offline_interval: float = 1.0
+    ) -> StreamProcessor:
+        """A processor for stream feature views (all of them by default): see
+        :class:`lakebed.features._stream.StreamProcessor`."""
+        from lakebed.features._stream import StreamProcessor
+
+        return StreamProcessor(self, [views] if isinstance(views, str) else views, max_records=max_records,
+                               offline_interval=offline_interval)
+
+    def run_stream(
+        self,
+        views: Sequence[str] | str | None = None,
+        *,
+        until_caught_up: bool = False,
+        duration: float | None = None,
+        stop: Any = None,
+        on_status: Callable[[list[dict[str, Any]]], None] | None = None,
+        max_records: int = 50_000,
+        offline_interval: float = 1.0,
+    ) -> dict[str, dict[str, Any]]:
+        """Run stream feature views: consume their streams, keep windows in the online
+        store (exactly once) and land events in the offline tables. Returns when caught
+        up (``until_caught_up``), after ``duration`` seconds, or when the
+        ``threading.Event`` ``stop`` is set; the result is each view's status.
+
+        Example:
+            >>> lake.features.run_stream(until_caught_up=True)  # doctest: +SKIP
+            {'user_clicks': {'view': 'user_clicks', 'applied': 1200, 'lag': 0, ...}}
+        """
+        with self.stream_processor(views, max_records=max_records, offline_interval=offline_interval) as proc:
+            return proc.run(until_caught_up=until_caught_up, duration=duration, stop=stop, on_status=on_status)
+
+    def replay(self, view: str, since: datetime | None = None) -> dict[str, Any]:
+        """Rebuild a stream view's online state and offline table from its stream (from
+        ``since``, an append time; default: the oldest retained record), then run it
+        until caught up; the state equals what live processing built."""
+        from lakebed.features._stream import replay
+
+        return replay(self, view, since)
 
     def status(self) -> list[dict[str, Any]]:
         """Per view: version, last materialized end, newest event in the source, freshness

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pyarrow as pa
 import pyarrow.dataset as pads
 import sqlalchemy as sa
-from deltalake import DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from lakebed._names import validate_name
@@ -311,12 +311,16 @@ class Tables:
         data: Any,
         mode: Literal["append", "overwrite"] = "append",
         schema_mode: Literal["merge"] | None = None,
+        *,
+        commit_metadata: dict[str, str] | None = None,
     ) -> int:
         """Append or overwrite; returns the new version.
 
         With ``schema_mode="merge"`` new columns are added (old rows read them as null);
         otherwise a column or type that does not fit raises SchemaError and nothing is
-        written.
+        written. ``commit_metadata`` (keys starting with ``lakebed.``) is stored in the
+        commit, atomically with the rows, and shown by :meth:`history` (stream
+        processors record the offsets they reached there).
         """
         self._lake.check_writable()
         if mode not in ("append", "overwrite"):
@@ -335,7 +339,13 @@ class Tables:
             else:
                 source = conform(arrow, target, allow_new=schema_mode == "merge")
             try:
-                write_deltalake(dt, source, mode=mode, schema_mode=schema_mode)
+                props = None
+                if commit_metadata:
+                    bad = [k for k in commit_metadata if not k.startswith("lakebed.")]
+                    if bad:
+                        raise InvalidArgument(f"commit_metadata keys must start with 'lakebed.', got {bad}")
+                    props = CommitProperties(custom_metadata=dict(commit_metadata))
+                write_deltalake(dt, source, mode=mode, schema_mode=schema_mode, commit_properties=props)
             except (DeltaError, SchemaError, OSError, pa.ArrowException) as exc:
                 inner = getattr(source, "error", None)
                 if isinstance(inner, SchemaError):
@@ -526,6 +536,7 @@ class Tables:
                     "operation": h.get("operation"),
                     "parameters": h.get("operationParameters", {}),
                     "metrics": h.get("operationMetrics", {}),
+                    "metadata": {k: v for k, v in h.items() if k.startswith("lakebed.")},
                 }
             )
         return out

@@ -1,0 +1,563 @@
+"""The stream processor of stream feature views: windows over a stream, exactly once.
+
+Each view has two sinks that read the stream on their own, each from the offsets it
+recorded with its own state:
+
+- online: the events of each entity's largest window (the rows aggregation views keep,
+  aggregated at read time) and, in the same online-store transaction, the view's
+  *state* (per partition: the next offset, the newest event time seen, counts). One
+  SQLite or PostgreSQL transaction, or one Redis MULTI/EXEC: a processor killed at any
+  instant restarts from the offsets of the last commit, whose events are exactly those
+  applied, so no event is lost or counted twice.
+- offline: the events, with ``_partition``, ``_offset`` and ``_time``, appended to the
+  view's offline table (training sets read it) in one Delta commit whose metadata holds
+  the sink's state; too-late events go first to ``<offline>__late`` the same way.
+
+Lateness is decided per partition, from the log alone: an event is too late when its
+event time is older than the newest event time before it in its partition by more than
+the view's watermark. Both sinks, every restart and a replay decide alike.
+
+Example:
+    >>> import lakebed
+    >>> from datetime import UTC, datetime, timedelta
+    >>> from lakebed.features import Aggregation, Entity, StreamFeatureView
+    >>> with lakebed.connect(":memory:") as lake:
+    ...     s = lake.streams.create("clicks", schema={"user_id": "int64", "price": "float64",
+    ...                             "ts": "timestamp[us, tz=UTC]"}, key="user_id", event_time="ts")
+    ...     view = StreamFeatureView("spend", entities=[Entity("user", join_keys=["user_id"])],
+    ...                              source="stream:clicks", timestamp_field="ts",
+    ...                              aggregations=[Aggregation("price", "sum", window=timedelta(hours=1))])
+    ...     _ = lake.features.apply([view])
+    ...     t = datetime(2026, 1, 1, tzinfo=UTC)
+    ...     _ = s.append([{"user_id": 1, "price": 2.5, "ts": t}, {"user_id": 1, "price": 1.0, "ts": t}])
+    ...     lake.features.run_stream(until_caught_up=True)["spend"]["applied"]
+    ...     lake.features.online([{"user_id": 1}], ["spend:price_sum_1h"], now=t)["price_sum_1h"]
+    2
+    [3.5]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from lakebed.errors import ConflictError, InvalidArgument, NotFound, SchemaError
+from lakebed.features._codec import EventsCodec, key_strings
+from lakebed.features._definitions import StreamFeatureView
+from lakebed.streams._streams import Stream, event_times_us, with_meta
+
+if TYPE_CHECKING:
+    from lakebed.features._store import FeatureStore
+
+STATE_VIEW = "lakebed.stream"
+"""The online-store 'view' holding each stream view's state (a name no view can take)."""
+META_KEY = "lakebed.stream"
+META_COLUMNS = (("_partition", pa.int32()), ("_offset", pa.int64()), ("_time", pa.timestamp("us", tz="UTC")))
+_CACHE_KEYS = 500_000  # entities whose window events the processor keeps in memory
+_RESERVOIR = 1 << 16  # latencies kept for the freshness percentiles
+_OFFLINE_MAX = 1_000_000  # records per offline commit
+
+
+def late_table(offline: str) -> str:
+    """Where a view's too-late events land: ``<offline>__late``."""
+    return f"{offline}__late"
+
+
+def offline_schema(stream_schema: pa.Schema) -> pa.Schema:
+    """The stream's columns and where each event sat in the log."""
+    return pa.schema([*stream_schema, *(pa.field(n, t) for n, t in META_COLUMNS)])
+
+
+def _stream_views(objs: Sequence[Any]) -> list[StreamFeatureView]:
+    return [o for o in objs if isinstance(o, StreamFeatureView)]
+
+
+def stream_source_schemas(store: FeatureStore, objs: Sequence[Any]) -> dict[str, pa.Schema]:
+    """For planning: the offline table schema of each stream view whose stream exists
+    (the table is made at apply). A missing stream, an offline table another stream view
+    owns, or an offline table without the log columns is an error."""
+    out: dict[str, pa.Schema] = {}
+    owners = {s["source"]: n for (k, n), (_, s) in store.registry.current().items()
+              if k == "view" and s.get("stream")}
+    for view in _stream_views(objs):
+        stream = store.lake.streams.get(view.stream)
+        owner = owners.get(view.source)
+        if owner is not None and owner != view.name:
+            raise ConflictError(f"stream view {view.name!r}: the offline table {view.source!r} belongs to stream view "
+                                f"{owner!r}; give offline= a table of its own")
+        taken = [v.name for v in _stream_views(objs) if v.source == view.source and v is not view]
+        if taken:
+            raise ConflictError(f"stream views {view.name!r} and {taken[0]!r} name one offline table {view.source!r}")
+        schema = offline_schema(stream.schema)
+        if store.lake.tables.exists(view.source):
+            have = store.lake.tables.schema(view.source)
+            missing = [n for n, _ in META_COLUMNS if n not in have.names]
+            if missing:
+                raise SchemaError(f"stream view {view.name!r}: the offline table {view.source!r} exists without the "
+                                  f"columns {missing}; name a new table in offline= (lakebed creates it)")
+        out[view.source] = schema
+    return out
+
+
+def create_offline_tables(store: FeatureStore, objs: Sequence[Any]) -> None:
+    for view in _stream_views(objs):
+        schema = offline_schema(store.lake.streams.get(view.stream).schema)
+        for name in (view.source, late_table(view.source)):
+            store.lake.tables.create(name, schema=schema, exist_ok=True)
+
+
+@dataclasses.dataclass
+class SinkState:
+    """Where a sink is in the log, and what it decided so far."""
+
+    version: int
+    offsets: list[int]  # next offset per partition
+    max_ts: list[int | None]  # newest event time per partition (UTC us)
+    applied: int = 0
+    out_of_order: int = 0  # applied, older than an event before them (inside the watermark)
+    too_late: int = 0  # beyond the watermark: not applied, in the late table
+    expired: int = 0  # dropped by the stream's retention before this sink read them
+    late_offsets: list[int] | None = None  # offline: where the late table is
+    freshness: dict[str, Any] = dataclasses.field(default_factory=dict)
+    updated: float = 0.0
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> SinkState:
+        return cls(**json.loads(text))
+
+    @classmethod
+    def start(cls, version: int, offsets: list[int]) -> SinkState:
+        return cls(version, list(offsets), [None] * len(offsets))
+
+
+def classify(ts: np.ndarray, max_ts: int | None, watermark_us: int) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """(too late, out of order, newest) for a partition's events in log order."""
+    if len(ts) == 0:
+        return np.zeros(0, bool), np.zeros(0, bool), max_ts
+    seed = np.int64(max_ts if max_ts is not None else ts[0])
+    run = np.maximum.accumulate(np.concatenate([[seed], ts]))[1:]
+    too_late = ts < run - watermark_us
+    ooo = (ts < run) & ~too_late
+    return too_late, ooo, int(run[-1])
+
+
+class _ViewRun:
+    """One stream view inside a processor."""
+
+    def __init__(self, store: FeatureStore, name: str) -> None:
+        version, spec = store.registry.get("view", name)
+        if not spec.get("stream"):
+            raise InvalidArgument(f"{name!r} is not a stream feature view")
+        self.store = store
+        self.name = name
+        self.version = version
+        self.spec = spec
+        self.stream: Stream = store.lake.streams.get(spec["stream"])
+        self.keys: list[str] = spec["join_keys"]
+        self.ts = spec["timestamp_field"]
+        self.cols: list[str] = list(dict.fromkeys(a["column"] for a in spec["aggregations"]))
+        self.max_w = max(a["window_us"] for a in spec["aggregations"])
+        self.watermark = int(spec["watermark_us"])
+        self.codec = EventsCodec(self.cols, version)
+        self.cache: OrderedDict[str, list[list[Any]]] = OrderedDict()
+        self.latency = np.zeros(_RESERVOIR, np.float64)
+        self.lat_n = 0
+        self.online = self._load_online()
+        self.offline = self._load_offline()
+        self.last_offline = 0.0
+
+    # -- state -------------------------------------------------------------------------
+    def _start_offsets(self) -> list[int]:
+        return [f for f, _ in self.stream.bounds()]
+
+    def _load_online(self) -> SinkState:
+        buf = self.store.online_store.read(STATE_VIEW, [self.name])[0]
+        if buf is not None:
+            state = SinkState.from_json(buf)
+            if state.version == self.version and len(state.offsets) == self.stream.partitions:
+                return state
+        # a new view, or a new version of it: its window events are rebuilt from the log
+        self.store.online_store.drop(self.name)
+        return SinkState.start(self.version, self._start_offsets())
+
+    def _load_offline(self) -> SinkState:
+        for h in self.store.lake.tables.history(self.spec["source"]):
+            raw = h["metadata"].get(META_KEY)
+            if raw is not None:
+                d = json.loads(raw)
+                if d.get("view") == self.name:
+                    state = SinkState.from_json(json.dumps(d["state"]))
+                    if len(state.offsets) == self.stream.partitions:
+                        return state
+                break
+        return SinkState.start(self.version, self._start_offsets())
+
+    def _late_floor(self) -> list[int]:
+        """Where the late table is: its newest commit's offsets, if ahead of the offline
+        table's (a crash between the two commits), else the offline table's."""
+        base = list(self.offline.offsets)
+        for h in self.store.lake.tables.history(late_table(self.spec["source"]), limit=20):
+            raw = h["metadata"].get(META_KEY)
+            if raw is not None:
+                d = json.loads(raw)
+                if d.get("view") == self.name:
+                    offs = d["state"]["offsets"]
+                    if len(offs) == len(base):
+                        return [max(a, b) for a, b in zip(base, offs, strict=True)]
+                break
+        return base
+
+    # -- online ------------------------------------------------------------------------
+    def _events_of(self, keys: list[str]) -> dict[str, list[list[Any]]]:
+        missing = [k for k in keys if k not in self.cache]
+        if missing:
+            for k, buf in zip(missing, self.store.online_store.read(self.name, missing), strict=True):
+                self.cache[k] = EventsCodec.decode(buf)[1] if buf is not None else []
+        out = {}
+        for k in keys:
+            out[k] = self.cache[k]
+            self.cache.move_to_end(k)
+        return out
+
+    def online_step(self, max_records: int) -> int:
+        """Read and apply the next records; how many were read."""
+        state = self.online
+        spec = self.stream.spec
+        per = max(max_records // spec.partitions, 1)
+        new: dict[str, list[list[Any]]] = {}
+        offsets = list(state.offsets)
+        max_ts = list(state.max_ts)
+        counts = [0, 0, 0, 0]
+        applied_ts: list[np.ndarray] = []
+        read = 0
+        for k in range(spec.partitions):
+            rec = self.stream.backend.read(spec, k, offsets[k], per)
+            if not len(rec):
+                continue
+            counts[3] += int(rec.offsets[0]) - offsets[k]  # dropped by retention before they were read
+            read += len(rec)
+            b = rec.batch
+            ts = event_times_us(b, self.ts)
+            late, ooo, max_ts[k] = classify(ts, max_ts[k], self.watermark)
+            keys = key_strings([b.column(c) for c in self.keys])
+            vals = [b.column(c).to_pylist() for c in self.cols]
+            ok = np.flatnonzero(~late)
+            tsl = ts.tolist()
+            for i in ok.tolist():
+                key = keys[i]
+                if key is None:
+                    continue
+                new.setdefault(key, []).append([tsl[i], *(v[i] for v in vals)])
+            counts[0] += len(ok)
+            counts[1] += int(ooo.sum())
+            counts[2] += int(late.sum())
+            applied_ts.append(ts[ok])
+            offsets[k] = int(rec.offsets[-1]) + 1
+        if not read:
+            return 0
+        old = self._events_of(list(new))
+        merged: dict[str, list[list[Any]]] = {}
+        for key, evs in new.items():
+            events = old[key] + evs
+            events.sort(key=lambda e: e[0])
+            newest = events[-1][0]
+            if events[0][0] <= newest - self.max_w:
+                events = [e for e in events if e[0] > newest - self.max_w]
+            merged[key] = events
+        nxt = dataclasses.replace(state, offsets=offsets, max_ts=max_ts, applied=state.applied + counts[0],
+                                  out_of_order=state.out_of_order + counts[1], too_late=state.too_late + counts[2],
+                                  expired=state.expired + counts[3], freshness=self._freshness(), updated=time.time())
+        backend = self.store.online_store
+        keys = list(merged)
+        try:
+            with backend.transaction():
+                if keys:
+                    backend.write(self.name, keys, [self.codec.encode(merged[k]) for k in keys])
+                backend.write(STATE_VIEW, [self.name], [nxt.to_json().encode()])
+        except BaseException:
+            self.cache.clear()  # the store holds what it held; the cache may not
+            raise
+        visible = time.time_ns() // 1000
+        self.cache.update(merged)
+        while len(self.cache) > _CACHE_KEYS:
+            self.cache.popitem(last=False)
+        self.online = nxt
+        if applied_ts:
+            lat = (visible - np.concatenate(applied_ts)) / 1000.0
+            self._record_latency(lat)
+        return read
+
+    def _record_latency(self, lat_ms: np.ndarray) -> None:
+        n = len(lat_ms)
+        if n >= _RESERVOIR:
+            self.latency[:] = lat_ms[-_RESERVOIR:]
+        else:
+            start = self.lat_n % _RESERVOIR
+            end = start + n
+            if end <= _RESERVOIR:
+                self.latency[start:end] = lat_ms
+            else:
+                cut = _RESERVOIR - start
+                self.latency[start:] = lat_ms[:cut]
+                self.latency[:n - cut] = lat_ms[cut:]
+        self.lat_n += n
+
+    def latencies(self) -> np.ndarray:
+        """Event-time-to-online-visible latencies (ms) of the most recent events."""
+        return self.latency[:min(self.lat_n, _RESERVOIR)].copy()
+
+    def _freshness(self) -> dict[str, Any]:
+        lat = self.latencies()
+        if not len(lat):
+            return dict(self.online.freshness)
+        p50, p99 = np.percentile(lat, [50, 99])
+        hist = np.histogram(lat, bins=_BUCKETS_MS)[0].tolist()
+        return {"p50_ms": round(float(p50), 3), "p99_ms": round(float(p99), 3), "events": int(self.lat_n),
+                "buckets_ms": _BUCKETS_MS.tolist()[1:], "counts": hist}
+
+    # -- offline -----------------------------------------------------------------------
+    def offline_step(self) -> int:
+        """Land the records the offline table lacks (one Delta commit per table)."""
+        state = self.offline
+        spec = self.stream.spec
+        floor = self._late_floor()
+        offsets = list(state.offsets)
+        max_ts = list(state.max_ts)
+        good: list[pa.RecordBatch] = []
+        late_rows: list[pa.RecordBatch] = []
+        counts = [0, 0, 0, 0]
+        read = 0
+        for k in range(spec.partitions):
+            while read < _OFFLINE_MAX:
+                rec = self.stream.backend.read(spec, k, offsets[k], min(100_000, _OFFLINE_MAX - read))
+                if not len(rec):
+                    break
+                counts[3] += int(rec.offsets[0]) - offsets[k]
+                read += len(rec)
+                b = with_meta(rec, k)
+                ts = event_times_us(b, self.ts)
+                late, ooo, max_ts[k] = classify(ts, max_ts[k], self.watermark)
+                counts[0] += int((~late).sum())
+                counts[1] += int(ooo.sum())
+                counts[2] += int(late.sum())
+                if late.any():
+                    keep = late & (rec.offsets >= floor[k])
+                    if keep.any():
+                        late_rows.append(b.filter(pa.array(keep)))
+                    b = b.filter(pa.array(~late))
+                good.append(b)
+                offsets[k] = int(rec.offsets[-1]) + 1
+        if not read:
+            return 0
+        nxt = dataclasses.replace(state, offsets=offsets, max_ts=max_ts, applied=state.applied + counts[0],
+                                  out_of_order=state.out_of_order + counts[1], too_late=state.too_late + counts[2],
+                                  expired=state.expired + counts[3], updated=time.time())
+        meta = {META_KEY: json.dumps({"view": self.name, "state": dataclasses.asdict(nxt)})}
+        tables = self.store.lake.tables
+        schema = offline_schema(spec.schema)
+        if late_rows:
+            tables.write(late_table(self.spec["source"]), pa.Table.from_batches(late_rows, schema=schema),
+                         commit_metadata=meta)
+        tables.write(self.spec["source"], pa.Table.from_batches(good, schema=schema) if good
+                     else schema.empty_table(), commit_metadata=meta)
+        self.offline = nxt
+        return read
+
+    def lag(self) -> int:
+        return sum(max(n - max(o, f), 0) for (f, n), o in zip(self.stream.bounds(), self.online.offsets, strict=True))
+
+    def offline_lag(self) -> int:
+        return sum(max(n - max(o, f), 0) for (f, n), o in zip(self.stream.bounds(), self.offline.offsets, strict=True))
+
+    def report(self) -> dict[str, Any]:
+        s = self.online
+        return {"view": self.name, "stream": self.stream.name, "applied": s.applied, "out_of_order": s.out_of_order,
+                "too_late": s.too_late, "expired": s.expired, "lag": self.lag(), "offline_lag": self.offline_lag(),
+                "freshness": self._freshness()}
+
+
+_BUCKETS_MS = np.array([0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 60_000, np.inf])
+_running: set[tuple[int, str]] = set()
+_running_lock = threading.Lock()
+
+
+class StreamProcessor:
+    """Runs stream feature views: :meth:`step` applies what the streams hold now;
+    :meth:`run` loops. One processor per view per lake at a time (the lake's writer).
+
+    Example:
+        >>> import lakebed
+        >>> with lakebed.connect(":memory:") as lake:
+        ...     proc = lake.features.stream_processor()
+        ...     proc.step()
+        ...     proc.close()
+        0
+    """
+
+    def __init__(self, store: FeatureStore, views: Sequence[str] | None = None, *, max_records: int = 50_000,
+                 offline_interval: float = 1.0) -> None:
+        store.lake.check_writable()
+        store.registry.refresh_if_changed()
+        if isinstance(views, str):
+            views = [views]
+        cur = store.registry.current()
+        names = sorted(n for (k, n), (_, s) in cur.items() if k == "view" and s.get("stream")) \
+            if views is None else list(views)
+        for n in names:
+            if ("view", n) not in cur:
+                raise NotFound(f"unknown feature view {n!r}")
+        if not 1 <= max_records <= 10_000_000:
+            raise InvalidArgument(f"max_records must be 1..10000000, got {max_records}")
+        self.store = store
+        self.max_records = max_records
+        self.offline_interval = offline_interval
+        self._claimed: list[tuple[int, str]] = []
+        with _running_lock:
+            for n in names:
+                key = (id(store), n)
+                if key in _running:
+                    self._release()
+                    raise ConflictError(f"a stream processor already runs view {n!r} in this process")
+                _running.add(key)
+                self._claimed.append(key)
+        try:
+            self.views = [_ViewRun(store, n) for n in names]
+        except BaseException:
+            self._release()
+            raise
+        self._closed = False
+
+    def _release(self) -> None:
+        with _running_lock:
+            for key in self._claimed:
+                _running.discard(key)
+        self._claimed = []
+
+    def step(self, *, offline: bool | None = None) -> int:
+        """Apply what the streams hold (up to ``max_records`` per view) to the online
+        store, and to the offline tables when ``offline`` (default: when
+        ``offline_interval`` has passed); how many records were read."""
+        n = 0
+        now = time.monotonic()
+        for v in self.views:
+            n += v.online_step(self.max_records)
+            due = offline if offline is not None else now - v.last_offline >= self.offline_interval
+            if due:
+                v.offline_step()
+                v.last_offline = now
+        return n
+
+    def caught_up(self) -> bool:
+        return all(v.lag() == 0 and v.offline_lag() == 0 for v in self.views)
+
+    def run(
+        self,
+        *,
+        until_caught_up: bool = False,
+        duration: float | None = None,
+        stop: threading.Event | None = None,
+        poll: float = 0.05,
+        on_status: Callable[[list[dict[str, Any]]], None] | None = None,
+        status_every: float = 1.0,
+    ) -> dict[str, dict[str, Any]]:
+        """Loop until caught up (``until_caught_up``), ``duration`` seconds pass, or
+        ``stop`` is set; ``on_status`` gets :meth:`status` every ``status_every`` s."""
+        end = None if duration is None else time.monotonic() + duration
+        last_status = 0.0
+        try:
+            while True:
+                n = self.step()
+                if on_status is not None and time.monotonic() - last_status >= status_every:
+                    on_status(self.status())
+                    last_status = time.monotonic()
+                if stop is not None and stop.is_set():
+                    break
+                if end is not None and time.monotonic() >= end:
+                    break
+                if n == 0:
+                    if until_caught_up:
+                        for v in self.views:
+                            while v.offline_step():
+                                pass
+                            v.last_offline = time.monotonic()
+                        if self.caught_up():
+                            break
+                    self._wait(poll)
+        finally:
+            for v in self.views:
+                v.offline_step()
+        return {r["view"]: r for r in self.status()}
+
+    def _wait(self, timeout: float) -> None:
+        if not self.views:
+            time.sleep(timeout)
+            return
+        v = self.views[0]
+        spec = v.stream.spec
+        v.stream.backend.wait(spec, dict(enumerate(v.online.offsets)), timeout)
+
+    def status(self) -> list[dict[str, Any]]:
+        return [v.report() for v in self.views]
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            for v in self.views:
+                v.offline_step()
+        finally:
+            self._release()
+
+    def __enter__(self) -> StreamProcessor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def replay(store: FeatureStore, view: str, since: datetime | None = None) -> dict[str, Any]:
+    """Rebuild a stream view's online state and offline table from the log, from
+    ``since`` (append time; default: the first retained record)."""
+    store.lake.check_writable()
+    _, spec = store.registry.get("view", view)
+    if not spec.get("stream"):
+        raise InvalidArgument(f"{view!r} is not a stream feature view; replay rebuilds stream views")
+    stream = store.lake.streams.get(spec["stream"])
+    if since is None:
+        start = [f for f, _ in stream.bounds()]
+    else:
+        t = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+        us = int((t - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
+        start = [stream.backend.offset_for_time(stream.spec, k, us) for k in range(stream.partitions)]
+    version = store.registry.get("view", view)[0]
+    # online: no events, state at the start (one transaction)
+    backend = store.online_store
+    with backend.transaction():
+        backend.drop(view)
+        backend.write(STATE_VIEW, [view], [SinkState.start(version, start).to_json().encode()])
+    # offline: keep the rows before the start, in one overwrite commit with the new state
+    tables = store.lake.tables
+    meta = {META_KEY: json.dumps({"view": view, "state": dataclasses.asdict(SinkState.start(version, start))})}
+    for name in (late_table(spec["source"]), spec["source"]):
+        old = tables.read(name)
+        keep = np.zeros(old.num_rows, bool)
+        parts = old.column("_partition").to_numpy(zero_copy_only=False)
+        offs = old.column("_offset").to_numpy(zero_copy_only=False)
+        for k, s in enumerate(start):
+            keep |= (parts == k) & (offs < s)
+        tables.write(name, old.filter(pa.array(keep)), mode="overwrite", commit_metadata=meta)
+    with StreamProcessor(store, [view]) as proc:
+        return proc.run(until_caught_up=True)[view]

@@ -1,0 +1,623 @@
+"""The embedded stream log: CRC-framed segment files inside the lake (the default backend).
+
+Layout::
+
+    streams/<name>/stream.json           the definition (written atomically)
+    streams/<name>/p<k>/<base>.log       partition k's segments, named by their first offset
+    streams/groups.db                    consumer groups: committed offsets and members (SQLite)
+
+A segment is a run of frames. A frame holds one append's records of one partition:
+
+    magic "LBSF" | body length u32 | CRC-32 u32 | base offset u64 | count u32 | time u64 | body
+
+The CRC covers everything after it (header fields and body); the body is an Arrow IPC
+stream of one record batch: the stream's columns and ``_id`` (the message ids). One
+append of n partitions writes n frames and, under ``fsync="always"``, fsyncs each
+touched segment once before it returns; appends from several threads share fsyncs
+(group commit: a thread whose frames were made durable by another's fsync returns
+without its own). ``batch`` fsyncs at :meth:`EmbeddedBackend.flush` and close; ``never``
+leaves it to the OS.
+
+One process writes (the lake's writer); other processes open the lake read-only and
+tail the files: a reader stops at a frame that is not complete yet. When the writer
+opens a partition it truncates a torn last frame (an append that crashed before it
+returned, so nobody was told it was stored). A bad frame before the last one is
+corruption: reading it raises CorruptionError naming the file and offset.
+
+Message ids are remembered for the stream's dedup window: the writer rebuilds that memory
+from the frames of the window when it opens the stream.
+
+Example:
+    >>> import tempfile, pathlib, pyarrow as pa
+    >>> from lakebed.streams._spec import StreamSpec
+    >>> backend = EmbeddedBackend(pathlib.Path(tempfile.mkdtemp()), fsync="never")
+    >>> spec = StreamSpec.build("s", schema={"a": "int64"})
+    >>> backend.create(spec)
+    >>> backend.append(spec, {0: (pa.record_batch({"a": [7, 8]}), ["m1", "m2"])})
+    {0: [0, 1]}
+    >>> backend.append(spec, {0: (pa.record_batch({"a": [8]}), ["m2"])})  # a repeat: stored once
+    {0: [1]}
+    >>> backend.read(spec, 0, 0, 10).batch.to_pylist()
+    [{'a': 7}, {'a': 8}]
+    >>> backend.close()
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import json
+import os
+import shutil
+import sqlite3
+import struct
+import threading
+import time
+import zlib
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from lakebed.errors import AlreadyExists, CorruptionError, NotFound
+from lakebed.storage._atomic import atomic_write_bytes, fsync_dir
+from lakebed.streams._backend import Records, StreamBackend, empty_records
+from lakebed.streams._spec import StreamSpec, check_stream_name
+
+MAGIC = b"LBSF"
+_HEAD = struct.Struct("<4sIIQIQ")  # magic, body length, crc, base offset, count, time
+HEAD_SIZE = _HEAD.size
+SEGMENT_BYTES = 64 << 20
+_TRIM_EVERY_S = 1.0
+_POLL_S = 0.005
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+@dataclasses.dataclass
+class _Frame:
+    base: int
+    count: int
+    time_us: int
+    segment: Path
+    pos: int
+    length: int  # header + body
+
+
+class _Partition:
+    """The frame index of one partition, built by scanning segment headers."""
+
+    def __init__(self, root: Path, spec_name: str, index: int, *, writer: bool) -> None:
+        self.root = root
+        self.stream = spec_name
+        self.index = index
+        self.frames: list[_Frame] = []
+        self.bases: list[int] = []  # frames' base offsets, for bisect
+        self.first = 0  # first retained offset
+        self.next = 0
+        self.last_time = 0
+        self.bytes = 0
+        self.scanned: dict[Path, int] = {}  # segment -> bytes indexed so far
+        self.fd: int | None = None  # the writer's open active segment
+        self.active: Path | None = None
+        self.active_first: int | None = None  # append time of the active segment's first frame
+        self.dirty = False
+        self.cache: tuple[int, pa.RecordBatch] | None = None  # last decoded frame (base, batch)
+        self.refresh(writer=writer)
+
+    def segments(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return sorted(self.root.glob("*.log"))
+
+    def refresh(self, *, writer: bool = False) -> None:
+        """Index frames appended since the last call (by this or another process)."""
+        segs = self.segments()
+        gone = [s for s in self.scanned if s not in segs]
+        if gone:  # retention removed old segments
+            for s in gone:
+                del self.scanned[s]
+            keep = [f for f in self.frames if f.segment in segs]
+            self.frames, self.bases = keep, [f.base for f in keep]
+        for seg in segs:
+            start = self.scanned.get(seg, 0)
+            size = seg.stat().st_size
+            if size <= start:
+                continue
+            is_last = seg == segs[-1]
+            end = self._scan(seg, start, size, last=is_last, writer=writer)
+            self.scanned[seg] = end
+        if self.frames:
+            self.first = self.frames[0].base
+            last = self.frames[-1]
+            self.next = last.base + last.count
+            self.last_time = max(self.last_time, last.time_us)
+        elif segs:
+            self.first = self.next = int(segs[-1].stem)
+        self.bytes = sum(self.scanned.values())
+
+    def _scan(self, seg: Path, start: int, size: int, *, last: bool, writer: bool) -> int:
+        with open(seg, "rb") as fh:
+            fh.seek(start)
+            pos = start
+            while pos < size:
+                head = fh.read(HEAD_SIZE)
+                if len(head) < HEAD_SIZE:
+                    break
+                magic, blen, crc, base, count, tus = _HEAD.unpack(head)
+                complete = pos + HEAD_SIZE + blen <= size
+                if magic != MAGIC or not complete:
+                    if last:  # the tail being written, or torn by a crash
+                        break
+                    raise CorruptionError(
+                        f"stream {self.stream!r} partition {self.index}: a damaged frame at byte {pos} of {seg}; "
+                        "run `lakebed check` and `lakebed repair` (drops the damaged records)"
+                    )
+                if writer and last:  # the writer checks the CRC of frames it has not written itself
+                    body = fh.read(blen)
+                    if zlib.crc32(body, zlib.crc32(head[12:])) != crc:
+                        break
+                else:
+                    fh.seek(blen, os.SEEK_CUR)
+                if self.frames and base != self.frames[-1].base + self.frames[-1].count:
+                    raise CorruptionError(
+                        f"stream {self.stream!r} partition {self.index}: offsets jump at byte {pos} of {seg} "
+                        f"(expected {self.frames[-1].base + self.frames[-1].count}, found {base}); "
+                        "run `lakebed check`"
+                    )
+                self.frames.append(_Frame(base, count, tus, seg, pos, HEAD_SIZE + blen))
+                self.bases.append(base)
+                pos += HEAD_SIZE + blen
+        if writer and last and pos < size:  # a torn tail: no append that returned wrote it
+            with open(seg, "r+b") as fh:
+                fh.truncate(pos)
+                os.fsync(fh.fileno())
+        return pos
+
+    def frame_at(self, offset: int) -> int:
+        """Index of the frame holding ``offset`` (which must be in [first, next))."""
+        return bisect.bisect_right(self.bases, offset) - 1
+
+    def load(self, frame: _Frame) -> pa.RecordBatch:
+        cached = self.cache
+        if cached is not None and cached[0] == frame.base:
+            return cached[1]
+        with open(frame.segment, "rb") as fh:
+            fh.seek(frame.pos)
+            data = fh.read(frame.length)
+        head, body = data[:HEAD_SIZE], data[HEAD_SIZE:]
+        crc = _HEAD.unpack(head)[2]
+        if len(body) != frame.length - HEAD_SIZE or zlib.crc32(body, zlib.crc32(head[12:])) != crc:
+            raise CorruptionError(
+                f"stream {self.stream!r} partition {self.index}: the frame at byte {frame.pos} of {frame.segment} "
+                f"(offsets {frame.base}..{frame.base + frame.count - 1}) fails its CRC; "
+                "run `lakebed check` and `lakebed repair`"
+            )
+        batch = pa.ipc.open_stream(body).read_next_batch()
+        self.cache = (frame.base, batch)
+        return batch
+
+    def open_for_append(self, fsync: str) -> None:
+        if self.fd is not None:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        segs = self.segments()
+        if segs and segs[-1].stat().st_size < SEGMENT_BYTES:
+            self.active = segs[-1]
+        else:
+            self.active = self.root / f"{self.next:020d}.log"
+        self.fd = os.open(self.active, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        if fsync == "always":
+            fsync_dir(self.root)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+class _Stream:
+    def __init__(self, spec: StreamSpec, root: Path, writer: bool) -> None:
+        self.spec = spec
+        self.root = root
+        self.parts = [_Partition(root / f"p{k}", spec.name, k, writer=writer) for k in range(spec.partitions)]
+        self.write_lock = threading.Lock()
+        self.sync_lock = threading.Lock()
+        self.written = 0  # appends written (a counter for group commit)
+        self.synced = 0  # appends made durable
+        self.dedup: OrderedDict[str, tuple[int, int, int]] = OrderedDict()  # id -> (partition, offset, time)
+        self.dedup_loaded = False
+        self.last_trim = 0.0
+
+
+class EmbeddedBackend(StreamBackend):
+    """Streams in the lake's own files. See the module doc for the format."""
+
+    name = "embedded"
+
+    def __init__(self, path: Path, *, fsync: str = "always", read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.fsync = fsync
+        self.read_only = read_only
+        self._streams: dict[str, _Stream] = {}
+        self._lock = threading.RLock()
+        self._appended = threading.Condition(threading.Lock())
+        self._groups: sqlite3.Connection | None = None
+        self._groups_lock = threading.Lock()
+
+    # -- definitions -------------------------------------------------------------------
+    def _dir(self, name: str) -> Path:
+        return self.path / check_stream_name(name)
+
+    def _stream(self, spec: StreamSpec) -> _Stream:
+        s = self._streams.get(spec.name)
+        if s is None:
+            with self._lock:
+                s = self._streams.get(spec.name)
+                if s is None:
+                    if not (self._dir(spec.name) / "stream.json").exists():
+                        raise NotFound(f"stream {spec.name!r} does not exist (it was dropped?)")
+                    s = self._streams[spec.name] = _Stream(spec, self._dir(spec.name), not self.read_only)
+        return s
+
+    def create(self, spec: StreamSpec) -> None:
+        root = self._dir(spec.name)
+        with self._lock:
+            if (root / "stream.json").exists():
+                raise AlreadyExists(f"stream {spec.name!r} exists; append to it, or drop it first")
+            if root.exists():  # left by a create that crashed before its definition was written
+                shutil.rmtree(root)
+            for k in range(spec.partitions):
+                (root / f"p{k}").mkdir(parents=True)
+            durable = self.fsync == "always"
+            if durable:
+                for k in range(spec.partitions):
+                    fsync_dir(root / f"p{k}")
+            atomic_write_bytes(root / "stream.json", spec.to_json().encode(), durable=durable)
+            if durable:
+                fsync_dir(self.path)
+
+    def load_spec(self, name: str) -> StreamSpec | None:
+        f = self._dir(name) / "stream.json"
+        try:
+            return StreamSpec.from_json(f.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError) as exc:
+            raise CorruptionError(f"the definition of stream {name!r} in {f} is damaged ({exc}); "
+                                  "restore it from a backup or drop the stream's directory") from None
+
+    def list_specs(self) -> list[StreamSpec]:
+        if not self.path.is_dir():
+            return []
+        out = []
+        for d in sorted(self.path.iterdir()):
+            if (d / "stream.json").exists():
+                spec = self.load_spec(d.name)
+                if spec is not None:
+                    out.append(spec)
+        return out
+
+    def drop(self, spec: StreamSpec) -> None:
+        with self._lock:
+            s = self._streams.pop(spec.name, None)
+            if s is not None:
+                for p in s.parts:
+                    p.close()
+            root = self._dir(spec.name)
+            if (root / "stream.json").exists():
+                (root / "stream.json").unlink()  # first: a crash in rmtree leaves no half stream
+            shutil.rmtree(root, ignore_errors=True)
+        with self._groups_lock:
+            con = self._con()
+            con.execute("DELETE FROM offsets WHERE stream = ?", (spec.name,))
+            con.execute("DELETE FROM members WHERE stream = ?", (spec.name,))
+            con.commit()
+
+    # -- records -----------------------------------------------------------------------
+    def _load_dedup(self, s: _Stream) -> None:
+        """Remember the ids of the dedup window (the writer's first append after open)."""
+        if s.dedup_loaded:
+            return
+        horizon = _now_us() - s.spec.dedup_window_us
+        found: list[tuple[int, str, int, int]] = []
+        for p in s.parts:
+            for f in reversed(p.frames):
+                if f.time_us < horizon:
+                    break
+                ids = p.load(f).column("_id").to_pylist()
+                found += [(f.time_us, i, p.index, f.base + j) for j, i in enumerate(ids)]
+        for t, i, part, off in sorted(found):
+            s.dedup[i] = (part, off, t)
+        s.dedup_loaded = True
+
+    def append(self, spec: StreamSpec, parts: dict[int, tuple[pa.RecordBatch, list[str]]]) -> dict[int, list[int]]:
+        s = self._stream(spec)
+        out: dict[int, list[int]] = {}
+        with s.write_lock:
+            self._load_dedup(s)
+            now = _now_us()
+            horizon = now - spec.dedup_window_us
+            while s.dedup:
+                first = next(iter(s.dedup.values()))
+                if first[2] >= horizon:
+                    break
+                s.dedup.popitem(last=False)
+            for k, (batch, ids) in sorted(parts.items()):
+                p = s.parts[k]
+                p.open_for_append(self.fsync)
+                t = max(now, p.last_time)
+                offsets: list[int] = []
+                keep: list[int] = []
+                fresh: dict[str, int] = {}
+                nxt = p.next
+                for j, i in enumerate(ids):
+                    seen = s.dedup.get(i)
+                    if seen is not None:
+                        offsets.append(seen[1])
+                    elif i in fresh:
+                        offsets.append(fresh[i])
+                    else:
+                        fresh[i] = nxt
+                        offsets.append(nxt)
+                        keep.append(j)
+                        nxt += 1
+                out[k] = offsets
+                if not keep:
+                    continue
+                if len(keep) < len(ids):
+                    batch = batch.take(pa.array(keep, pa.int64()))
+                    kept_ids = [ids[j] for j in keep]
+                else:
+                    kept_ids = list(ids)
+                body = _encode(batch.append_column("_id", pa.array(kept_ids, pa.string())))
+                fields = struct.pack("<QIQ", p.next, len(keep), t)
+                crc = zlib.crc32(body, zlib.crc32(fields))
+                frame = _HEAD.pack(MAGIC, len(body), crc, p.next, len(keep), t) + body
+                if p.fd is not None and p.active is not None and self._should_roll(spec, p, t):
+                    self._roll(p)
+                assert p.fd is not None and p.active is not None
+                pos = os.lseek(p.fd, 0, os.SEEK_END)
+                os.write(p.fd, frame)
+                p.frames.append(_Frame(p.next, len(keep), t, p.active, pos, len(frame)))
+                p.bases.append(p.next)
+                p.scanned[p.active] = pos + len(frame)
+                p.bytes += len(frame)
+                p.next += len(keep)
+                p.last_time = t
+                p.dirty = True
+                for i, off in fresh.items():
+                    s.dedup[i] = (k, off, t)
+            s.written += 1
+            ticket = s.written
+        if self.fsync == "always":
+            self._sync(s, ticket)
+        with self._appended:
+            self._appended.notify_all()
+        if time.monotonic() - s.last_trim > _TRIM_EVERY_S and (spec.retention_us or spec.retention_bytes):
+            self.trim(spec, _now_us())
+        return out
+
+    @staticmethod
+    def _should_roll(spec: StreamSpec, p: _Partition, now_us: int) -> bool:
+        """A segment is full at 64 MiB, or (with retention by age) when its first record
+        is an eighth of the retention old, so that whole segments expire on time."""
+        assert p.active is not None
+        if p.scanned.get(p.active, 0) >= SEGMENT_BYTES:
+            return True
+        if spec.retention_us is None or not p.frames or p.frames[-1].segment != p.active:
+            return False
+        if p.active_first is None:
+            p.active_first = next(f.time_us for f in p.frames if f.segment == p.active)
+        return p.active_first < now_us - spec.retention_us // 8
+
+    def _roll(self, p: _Partition) -> None:
+        """Start a new segment (the old one is fsynced first: durable data never waits on
+        a file nobody writes to any more)."""
+        assert p.fd is not None
+        if self.fsync != "never":
+            os.fsync(p.fd)
+        os.close(p.fd)
+        p.fd = None
+        p.active = p.root / f"{p.next:020d}.log"
+        p.active_first = None
+        p.fd = os.open(p.active, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        if self.fsync == "always":
+            fsync_dir(p.root)
+
+    def _sync(self, s: _Stream, ticket: int) -> None:
+        """Group commit: fsync the dirty segments unless another thread's fsync, begun
+        after this thread's write, covered it."""
+        with s.sync_lock:
+            if s.synced >= ticket:
+                return
+            with s.write_lock:
+                upto = s.written
+                fds = [p.fd for p in s.parts if p.dirty and p.fd is not None]
+                for p in s.parts:
+                    p.dirty = False
+            for fd in fds:
+                os.fdatasync(fd)
+            s.synced = upto
+
+    def flush(self) -> None:
+        """fsync every stream's unsynced appends (``fsync="batch"``)."""
+        if self.fsync == "never":
+            return
+        for s in list(self._streams.values()):
+            self._sync(s, s.written)
+
+    def _part(self, spec: StreamSpec, partition: int) -> _Partition:
+        s = self._stream(spec)
+        p = s.parts[partition]
+        if self.read_only or p.fd is None:
+            p.refresh()
+        return p
+
+    def read(self, spec: StreamSpec, partition: int, offset: int, max_records: int) -> Records:
+        p = self._part(spec, partition)
+        offset = max(offset, p.first)
+        if offset >= p.next or max_records <= 0:
+            return empty_records(spec)
+        batches: list[pa.RecordBatch] = []
+        offs: list[np.ndarray] = []
+        times: list[np.ndarray] = []
+        i = p.frame_at(offset)
+        want = max_records
+        while want > 0 and i < len(p.frames):
+            f = p.frames[i]
+            batch = p.load(f)
+            start = offset - f.base
+            n = min(f.count - start, want)
+            batches.append(batch.slice(start, n).drop_columns(["_id"]))
+            offs.append(np.arange(offset, offset + n, dtype=np.int64))
+            times.append(np.full(n, f.time_us, np.int64))
+            offset += n
+            want -= n
+            i += 1
+        if len(batches) == 1:
+            out = batches[0]
+        else:
+            out = pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
+        return Records(out, np.concatenate(offs), np.concatenate(times))
+
+    def bounds(self, spec: StreamSpec) -> list[tuple[int, int]]:
+        out = []
+        for k in range(spec.partitions):
+            p = self._part(spec, k)
+            out.append((p.first, p.next))
+        return out
+
+    def offset_for_time(self, spec: StreamSpec, partition: int, time_us: int) -> int:
+        p = self._part(spec, partition)
+        times = [f.time_us for f in p.frames]
+        i = bisect.bisect_left(times, time_us)
+        return p.frames[i].base if i < len(p.frames) else p.next
+
+    def wait(self, spec: StreamSpec, positions: dict[int, int], timeout: float) -> bool:
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            bounds = self.bounds(spec)
+            if any(bounds[k][1] > pos for k, pos in positions.items()):
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            with self._appended:  # woken at once by this process's appends; polls for others'
+                self._appended.wait(min(left, _POLL_S if self.read_only else 0.05))
+
+    def trim(self, spec: StreamSpec, now_us: int) -> int:
+        s = self._stream(spec)
+        s.last_trim = time.monotonic()
+        dropped = 0
+        with s.write_lock:
+            for p in s.parts:
+                segs = p.segments()
+                while len(segs) > 1:
+                    head = segs[0]
+                    in_head = [f for f in p.frames if f.segment == head]
+                    too_old = (spec.retention_us is not None and in_head
+                               and in_head[-1].time_us < now_us - spec.retention_us)
+                    too_big = spec.retention_bytes is not None and p.bytes > spec.retention_bytes
+                    if not (too_old or too_big):
+                        break
+                    dropped += sum(f.count for f in in_head)
+                    head.unlink()
+                    segs.pop(0)
+                    p.refresh(writer=False)
+                if self.fsync == "always" and dropped:
+                    fsync_dir(p.root)
+        return dropped
+
+    # -- consumer groups ----------------------------------------------------------------
+    def _con(self) -> sqlite3.Connection:
+        if self._groups is None:
+            self.path.mkdir(parents=True, exist_ok=True)
+            con = sqlite3.connect(self.path / "groups.db", check_same_thread=False, timeout=30)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute(f"PRAGMA synchronous={'FULL' if self.fsync == 'always' else 'NORMAL'}")
+            con.execute("CREATE TABLE IF NOT EXISTS offsets (stream TEXT, grp TEXT, part INTEGER, off INTEGER, "
+                        "PRIMARY KEY (stream, grp, part))")
+            con.execute("CREATE TABLE IF NOT EXISTS members (stream TEXT, grp TEXT, member TEXT, expires REAL, "
+                        "PRIMARY KEY (stream, grp, member))")
+            con.commit()
+            self._groups = con
+        return self._groups
+
+    def committed(self, spec: StreamSpec, group: str) -> dict[int, int]:
+        with self._groups_lock:
+            rows = self._con().execute("SELECT part, off FROM offsets WHERE stream = ? AND grp = ?",
+                                       (spec.name, group)).fetchall()
+        return {int(p): int(o) for p, o in rows}
+
+    def commit(self, spec: StreamSpec, group: str, offsets: dict[int, int]) -> None:
+        with self._groups_lock:
+            con = self._con()
+            con.executemany(
+                "INSERT INTO offsets VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(stream, grp, part) DO UPDATE SET off = excluded.off",
+                [(spec.name, group, int(p), int(o)) for p, o in offsets.items()])
+            con.commit()
+
+    def heartbeat(self, spec: StreamSpec, group: str, member: str, ttl_s: float) -> list[str]:
+        now = time.time()
+        with self._groups_lock:
+            con = self._con()
+            con.execute("DELETE FROM members WHERE stream = ? AND grp = ? AND expires < ?", (spec.name, group, now))
+            con.execute("INSERT INTO members VALUES (?, ?, ?, ?) ON CONFLICT(stream, grp, member) "
+                        "DO UPDATE SET expires = excluded.expires", (spec.name, group, member, now + ttl_s))
+            con.commit()
+            rows = con.execute("SELECT member FROM members WHERE stream = ? AND grp = ? ORDER BY member",
+                               (spec.name, group)).fetchall()
+        return [r[0] for r in rows]
+
+    def leave(self, spec: StreamSpec, group: str, member: str) -> None:
+        with self._groups_lock:
+            con = self._con()
+            con.execute("DELETE FROM members WHERE stream = ? AND grp = ? AND member = ?", (spec.name, group, member))
+            con.commit()
+
+    def groups(self, spec: StreamSpec) -> list[str]:
+        with self._groups_lock:
+            rows = self._con().execute("SELECT DISTINCT grp FROM offsets WHERE stream = ? ORDER BY grp",
+                                       (spec.name,)).fetchall()
+        return [r[0] for r in rows]
+
+    def close(self) -> None:
+        self.flush()
+        with self._lock:
+            for s in self._streams.values():
+                for p in s.parts:
+                    p.close()
+            self._streams.clear()
+        with self._groups_lock:
+            if self._groups is not None:
+                self._groups.close()
+                self._groups = None
+
+    def describe_files(self, spec: StreamSpec) -> dict[str, Any]:
+        """Segment files and bytes per partition (for ``lakebed streams ls``)."""
+        s = self._stream(spec)
+        return {"partitions": [{"segments": len(p.segments()), "bytes": p.bytes} for p in s.parts]}
+
+
+def _encode(batch: pa.RecordBatch) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as w:
+        w.write_batch(batch)
+    return sink.getvalue().to_pybytes()
+
+
+def stream_dirs(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(name, definition JSON) of every stream directory (for ``lakebed check``)."""
+    out = []
+    if path.is_dir():
+        for d in sorted(path.iterdir()):
+            f = d / "stream.json"
+            if f.exists():
+                out.append((d.name, json.loads(f.read_bytes())))
+    return out

@@ -1,0 +1,859 @@
+"""The NATS JetStream stream backend (nats-py): one JetStream stream per partition.
+
+Layout on the server, for a lake whose namespace is ``<ns>``:
+
+- partition ``p`` of stream ``s`` is the JetStream stream ``LB_<ns>_<s>_<p>`` on the subject
+  ``lakebed.<ns>.<s>.<p>`` (file storage, one replica, discard old, ``max_age`` and
+  ``max_bytes`` from the stream's retention, ``duplicate_window`` from its dedup window);
+  a record's offset is its JetStream sequence minus one, so offsets start at 0 and have no
+  gaps (JetStream's message-id deduplication takes no sequence);
+- definitions live in the KV bucket ``LB_<ns>_streams`` (key: the stream's name), committed
+  group offsets in ``LB_<ns>_groups`` (key ``<stream>.<group>``, a JSON object partition ->
+  offset, merged by revision-checked updates so that concurrent committers keep each other's
+  partitions) and group members in ``LB_<ns>_members`` (key ``<stream>.<group>.<member>``,
+  the member's time to live; a member is alive while the server time of its last heartbeat
+  plus that time to live is not past the server time of the newest heartbeat, so the
+  members' clocks play no part). Key characters outside ``[A-Za-z0-9_-]`` are escaped as
+  ``=XX``.
+
+Appends are pipelined: every record is published on the partition's subject with a
+``Nats-Msg-Id`` header (its message id) and a reply subject of one wildcard inbox, up to a
+window of records in flight, and JetStream's acknowledgements are collected from that inbox.
+A record whose acknowledgement does not come is published again with the same id (JetStream
+drops the copy if the first one arrived, and acknowledges it with the first one's sequence);
+after three tries the append raises :class:`~lakebed.errors.BackendUnavailable`. Records of
+one partition are published in the call's order on one connection, and JetStream stores
+them in that order; only a reconnection in the middle of an append can reorder the records
+that were resent.
+
+Durability: JetStream acknowledges a record once it has written it to its file store, before
+an fsync, so an acknowledged append survives a crash of nats-server (the OS still has the
+data) but a power cut or an OS crash can lose the records of the last ``sync_interval``
+(2 minutes by default). nats-server 2.9 cannot fsync each write; from 2.10 on,
+``jetstream { sync_interval: always }`` in the server's configuration makes it fsync before
+acknowledging. With ``fsync="always"`` the backend logs one warning per process and server
+when the server is older than 2.10 (and a note, as it cannot read the server's setting, on
+later versions). ``fsync="batch"`` and ``"never"`` accept the server's behaviour silently.
+
+Reads use an ephemeral pull consumer per partition (no acknowledgements, starting at the
+requested sequence), kept while the caller reads on sequentially and made anew on a seek;
+each read asks for a batch with ``no_wait`` and returns what is there. Retention by age and
+size is applied by JetStream itself; :meth:`NatsBackend.trim` only reports how far the first
+retained offsets moved since its previous call in this process (0 on its first call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import pyarrow as pa
+
+from lakebed.errors import AlreadyExists, BackendUnavailable, InvalidArgument, NotFound, require
+from lakebed.streams._backend import Records, StreamBackend, decode_records, empty_records, encode_records
+from lakebed.streams._spec import StreamSpec
+
+log = logging.getLogger("lakebed.streams")
+
+FSYNC_MODES = ("always", "batch", "never")
+_NAMESPACE_RE = re.compile(r"[a-z0-9_]{1,64}", re.ASCII)
+_SAFE_KEY = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_API_TIMEOUT = 10.0  # seconds for one JetStream API request
+_ACK_TIMEOUT = 10.0  # seconds without any acknowledgement before an append resends
+_APPEND_TRIES = 3
+_WINDOW = 4096  # records in flight per append call
+_PULL_BATCH = 10_000  # records per pull request
+_READERS_MAX = 64  # cached pull consumers per backend
+_CONSUMER_IDLE_NS = 300 * 1_000_000_000  # the server deletes an idle reader consumer after this
+_warned: set[str] = set()
+_T = TypeVar("_T")
+
+
+def _warn_once(key: str, message: str, level: int = logging.WARNING) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        log.log(level, message)
+
+
+def _esc(text: str) -> str:
+    """A KV key token: bytes outside ``[A-Za-z0-9_-]`` become ``=XX``."""
+    return "".join(chr(b) if b in _SAFE_KEY else f"={b:02X}" for b in text.encode())
+
+
+def _unesc(token: str) -> str:
+    out = bytearray()
+    i = 0
+    while i < len(token):
+        if token[i] == "=":
+            out.append(int(token[i + 1:i + 3], 16))
+            i += 3
+        else:
+            out.append(ord(token[i]))
+            i += 1
+    return out.decode()
+
+
+def _split_url(url: str) -> tuple[str, str]:
+    """(url without the query, host:port for messages: no credentials)."""
+    parts = urlsplit(url)
+    where = parts.hostname or "127.0.0.1"
+    if parts.port:
+        where += f":{parts.port}"
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")), where
+
+
+def _reply_meta(reply: str) -> tuple[int, int]:
+    """(stream sequence, timestamp in ns) from a JetStream delivery's reply subject,
+    ``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>`` (v1) or with
+    domain and account hash after ``$JS.ACK`` (v2)."""
+    t = reply.split(".")
+    if len(t) == 9:
+        return int(t[5]), int(t[7])
+    return int(t[7]), int(t[9])
+
+
+class _ApiError(Exception):
+    def __init__(self, code: int, err_code: int, description: str) -> None:
+        super().__init__(f"{description} (code {code}, err_code {err_code})")
+        self.code, self.err_code, self.description = code, err_code, description
+
+
+class _Pull:
+    """One pull request in flight on a consumer's inbox."""
+
+    __slots__ = ("done", "error", "msgs", "want")
+
+    def __init__(self, want: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.want = want
+        self.msgs: list[Any] = []
+        self.error: str | None = None
+        self.done: asyncio.Future[None] = loop.create_future()
+
+
+class _Consumer:
+    """An ephemeral pull consumer (acknowledgements off) and the inbox its batches come to."""
+
+    def __init__(self, backend: NatsBackend, stream: str) -> None:
+        self.backend = backend
+        self.stream = stream
+        self.name = ""
+        self.sub: Any = None
+        self.pull: _Pull | None = None
+        self.next_seq = 0  # the sequence the consumer delivers next (as far as we know)
+        self.lock = asyncio.Lock()
+
+    async def open(self, config: dict[str, Any]) -> None:
+        nc = self.backend._nc
+        self.inbox = nc.new_inbox()
+        self.sub = await nc.subscribe(self.inbox, cb=self._on_msg, pending_msgs_limit=4 * _PULL_BATCH,
+                                      pending_bytes_limit=1 << 30)
+        cfg = {"ack_policy": "none", "replay_policy": "instant", "mem_storage": True, "num_replicas": 1,
+               "inactive_threshold": _CONSUMER_IDLE_NS, **config}
+        try:
+            resp = await self.backend._api(f"CONSUMER.CREATE.{self.stream}", {"stream_name": self.stream,
+                                                                             "config": cfg})
+        except BaseException:
+            await self.close()
+            raise
+        self.name = resp["name"]
+        self.next_seq = int(resp.get("delivered", {}).get("stream_seq", 0)) + 1
+
+    async def _on_msg(self, msg: Any) -> None:
+        pull = self.pull
+        if pull is None or pull.done.done():
+            return
+        hdr = msg.headers
+        if not msg.data and hdr and "Status" in hdr:
+            status = hdr["Status"]
+            if status == "100":  # heartbeat
+                return
+            if status not in ("404", "408"):  # 404 no messages, 408 request ended: the batch is complete
+                pull.error = f"{status} {hdr.get('Description', '')}".strip()
+            pull.done.set_result(None)
+            return
+        pull.msgs.append(msg)
+        if len(pull.msgs) >= pull.want:
+            pull.done.set_result(None)
+
+    async def fetch(self, want: int) -> list[Any]:
+        """Up to ``want`` messages from where the consumer is (fewer at the end)."""
+        nc = self.backend._nc
+        loop = asyncio.get_running_loop()
+        out: list[Any] = []
+        while len(out) < want:
+            pull = self.pull = _Pull(min(_PULL_BATCH, want - len(out)), loop)
+            req = self.backend._dumps({"batch": pull.want, "no_wait": True})
+            await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{self.name}", req, reply=self.inbox)
+            try:
+                await asyncio.wait_for(asyncio.shield(pull.done), _API_TIMEOUT)
+            except TimeoutError:
+                raise _ApiError(408, 0, "no answer to a pull request") from None
+            finally:
+                self.pull = None
+            if pull.error is not None:
+                # 503: no consumer listens (deleted for idleness, or with its stream); 409: it went away
+                raise _ApiError(int(pull.error[:3]) if pull.error[:3].isdigit() else 0, 0, pull.error)
+            out.extend(pull.msgs)
+            if pull.msgs:
+                self.next_seq = _reply_meta(pull.msgs[-1].reply)[0] + 1
+            if len(pull.msgs) < pull.want:
+                break
+        return out
+
+    async def close(self) -> None:
+        if self.sub is not None:
+            with contextlib.suppress(Exception):
+                await self.sub.unsubscribe()
+            self.sub = None
+        if self.name:
+            name, self.name = self.name, ""
+            with contextlib.suppress(Exception):  # else the server drops it when idle
+                await self.backend._nc.publish(f"$JS.API.CONSUMER.DELETE.{self.stream}.{name}", b"")
+
+
+class _Append:
+    """The state of one append call's records in flight."""
+
+    __slots__ = ("error", "inflight", "progress", "seqs", "wake", "wake_at")
+
+    def __init__(self, n: int) -> None:
+        self.seqs = [0] * n  # JetStream sequence of each published record (0: not acknowledged)
+        self.inflight = 0
+        self.wake_at = _WINDOW // 2  # wake the publisher when no more than this many are in flight
+        self.progress = 0
+        self.error: BaseException | None = None
+        self.wake = asyncio.Event()
+
+
+class NatsBackend(StreamBackend):
+    """Streams in NATS JetStream, selected with ``streams="nats://host:4222"``.
+
+    ``namespace`` (1-64 of ``[a-z0-9_]``) keeps the lakes on one server apart; ``fsync`` is
+    the lake's durability setting (see the module doc for what JetStream gives). Thread-safe:
+    an event loop in a daemon thread runs the nats-py client; each method waits for its
+    result.
+
+    Example:
+        >>> from lakebed.streams._spec import StreamSpec
+        >>> import pyarrow as pa
+        >>> backend = NatsBackend("nats://127.0.0.1:4222", namespace="doc")  # doctest: +SKIP
+        >>> spec = StreamSpec.build("clicks", schema={"user": "int64"})
+        >>> backend.create(spec)  # doctest: +SKIP
+        >>> backend.append(spec, {0: (pa.record_batch({"user": [7]}), ["m1"])})  # doctest: +SKIP
+        {0: [0]}
+        >>> backend.read(spec, 0, 0, 10).batch.to_pylist()  # doctest: +SKIP
+        [{'user': 7}]
+        >>> backend.close()  # doctest: +SKIP
+    """
+
+    name = "nats"
+
+    def __init__(self, url: str, *, namespace: str, fsync: str = "always") -> None:
+        if fsync not in FSYNC_MODES:
+            raise InvalidArgument(f"fsync must be one of {FSYNC_MODES}, got {fsync!r}")
+        if not isinstance(namespace, str) or not _NAMESPACE_RE.fullmatch(namespace):
+            raise InvalidArgument(f"the NATS stream namespace must be 1-64 of [a-z0-9_], got {namespace!r}")
+        self._nats: Any = cast(Any, require("nats", "streams"))
+        self._orjson: Any = cast(Any, require("orjson", "streams"))
+        self._dumps: Callable[[Any], bytes] = self._orjson.dumps
+        self.url, self.where = _split_url(url)
+        self.namespace = namespace
+        self.fsync = fsync
+        self._ack_tok = 0
+        self._acks: dict[int, tuple[_Append, int]] = {}
+        self._readers: OrderedDict[str, _Consumer] = OrderedDict()
+        self._trim_first: dict[str, int] = {}
+        self._closed = self._closing = False
+        self._close_lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=f"lakebed-nats-{namespace}",
+                                        daemon=True)
+        self._thread.start()
+        try:
+            self._run(self._connect(), timeout=30)
+        except BaseException:
+            self._stop_loop()
+            raise
+        if fsync == "always":
+            self._check_durability()
+
+    # -- the event loop ----------------------------------------------------------------
+    def _run(self, coro: Coroutine[Any, Any, _T], timeout: float = 60.0) -> _T:
+        if self._closed:
+            coro.close()
+            raise BackendUnavailable(f"the NATS stream backend for {self.where} is closed")
+        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return fut.result(timeout)
+        except concurrent.futures.TimeoutError:
+            fut.cancel()
+            raise BackendUnavailable(f"NATS at {self.where} did not answer within {timeout:g} s") from None
+        except _ApiError as exc:
+            raise BackendUnavailable(f"JetStream at {self.where} refused a request: {exc.description}") from None
+        except self._nats.errors.Error as exc:
+            raise BackendUnavailable(f"NATS at {self.where} failed: {type(exc).__name__} {exc}; "
+                                     "is nats-server running with -js?") from None
+
+    def _stop_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+    async def _connect(self) -> None:
+        nats = self._nats
+
+        async def on_error(exc: Exception) -> None:
+            log.debug("NATS at %s: %s", self.where, exc)
+
+        async def on_disconnect() -> None:
+            if not self._closing:
+                log.warning("lost the connection to NATS at %s; reconnecting", self.where)
+
+        try:
+            # allow_reconnect=False makes a failing first connection fail at once (with
+            # reconnecting allowed nats-py retries it for minutes); reconnecting is turned on
+            # once connected
+            self._nc: Any = await nats.connect(
+                self.url, connect_timeout=5, allow_reconnect=False, error_cb=on_error,
+                disconnected_cb=on_disconnect, name=f"lakebed-streams-{self.namespace}",
+                max_reconnect_attempts=-1, reconnect_time_wait=1,
+            )
+        except Exception as exc:
+            raise BackendUnavailable(f"cannot reach NATS at {self.where}: {exc or type(exc).__name__}; "
+                                     "is nats-server running with -js?") from None
+        self._nc.options["allow_reconnect"] = True
+        self._js: Any = self._nc.jetstream(timeout=_API_TIMEOUT)
+        try:
+            await self._js.account_info()
+        except Exception as exc:
+            await self._nc.close()
+            raise BackendUnavailable(
+                f"NATS at {self.where} has no JetStream ({type(exc).__name__}: {exc}); start nats-server "
+                "with -js (or 'jetstream {}' in its configuration)") from None
+        self._ack_prefix = self._nc.new_inbox() + "."
+        self._ack_sub = await self._nc.subscribe(self._ack_prefix + "*", cb=self._on_ack,
+                                                 pending_msgs_limit=4 * _WINDOW * 16, pending_bytes_limit=1 << 28)
+        self._kv_streams = await self._bucket("streams")
+        self._kv_groups = await self._bucket("groups")
+        self._kv_members = await self._bucket("members")
+
+    async def _bucket(self, what: str) -> Any:
+        bucket = f"LB_{self.namespace}_{what}"
+        try:
+            return await self._js.key_value(bucket)
+        except self._nats.js.errors.BucketNotFoundError:
+            return await self._js.create_key_value(bucket=bucket, history=1, storage="file")
+
+    def _check_durability(self) -> None:
+        version = self._nc.connected_server_version
+        if (version.major, version.minor) < (2, 10):
+            _warn_once(self.where, (
+                f"the NATS stream backend at {self.where} runs nats-server {version}, which acknowledges an "
+                "append once written to its file store but fsyncs only every sync_interval (2 minutes by "
+                "default): a power cut or OS crash can lose acknowledged appends; nats-server 2.10 or later "
+                "with 'jetstream { sync_interval: always }' gives fsync='always'"))
+        else:
+            _warn_once(self.where, (
+                f"the NATS stream backend at {self.where} (nats-server {version}) fsyncs each append only with "
+                "'jetstream { sync_interval: always }' in the server's configuration, which a client cannot "
+                "check; without it a power cut can lose acknowledged appends"), logging.INFO)
+
+    def close(self) -> None:
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closing = True
+            try:
+                self._run(self._aclose(), timeout=15)
+            except Exception as exc:  # closing anyway
+                log.debug("closing NATS at %s: %s", self.where, exc)
+            self._closed = True
+        self._stop_loop()
+
+    async def _aclose(self) -> None:
+        for c in list(self._readers.values()):
+            await c.close()
+        self._readers.clear()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._nc.drain(), 10)
+        if not self._nc.is_closed:
+            await self._nc.close()
+
+    # -- helpers -------------------------------------------------------------------------
+    def _stream(self, spec: StreamSpec, p: int) -> str:
+        return f"LB_{self.namespace}_{spec.name}_{p}"
+
+    def _subject(self, spec: StreamSpec, p: int) -> str:
+        return f"lakebed.{self.namespace}.{spec.name}.{p}"
+
+    async def _api(self, what: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        msg = await self._nc.request(f"$JS.API.{what}", b"" if body is None else self._dumps(body),
+                                     timeout=_API_TIMEOUT)
+        resp: dict[str, Any] = self._orjson.loads(msg.data)
+        if "error" in resp:
+            e = resp["error"]
+            raise _ApiError(int(e.get("code", 0)), int(e.get("err_code", 0)), str(e.get("description", "")))
+        return resp
+
+    def _check_partition(self, spec: StreamSpec, partition: int) -> None:
+        if isinstance(partition, bool) or not isinstance(partition, int) or not 0 <= partition < spec.partitions:
+            raise InvalidArgument(f"stream {spec.name!r} has partitions 0..{spec.partitions - 1}, got {partition!r}")
+
+    async def _scan(self, bucket: Any, pattern: str) -> list[tuple[str, bytes, int, int]]:
+        """The live keys of a KV bucket matching ``pattern`` (a subject pattern under the
+        bucket): (key, value, revision, server time in ns)."""
+        c = _Consumer(self, bucket._stream)
+        await c.open({"deliver_policy": "last_per_subject", "filter_subject": bucket._pre + pattern,
+                      "inactive_threshold": 30 * 1_000_000_000})
+        try:
+            msgs = await c.fetch(1 << 30)
+        finally:
+            await c.close()
+        out = []
+        for m in msgs:
+            if m.headers and m.headers.get("KV-Operation") in ("DEL", "PURGE"):
+                continue
+            seq, ts = _reply_meta(m.reply)
+            out.append((m.subject[len(bucket._pre):], m.data, seq, ts))
+        return out
+
+    async def _purge_keys(self, bucket: Any, pattern: str, before: int | None = None) -> None:
+        """Remove the keys matching ``pattern`` without leaving delete markers; with
+        ``before``, only their revisions older than that."""
+        body: dict[str, Any] = {"filter": bucket._pre + pattern}
+        if before is not None:
+            body["seq"] = before
+        await self._api(f"STREAM.PURGE.{bucket._stream}", body)
+
+    # -- definitions ---------------------------------------------------------------------
+    def create(self, spec: StreamSpec) -> None:
+        self._run(self._create(spec))
+
+    async def _create(self, spec: StreamSpec) -> None:
+        key = _esc(spec.name)
+        KeyNotFound = self._nats.js.errors.KeyNotFoundError
+        try:
+            await self._kv_streams.get(key)
+            raise AlreadyExists(f"stream {spec.name!r} exists already (in NATS at {self.where})")
+        except KeyNotFound:
+            pass
+        for p in range(spec.partitions):
+            cfg: dict[str, Any] = {
+                "name": self._stream(spec, p), "subjects": [self._subject(spec, p)], "retention": "limits",
+                "storage": "file", "num_replicas": 1, "discard": "old", "max_consumers": -1, "max_msgs": -1,
+                "max_msgs_per_subject": -1, "max_msg_size": -1,
+                # JetStream requires the dedup window to fit in max_age
+                "duplicate_window": min(spec.dedup_window_us, spec.retention_us or spec.dedup_window_us) * 1000,
+                "max_age": (spec.retention_us or 0) * 1000, "max_bytes": spec.retention_bytes or -1,
+            }
+            try:
+                await self._api(f"STREAM.CREATE.{cfg['name']}", cfg)
+            except _ApiError as exc:
+                if exc.err_code == 10058:  # a stream of that name with another configuration
+                    raise AlreadyExists(
+                        f"stream {spec.name!r}: JetStream stream {cfg['name']} exists already with another "
+                        "configuration but no lakebed definition (left by an interrupted create); delete it "
+                        f"(nats stream rm {cfg['name']}) and create the stream again") from None
+                raise
+        try:
+            await self._kv_streams.create(key, spec.to_json().encode())
+        except self._nats.js.errors.KeyWrongLastSequenceError:
+            raise AlreadyExists(f"stream {spec.name!r} exists already (in NATS at {self.where})") from None
+
+    def load_spec(self, name: str) -> StreamSpec | None:
+        async def get() -> bytes | None:
+            try:
+                return (await self._kv_streams.get(_esc(name))).value  # type: ignore[no-any-return]
+            except self._nats.js.errors.KeyNotFoundError:
+                return None
+
+        value = self._run(get())
+        return None if value is None else StreamSpec.from_json(value)
+
+    def list_specs(self) -> list[StreamSpec]:
+        rows = self._run(self._scan(self._kv_streams, "*"))
+        return sorted((StreamSpec.from_json(v) for _k, v, _r, _t in rows), key=lambda s: s.name)
+
+    def drop(self, spec: StreamSpec) -> None:
+        self._run(self._drop(spec))
+
+    async def _drop(self, spec: StreamSpec) -> None:
+        for p in range(spec.partitions):
+            name = self._stream(spec, p)
+            c = self._readers.pop(name, None)
+            if c is not None:
+                await c.close()
+            self._trim_first.pop(name, None)
+            try:
+                await self._api(f"STREAM.DELETE.{name}")
+            except _ApiError as exc:
+                if exc.err_code != 10059:  # stream not found: gone already
+                    raise
+        key = _esc(spec.name)
+        await self._purge_keys(self._kv_groups, f"{key}.*")
+        await self._purge_keys(self._kv_members, f"{key}.*.*")
+        await self._purge_keys(self._kv_streams, key)  # the definition last: a failed drop can be redone
+
+    # -- records -------------------------------------------------------------------------
+    def append(self, spec: StreamSpec, parts: dict[int, tuple[pa.RecordBatch, list[str]]]) -> dict[int, list[int]]:
+        subjects: list[str] = []
+        payloads: list[bytes] = []
+        ids: list[str] = []
+        index: dict[int, list[int]] = {}  # partition -> position in the pipeline of each record
+        for p, (batch, msg_ids) in parts.items():
+            self._check_partition(spec, p)
+            if len(msg_ids) != batch.num_rows:
+                raise InvalidArgument(f"append to stream {spec.name!r}: {batch.num_rows} records but "
+                                      f"{len(msg_ids)} message ids")
+            subject = self._subject(spec, p)
+            first: dict[str, int] = {}
+            pos = []
+            for mid, payload in zip(msg_ids, encode_records(batch, spec), strict=True):
+                j = first.get(mid) if mid else None
+                if j is None:  # a repeat within the call is the earlier record
+                    j = len(payloads)
+                    if mid:
+                        first[mid] = j
+                    subjects.append(subject)
+                    payloads.append(payload)
+                    ids.append(mid)
+                pos.append(j)
+            index[p] = pos
+        if not payloads:
+            return {p: [] for p in parts}
+        seqs = self._run(self._append(spec, subjects, payloads, ids), timeout=_ACK_TIMEOUT * (_APPEND_TRIES + 2)
+                         + len(payloads) / 1000)
+        return {p: [seqs[j] - 1 for j in pos] for p, pos in index.items()}
+
+    async def _on_ack(self, msg: Any) -> None:
+        try:
+            tok = int(msg.subject[len(self._ack_prefix):])
+        except ValueError:
+            return
+        entry = self._acks.pop(tok, None)
+        if entry is None:  # the ack of a record resent since
+            return
+        state, j = entry
+        state.inflight -= 1
+        state.progress += 1
+        if msg.data:
+            try:
+                ack = self._orjson.loads(msg.data)
+            except self._orjson.JSONDecodeError:
+                ack = {"error": {"description": f"an acknowledgement that is not JSON: {msg.data[:100]!r}"}}
+            if "error" in ack:
+                if state.error is None:
+                    state.error = BackendUnavailable(
+                        f"JetStream at {self.where} refused an append: {ack['error'].get('description', ack)}")
+            else:
+                state.seqs[j] = int(ack["seq"])
+        elif state.error is None:
+            status = (msg.headers or {}).get("Status", "")
+            state.error = BackendUnavailable(
+                f"no JetStream stream takes the subject {msg.subject!r}" if status == "503" else
+                f"JetStream at {self.where} answered an append with status {status or 'none'}")
+            if status == "503":
+                state.error = NotFound(
+                    f"an append found no JetStream stream for its partition (status 503 from {self.where}): the "
+                    "stream was dropped, or its JetStream stream was deleted outside lakebed")
+        if state.inflight <= state.wake_at or state.error is not None:
+            state.wake.set()
+
+    async def _append(self, spec: StreamSpec, subjects: list[str], payloads: list[bytes], ids: list[str]) -> list[int]:
+        nc = self._nc
+        max_payload = nc.max_payload
+        for payload in payloads:
+            if len(payload) > max_payload - 256:
+                raise InvalidArgument(f"a record of stream {spec.name!r} takes {len(payload)} bytes as JSON; NATS "
+                                      f"at {self.where} takes messages of up to {max_payload} bytes (max_payload)")
+        state = _Append(len(payloads))
+        todo = list(range(len(payloads)))
+        prefix = self._ack_prefix
+        for attempt in range(_APPEND_TRIES):
+            toks: list[int] = []
+            try:
+                state.wake_at = _WINDOW // 2
+                for j in todo:
+                    if state.inflight >= _WINDOW:
+                        await self._settle(state)
+                    if state.error is not None:
+                        raise state.error
+                    self._ack_tok += 1
+                    tok = self._ack_tok
+                    self._acks[tok] = (state, j)
+                    toks.append(tok)
+                    state.inflight += 1
+                    mid = ids[j]
+                    await nc.publish(subjects[j], payloads[j], reply=f"{prefix}{tok}",
+                                     headers={"Nats-Msg-Id": mid} if mid else None)
+                state.wake_at = 0
+                await self._settle(state)
+                if state.error is not None:
+                    raise state.error
+                return state.seqs
+            except (TimeoutError, self._nats.errors.Error) as exc:
+                for tok in toks:
+                    self._acks.pop(tok, None)
+                state.inflight = 0
+                todo = [j for j in range(len(payloads)) if state.seqs[j] == 0]
+                log.warning("append to stream %r: %d of %d records unacknowledged by NATS at %s (%s); "
+                            "resending them (try %d of %d)", spec.name, len(todo), len(payloads), self.where,
+                            type(exc).__name__, attempt + 2, _APPEND_TRIES)
+                if attempt + 1 < _APPEND_TRIES:
+                    await asyncio.sleep(0.5 * (attempt + 1))
+            except BaseException:
+                for tok in toks:
+                    self._acks.pop(tok, None)
+                raise
+        raise BackendUnavailable(
+            f"append to stream {spec.name!r}: NATS at {self.where} did not acknowledge {len(todo)} of "
+            f"{len(payloads)} records after {_APPEND_TRIES} tries; the others are stored (appending the same "
+            "message ids again is safe within the dedup window)")
+
+    async def _settle(self, state: _Append) -> None:
+        """Wait until no more than ``state.wake_at`` records are in flight (or an error);
+        raise TimeoutError after ``_ACK_TIMEOUT`` without any acknowledgement."""
+        while state.inflight > state.wake_at and state.error is None:
+            state.wake.clear()
+            before = state.progress
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(state.wake.wait(), _ACK_TIMEOUT)
+            if state.progress == before and state.error is None:
+                raise TimeoutError
+
+    def read(self, spec: StreamSpec, partition: int, offset: int, max_records: int) -> Records:
+        self._check_partition(spec, partition)
+        if max_records <= 0:
+            return empty_records(spec)
+        msgs = self._run(self._read(self._stream(spec, partition), max(0, int(offset)), int(max_records)))
+        if not msgs:
+            return empty_records(spec)
+        meta = np.array([_reply_meta(m.reply) for m in msgs], dtype=np.int64)
+        batch = decode_records([m.data for m in msgs], spec, where=f"partition {partition} (NATS)")
+        return Records(batch, meta[:, 0] - 1, meta[:, 1] // 1000)
+
+    async def _read(self, stream: str, offset: int, max_records: int) -> list[Any]:
+        for attempt in range(2):
+            c = self._readers.get(stream)
+            if c is not None and c.next_seq != offset + 1:
+                self._readers.pop(stream, None)
+                await c.close()
+                c = None
+            if c is None:
+                c = _Consumer(self, stream)
+                try:
+                    await c.open({"deliver_policy": "by_start_sequence", "opt_start_seq": offset + 1})
+                except _ApiError as exc:
+                    if exc.err_code == 10059:
+                        raise NotFound(f"JetStream stream {stream} is missing (dropped, or deleted outside "
+                                       "lakebed)") from None
+                    raise
+                self._readers[stream] = c
+                while len(self._readers) > _READERS_MAX:
+                    await self._readers.popitem(last=False)[1].close()
+            self._readers.move_to_end(stream)
+            async with c.lock:
+                try:
+                    return await c.fetch(max_records)
+                except _ApiError:
+                    # the consumer went away (idle too long, or the stream was re-created): make it anew
+                    self._readers.pop(stream, None)
+                    await c.close()
+                    if attempt:
+                        raise
+        raise AssertionError("unreachable")
+
+    def bounds(self, spec: StreamSpec) -> list[tuple[int, int]]:
+        return self._run(self._bounds(spec))
+
+    async def _bounds(self, spec: StreamSpec) -> list[tuple[int, int]]:
+        infos = await asyncio.gather(*(self._info(self._stream(spec, p)) for p in range(spec.partitions)))
+        out = []
+        for info in infos:
+            first, last = int(info["state"]["first_seq"]), int(info["state"]["last_seq"])
+            out.append((max(first - 1, 0), last))  # emptied by retention or purge: first = last + 1
+        return out
+
+    async def _info(self, stream: str) -> dict[str, Any]:
+        try:
+            return await self._api(f"STREAM.INFO.{stream}")
+        except _ApiError as exc:
+            if exc.err_code == 10059:
+                raise NotFound(f"JetStream stream {stream} is missing (dropped, or deleted outside lakebed)") from None
+            raise
+
+    def offset_for_time(self, spec: StreamSpec, partition: int, time_us: int) -> int:
+        self._check_partition(spec, partition)
+        return self._run(self._offset_for_time(self._stream(spec, partition), int(time_us)))
+
+    async def _offset_for_time(self, stream: str, time_us: int) -> int:
+        # a consumer delivering by start time starts at the first message whose timestamp
+        # is >= the time (JetStream's own lookup); it reports that as delivered = start - 1
+        # the server keeps times as int64 ns (up to the year 2262): later is "after every record"
+        ns = min(max(time_us, 0) * 1000, 1 << 62)
+        secs, frac = divmod(ns, 1_000_000_000)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
+        c = _Consumer(self, stream)
+        try:
+            await c.open({"deliver_policy": "by_start_time", "opt_start_time": stamp,
+                          "inactive_threshold": 5 * 1_000_000_000})
+        except _ApiError as exc:
+            if exc.err_code == 10059:
+                raise NotFound(f"JetStream stream {stream} is missing (dropped, or deleted outside lakebed)") from None
+            raise
+        await c.close()
+        return c.next_seq - 1
+
+    def wait(self, spec: StreamSpec, positions: dict[int, int], timeout: float) -> bool:
+        if not positions:
+            time.sleep(max(timeout, 0))
+            return False
+        event = threading.Event()
+        sub = self._run(self._arm(f"lakebed.{self.namespace}.{spec.name}.*", event))
+        try:
+            deadline = time.monotonic() + max(timeout, 0)
+            bounds = self.bounds(spec)
+            if any(bounds[p][1] > pos for p, pos in positions.items()):
+                return True
+            # a record published just before the subscription may be in flight to the store
+            # still; look once more shortly after, then sleep until a publish wakes us
+            if event.wait(min(0.05, max(deadline - time.monotonic(), 0))):
+                return True
+            bounds = self.bounds(spec)
+            if any(bounds[p][1] > pos for p, pos in positions.items()):
+                return True
+            return event.wait(max(deadline - time.monotonic(), 0))
+        finally:
+            with contextlib.suppress(Exception):
+                self._run(self._disarm(sub), timeout=5)
+
+    async def _arm(self, subject: str, event: threading.Event) -> Any:
+        async def cb(_msg: Any) -> None:
+            event.set()
+
+        sub = await self._nc.subscribe(subject, cb=cb)
+        await sub.unsubscribe(limit=1)  # the server drops the interest after one message
+        return sub
+
+    async def _disarm(self, sub: Any) -> None:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+
+    def trim(self, spec: StreamSpec, now_us: int) -> int:
+        """JetStream drops records by ``max_age``/``max_bytes`` itself (on its own clock,
+        not ``now_us``); this returns how far the first retained offsets moved since the
+        previous call in this process (0 on the first call for a stream)."""
+        dropped = 0
+        for p, (first, _next) in enumerate(self.bounds(spec)):
+            name = self._stream(spec, p)
+            before = self._trim_first.get(name)
+            if before is not None and first > before:
+                dropped += first - before
+            self._trim_first[name] = first
+        return dropped
+
+    # -- consumer groups -------------------------------------------------------------------
+    def committed(self, spec: StreamSpec, group: str) -> dict[int, int]:
+        async def get() -> dict[int, int]:
+            try:
+                entry = await self._kv_groups.get(f"{_esc(spec.name)}.{_esc(group)}")
+            except self._nats.js.errors.KeyNotFoundError:
+                return {}
+            return {int(k): int(v) for k, v in self._orjson.loads(entry.value).items()}
+
+        return self._run(get())
+
+    def commit(self, spec: StreamSpec, group: str, offsets: dict[int, int]) -> None:
+        if offsets:
+            self._run(self._commit(f"{_esc(spec.name)}.{_esc(group)}", offsets))
+
+    async def _commit(self, key: str, offsets: dict[int, int]) -> None:
+        errors = self._nats.js.errors
+        kv = self._kv_groups
+        for _ in range(100):
+            try:
+                entry = await kv.get(key)
+                cur, rev = self._orjson.loads(entry.value), entry.revision
+            except errors.KeyNotFoundError:
+                cur, rev = {}, 0
+            cur.update({str(int(p)): int(o) for p, o in offsets.items()})
+            value = self._dumps(cur)
+            try:
+                if rev:
+                    await kv.update(key, value, last=rev)
+                else:
+                    await kv.create(key, value)
+                return
+            except errors.KeyWrongLastSequenceError:
+                await asyncio.sleep(0.001)  # another committer came first: merge into theirs
+        raise BackendUnavailable(f"committing offsets of {key!r} lost 100 races against other committers")
+
+    def heartbeat(self, spec: StreamSpec, group: str, member: str, ttl_s: float) -> list[str]:
+        return self._run(self._heartbeat(f"{_esc(spec.name)}.{_esc(group)}", _esc(member), float(ttl_s)))
+
+    async def _heartbeat(self, prefix: str, member: str, ttl_s: float) -> list[str]:
+        kv = self._kv_members
+        own = await kv.put(f"{prefix}.{member}", self._dumps({"ttl_us": int(ttl_s * 1e6)}))
+        rows = await self._scan(kv, f"{prefix}.*")
+        now = max((ts for _k, _v, seq, ts in rows if seq >= own), default=None)
+        if now is None:  # our key was replaced meanwhile; take the newest heartbeat's time
+            now = max((ts for *_x, ts in rows), default=0)
+        live = []
+        for key, value, seq, ts in rows:
+            try:
+                ttl_us = int(self._orjson.loads(value)["ttl_us"])
+            except (self._orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                ttl_us = 0
+            if ts + ttl_us * 1000 >= now:
+                live.append(_unesc(key.rsplit(".", 1)[1]))
+            else:  # expired: remove this revision only (a newer heartbeat stays)
+                await self._purge_keys(kv, key, before=seq + 1)
+        return sorted(live)
+
+    def leave(self, spec: StreamSpec, group: str, member: str) -> None:
+        self._run(self._purge_keys(self._kv_members, f"{_esc(spec.name)}.{_esc(group)}.{_esc(member)}"))
+
+    def groups(self, spec: StreamSpec) -> list[str]:
+        rows = self._run(self._scan(self._kv_groups, f"{_esc(spec.name)}.*"))
+        return sorted(_unesc(k.split(".", 1)[1]) for k, *_rest in rows)
+
+    # -- maintenance -------------------------------------------------------------------------
+    async def _purge_namespace(self) -> None:
+        names: list[str] = []
+        offset = 0
+        while True:
+            resp = await self._api("STREAM.NAMES", {"subject": f"lakebed.{self.namespace}.>", "offset": offset})
+            batch = resp.get("streams") or []
+            names.extend(batch)
+            offset += len(batch)
+            if not batch or offset >= int(resp.get("total", 0)):
+                break
+        names += [f"KV_LB_{self.namespace}_{what}" for what in ("streams", "groups", "members")]
+        for name in names:
+            try:
+                await self._api(f"STREAM.DELETE.{name}")
+            except _ApiError as exc:
+                if exc.err_code != 10059:
+                    raise
+
+
+def purge_namespace(url: str, namespace: str) -> None:
+    """Delete every JetStream stream and KV bucket of ``namespace`` on the server at ``url``
+    (the test fixtures' clean-up; streams are found by their subjects, so a namespace that
+    is a prefix of another one is no problem)."""
+    backend = NatsBackend(url, namespace=namespace, fsync="never")
+    try:
+        backend._run(backend._purge_namespace())
+    finally:
+        backend.close()

@@ -1,0 +1,270 @@
+"""The NATS JetStream stream backend against a real nats-server (``nats_url`` fixture)."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pyarrow as pa
+import pytest
+
+from lakebed.errors import AlreadyExists, BackendUnavailable, InvalidArgument
+from lakebed.streams._nats import NatsBackend, purge_namespace
+from lakebed.streams._spec import StreamSpec
+
+pytestmark = pytest.mark.nats
+
+TS = pa.timestamp("us", tz="UTC")
+
+
+def _split(nats_url: str) -> tuple[str, str]:
+    base, _, query = nats_url.partition("?")
+    params = dict(kv.split("=", 1) for kv in query.split("&") if kv)
+    return base, params["namespace"]
+
+
+@pytest.fixture
+def backend(nats_url: str) -> Iterator[NatsBackend]:
+    url, ns = _split(nats_url)
+    b = NatsBackend(url, namespace=ns, fsync="batch")
+    yield b
+    b.close()
+
+
+def _spec(name: str = "events", partitions: int = 1, **kw: object) -> StreamSpec:
+    return StreamSpec.build(name, schema={"k": "string", "v": "int64"}, key="k" if partitions > 1 else None,
+                            partitions=partitions, **kw)  # type: ignore[arg-type]
+
+
+def _batch(values: list[int], key: str = "a") -> pa.RecordBatch:
+    return pa.record_batch({"k": [key] * len(values), "v": values})
+
+
+def _stream_names(b: NatsBackend, subject: str) -> list[str]:
+    async def names() -> list[str]:
+        resp = await b._api("STREAM.NAMES", {"subject": subject})
+        return list(resp.get("streams") or [])
+
+    return b._run(names())
+
+
+def test_create_load_list_drop(backend: NatsBackend) -> None:
+    a, z = _spec("zeta", retention=timedelta(days=1)), _spec("alpha", partitions=3)
+    assert backend.list_specs() == [] and backend.load_spec("alpha") is None
+    backend.create(a)
+    backend.create(z)
+    with pytest.raises(AlreadyExists, match="exists already"):
+        backend.create(_spec("alpha"))
+    assert backend.load_spec("alpha") == z
+    assert [s.name for s in backend.list_specs()] == ["alpha", "zeta"]
+    assert backend.bounds(z) == [(0, 0)] * 3
+    backend.append(z, {1: (_batch([1, 2]), ["x1", "x2"])})
+    backend.commit(z, "g", {1: 2})
+    backend.heartbeat(z, "g", "m", 30)
+    backend.drop(z)
+    assert backend.load_spec("alpha") is None and [s.name for s in backend.list_specs()] == ["zeta"]
+    assert _stream_names(backend, f"lakebed.{backend.namespace}.alpha.*") == []
+    backend.create(z)  # a new stream of the same name starts empty, without groups or members
+    assert backend.bounds(z) == [(0, 0)] * 3
+    assert backend.groups(z) == [] and backend.committed(z, "g") == {}
+    assert backend.heartbeat(z, "g", "other", 30) == ["other"]
+    assert backend.append(z, {1: (_batch([9]), ["x1"])}) == {1: [0]}  # its dedup window is new too
+
+
+def test_append_offsets_are_contiguous_per_partition(backend: NatsBackend) -> None:
+    spec = _spec(partitions=2)
+    backend.create(spec)
+    got = backend.append(spec, {0: (_batch([1, 2, 3]), ["a1", "a2", "a3"]), 1: (_batch([4]), ["b1"])})
+    assert got == {0: [0, 1, 2], 1: [0]}
+    got = backend.append(spec, {1: (_batch(list(range(5000))), [f"c{i}" for i in range(5000)])})
+    assert got == {1: list(range(1, 5001))}
+    assert backend.append(spec, {0: (_batch([5]), ["a4"])}) == {0: [3]}
+    assert backend.bounds(spec) == [(0, 4), (0, 5001)]
+    r = backend.read(spec, 1, 0, 10_000)
+    assert r.batch.column("v").to_pylist() == [4, *range(5000)]  # the call's order is kept
+    assert r.offsets.tolist() == list(range(5001))
+    with pytest.raises(InvalidArgument, match="partitions 0..1"):
+        backend.append(spec, {2: (_batch([1]), ["z"])})
+
+
+def test_dedup_within_and_across_calls(backend: NatsBackend) -> None:
+    spec = _spec()
+    backend.create(spec)
+    assert backend.append(spec, {0: (_batch([1, 2, 3, 4]), ["m1", "m2", "m1", "m3"])}) == {0: [0, 1, 0, 2]}
+    assert backend.append(spec, {0: (_batch([5, 6, 7]), ["m2", "m4", "m4"])}) == {0: [1, 3, 3]}
+    assert backend.append(spec, {0: (_batch([8]), ["m1"])}) == {0: [0]}
+    assert backend.bounds(spec) == [(0, 4)]
+    assert backend.read(spec, 0, 0, 100).batch.column("v").to_pylist() == [1, 2, 4, 6]
+
+
+def test_read_round_trips_every_type(backend: NatsBackend) -> None:
+    schema = {"i": "int64", "f": "float64", "s": "string", "b": "bool", "t": "timestamp[us, tz=UTC]",
+              "e": "list<float32>", "raw": "binary"}
+    spec = StreamSpec.build("typed", schema=schema)
+    backend.create(spec)
+    batch = pa.record_batch({
+        "i": pa.array([1, -(2**62), None], pa.int64()),
+        "f": pa.array([1.5, math.inf, None], pa.float64()),
+        "s": pa.array(["héllo \"q\" \n", "", None], pa.string()),
+        "b": pa.array([True, False, None], pa.bool_()),
+        "t": pa.array([1_700_000_000_123_456, 0, None], TS),
+        "e": pa.array([[0.5, -1.25], [], None], pa.list_(pa.float32())),
+        "raw": pa.array([b"\x00\xff\x10", b"", None], pa.binary()),
+    }, schema=spec.schema)
+    before = time.time_ns() // 1000
+    assert backend.append(spec, {0: (batch, ["r1", "r2", "r3"])}) == {0: [0, 1, 2]}
+    after = time.time_ns() // 1000
+    r = backend.read(spec, 0, 0, 10)
+    assert r.batch.schema == spec.schema
+    assert r.batch.to_pylist() == batch.to_pylist()
+    assert r.offsets.tolist() == [0, 1, 2] and r.offsets.dtype.name == "int64" and r.times.dtype.name == "int64"
+    assert all(before - 1_000_000 <= t <= after + 1_000_000 for t in r.times.tolist())  # server clock
+    assert r.times.tolist() == sorted(r.times.tolist())
+
+
+def test_read_positions(backend: NatsBackend) -> None:
+    spec = _spec()
+    backend.create(spec)
+    backend.append(spec, {0: (_batch(list(range(100))), [f"i{i}" for i in range(100)])})
+    assert backend.read(spec, 0, 0, 10).offsets.tolist() == list(range(10))
+    assert backend.read(spec, 0, 10, 5).offsets.tolist() == list(range(10, 15))  # sequential: same consumer
+    assert backend.read(spec, 0, 95, 10).offsets.tolist() == list(range(95, 100))  # a seek forward
+    assert len(backend.read(spec, 0, 100, 10)) == 0  # at the end
+    assert backend.read(spec, 0, 3, 2).batch.column("v").to_pylist() == [3, 4]  # a seek back
+    backend.append(spec, {0: (_batch([100]), ["i100"])})
+    assert backend.read(spec, 0, 100, 10).batch.column("v").to_pylist() == [100]  # after the end grew
+    assert len(backend.read(spec, 0, 500, 10)) == 0
+
+
+def test_offset_for_time(backend: NatsBackend) -> None:
+    spec = _spec()
+    backend.create(spec)
+    assert backend.offset_for_time(spec, 0, 0) == 0  # a new stream
+    backend.append(spec, {0: (_batch([1, 2]), ["a", "b"])})
+    time.sleep(0.01)
+    backend.append(spec, {0: (_batch([3, 4]), ["c", "d"])})
+    times = backend.read(spec, 0, 0, 10).times.tolist()
+    assert backend.offset_for_time(spec, 0, 0) == 0
+    assert backend.offset_for_time(spec, 0, times[2]) == 2
+    assert backend.offset_for_time(spec, 0, times[1] + 1) == 2
+    assert backend.offset_for_time(spec, 0, times[3]) == 3
+    assert backend.offset_for_time(spec, 0, times[3] + 1) == 4  # none at or after: the next offset
+    assert backend.offset_for_time(spec, 0, 2**62) == 4
+
+
+def test_wait_wakes_on_append_and_times_out(backend: NatsBackend) -> None:
+    spec = _spec(partitions=2)
+    backend.create(spec)
+    backend.append(spec, {0: (_batch([1]), ["a"])})
+    assert backend.wait(spec, {0: 0}, 5) is True  # a record is there already
+    t0 = time.monotonic()
+    assert backend.wait(spec, {0: 1, 1: 0}, 0.4) is False
+    assert 0.35 <= time.monotonic() - t0 < 3
+    timer = threading.Timer(0.3, lambda: backend.append(spec, {1: (_batch([2]), ["b"])}))
+    timer.start()
+    t0 = time.monotonic()
+    assert backend.wait(spec, {0: 1, 1: 0}, 10) is True
+    assert time.monotonic() - t0 < 5
+    timer.join()
+
+
+def test_group_commits_merge(backend: NatsBackend) -> None:
+    spec = _spec(partitions=8)
+    backend.create(spec)
+    assert backend.committed(spec, "g") == {} and backend.groups(spec) == []
+    backend.commit(spec, "g", {0: 5, 1: 7})
+    backend.commit(spec, "g", {1: 9})
+    assert backend.committed(spec, "g") == {0: 5, 1: 9}
+
+    def commit(p: int) -> None:
+        for i in range(5):
+            backend.commit(spec, "h", {p: i + 1})
+
+    threads = [threading.Thread(target=commit, args=(p,)) for p in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert backend.committed(spec, "h") == {p: 5 for p in range(8)}  # no committer lost another's partition
+    backend.commit(spec, "odd.name/ü", {3: 1})
+    assert backend.committed(spec, "odd.name/ü") == {3: 1}
+    other = _spec("other")
+    backend.create(other)
+    backend.commit(other, "x", {0: 1})
+    assert backend.groups(spec) == ["g", "h", "odd.name/ü"] and backend.groups(other) == ["x"]
+
+
+def test_heartbeat_leave_and_expiry(backend: NatsBackend) -> None:
+    spec = _spec()
+    backend.create(spec)
+    assert backend.heartbeat(spec, "g", "m1", 30) == ["m1"]
+    assert backend.heartbeat(spec, "g", "m2", 0.4) == ["m1", "m2"]
+    assert backend.heartbeat(spec, "other", "m9", 30) == ["m9"]  # groups are apart
+    assert backend.heartbeat(spec, "g", "m0", 30) == ["m0", "m1", "m2"]
+    backend.leave(spec, "g", "m1")
+    assert backend.heartbeat(spec, "g", "m0", 30) == ["m0", "m2"]
+    time.sleep(0.6)
+    assert backend.heartbeat(spec, "g", "m0", 30) == ["m0"]  # m2 expired
+    assert backend.heartbeat(spec, "g", "m2", 30) == ["m0", "m2"]  # and may come back
+
+
+def test_retention_by_age(backend: NatsBackend) -> None:
+    spec = _spec(retention=timedelta(seconds=1))
+    backend.create(spec)
+    backend.append(spec, {0: (_batch([1, 2, 3]), ["a", "b", "c"])})
+    assert backend.trim(spec, 0) == 0  # the first call remembers where the stream starts
+    deadline = time.monotonic() + 6
+    while backend.bounds(spec) != [(3, 3)] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert backend.bounds(spec) == [(3, 3)]
+    assert backend.trim(spec, 0) == 3
+    assert len(backend.read(spec, 0, 0, 10)) == 0
+    assert backend.offset_for_time(spec, 0, 0) == 3
+    assert backend.append(spec, {0: (_batch([4]), ["d"])}) == {0: [3]}
+    r = backend.read(spec, 0, 0, 10)  # below the first retained offset: from there
+    assert r.offsets.tolist() == [3] and r.batch.column("v").to_pylist() == [4]
+
+
+def test_purge_namespace(nats_url: str) -> None:
+    url, ns = _split(nats_url)
+    neighbour = ns + "_b"  # a namespace the first one is a prefix of stays
+    with NatsBackend(url, namespace=ns, fsync="never") as b:  # type: ignore[attr-defined]
+        pass
+
+
+def test_purge_namespace_removes_everything(nats_url: str) -> None:
+    url, ns = _split(nats_url)
+    neighbour = ns + "_b"  # a namespace that the first one is a prefix of is left alone
+    a, n = NatsBackend(url, namespace=ns, fsync="never"), NatsBackend(url, namespace=neighbour, fsync="never")
+    try:
+        for b in (a, n):
+            spec = _spec("s", partitions=2)
+            b.create(spec)
+            b.append(spec, {0: (_batch([1]), ["x"])})
+            b.commit(spec, "g", {0: 1})
+            b.heartbeat(spec, "g", "m", 30)
+        purge_namespace(url, ns)
+        assert _stream_names(n, f"lakebed.{ns}.>") == []
+        assert _stream_names(n, f"$KV.LB_{ns}_streams.>") == []
+        assert _stream_names(n, f"$KV.LB_{ns}_groups.>") == []
+        assert _stream_names(n, f"$KV.LB_{ns}_members.>") == []
+        assert [s.name for s in n.list_specs()] == ["s"] and n.bounds(_spec("s", partitions=2)) == [(0, 1), (0, 0)]
+    finally:
+        a.close()
+        purge_namespace(url, neighbour)
+        n.close()
+    purge_namespace(url, ns)  # again: nothing left is fine
+
+
+def test_unreachable_server_and_bad_arguments() -> None:
+    t0 = time.monotonic()
+    with pytest.raises(BackendUnavailable, match=r"cannot reach NATS at 127\.0\.0\.1:1: .*nats-server running with -js"):
+        NatsBackend("nats://127.0.0.1:1", namespace="x")
+    assert time.monotonic() - t0 < 15
+    with pytest.raises(InvalidArgument, match="namespace"):
+        NatsBackend("nats://127.0.0.1:4222", namespace="Bad-NS")
+    with pytest.raises(InvalidArgument, match="fsync"):
+        NatsBackend("nats://127.0.0.1:4222", namespace="x", fsync="sometimes")
