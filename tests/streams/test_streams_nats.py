@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -11,7 +11,7 @@ from datetime import timedelta
 import pyarrow as pa
 import pytest
 
-from lakebed.errors import AlreadyExists, BackendUnavailable, InvalidArgument
+from lakebed.errors import AlreadyExists, BackendUnavailable, InvalidArgument, NotFound
 from lakebed.streams._nats import NatsBackend, purge_namespace
 from lakebed.streams._spec import StreamSpec
 
@@ -67,11 +67,28 @@ def test_create_load_list_drop(backend: NatsBackend) -> None:
     backend.drop(z)
     assert backend.load_spec("alpha") is None and [s.name for s in backend.list_specs()] == ["zeta"]
     assert _stream_names(backend, f"lakebed.{backend.namespace}.alpha.*") == []
+    with pytest.raises(NotFound, match="no JetStream stream"):
+        backend.append(z, {0: (_batch([1]), ["late"])})
+    with pytest.raises(NotFound, match="missing"):
+        backend.bounds(z)
     backend.create(z)  # a new stream of the same name starts empty, without groups or members
     assert backend.bounds(z) == [(0, 0)] * 3
     assert backend.groups(z) == [] and backend.committed(z, "g") == {}
     assert backend.heartbeat(z, "g", "other", 30) == ["other"]
     assert backend.append(z, {1: (_batch([9]), ["x1"])}) == {1: [0]}  # its dedup window is new too
+
+
+def test_create_after_an_interrupted_create(backend: NatsBackend) -> None:
+    spec = _spec("half", partitions=2)
+    backend.create(spec)
+    backend._run(backend._purge_keys(backend._kv_streams, "half"))  # as if create stopped before the definition
+    assert backend.load_spec("half") is None
+    backend.create(spec)  # the partitions' JetStream streams are there with the same configuration: fine
+    assert backend.load_spec("half") == spec
+    changed = _spec("half", partitions=2, retention=timedelta(hours=1))
+    backend._run(backend._purge_keys(backend._kv_streams, "half"))
+    with pytest.raises(AlreadyExists, match="another configuration"):
+        backend.create(changed)
 
 
 def test_append_offsets_are_contiguous_per_partition(backend: NatsBackend) -> None:
@@ -86,8 +103,69 @@ def test_append_offsets_are_contiguous_per_partition(backend: NatsBackend) -> No
     r = backend.read(spec, 1, 0, 10_000)
     assert r.batch.column("v").to_pylist() == [4, *range(5000)]  # the call's order is kept
     assert r.offsets.tolist() == list(range(5001))
-    with pytest.raises(InvalidArgument, match="partitions 0..1"):
+    with pytest.raises(InvalidArgument, match=r"partitions 0\.\.1"):
         backend.append(spec, {2: (_batch([1]), ["z"])})
+
+
+def test_concurrent_appends(backend: NatsBackend) -> None:
+    spec = _spec()
+    backend.create(spec)
+    results: dict[int, list[int]] = {}
+
+    def append(t: int) -> None:
+        ids = [f"t{t}-{i}" for i in range(500)]
+        results[t] = backend.append(spec, {0: (_batch(list(range(500)), key=str(t)), ids)})[0]
+
+    threads = [threading.Thread(target=append, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(o for offs in results.values() for o in offs) == list(range(2000))
+    assert all(offs == sorted(offs) for offs in results.values())  # each call's order is kept
+    r = backend.read(spec, 0, 0, 5000)
+    for t, offs in results.items():
+        assert [r.batch.column("k")[o].as_py() for o in offs] == [str(t)] * 500
+
+
+class _LosesAcks(dict):  # type: ignore[type-arg]
+    """The backend's table of acknowledgements in flight, forgetting the first ``n`` that
+    arrive (as if they were lost on the way)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def pop(self, key: object, default: object = None) -> object:
+        value = super().pop(key, default)
+        if value is not None and self.n > 0:
+            self.n -= 1
+            return None
+        return value
+
+
+def test_lost_acks_are_resent_without_duplicates(backend: NatsBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lakebed.streams import _nats
+
+    spec = _spec()
+    backend.create(spec)
+    backend.append(spec, {0: (_batch([0]), ["first"])})
+    monkeypatch.setattr(_nats, "_ACK_TIMEOUT", 0.3)
+    monkeypatch.setattr(backend, "_acks", _LosesAcks(3))
+    ids = [f"r{i}" for i in range(20)]
+    assert backend.append(spec, {0: (_batch(list(range(1, 21))), ids)}) == {0: list(range(1, 21))}
+    assert backend.bounds(spec) == [(0, 21)]
+    assert backend.read(spec, 0, 0, 100).batch.column("v").to_pylist() == list(range(21))
+
+
+def test_record_over_max_payload(backend: NatsBackend) -> None:
+    spec = StreamSpec.build("big", schema={"blob": "binary"})
+    backend.create(spec)
+    big = pa.record_batch({"blob": pa.array([b"x" * backend._nc.max_payload], pa.binary())})
+    with pytest.raises(InvalidArgument, match="max_payload"):
+        backend.append(spec, {0: (big, ["b"])})
+    small = pa.record_batch({"blob": pa.array([b"ok"], pa.binary())})
+    assert backend.append(spec, {0: (small, ["s"])}) == {0: [0]}  # the connection is fine
 
 
 def test_dedup_within_and_across_calls(backend: NatsBackend) -> None:
@@ -107,7 +185,7 @@ def test_read_round_trips_every_type(backend: NatsBackend) -> None:
     backend.create(spec)
     batch = pa.record_batch({
         "i": pa.array([1, -(2**62), None], pa.int64()),
-        "f": pa.array([1.5, math.inf, None], pa.float64()),
+        "f": pa.array([1.5, -2.5e-300, None], pa.float64()),  # orjson writes inf and nan as null
         "s": pa.array(["héllo \"q\" \n", "", None], pa.string()),
         "b": pa.array([True, False, None], pa.bool_()),
         "t": pa.array([1_700_000_000_123_456, 0, None], TS),
@@ -137,6 +215,27 @@ def test_read_positions(backend: NatsBackend) -> None:
     backend.append(spec, {0: (_batch([100]), ["i100"])})
     assert backend.read(spec, 0, 100, 10).batch.column("v").to_pylist() == [100]  # after the end grew
     assert len(backend.read(spec, 0, 500, 10)) == 0
+
+
+def test_concurrent_reads_of_one_partition(backend: NatsBackend) -> None:
+    spec = _spec()
+    backend.create(spec)
+    backend.append(spec, {0: (_batch(list(range(200))), [f"i{i}" for i in range(200)])})
+    errors: list[str] = []
+
+    def reader(start: int) -> None:
+        for _ in range(3):
+            for off in range(start, start + 50, 10):
+                got = backend.read(spec, 0, off, 10).batch.column("v").to_pylist()
+                if got != list(range(off, off + 10)):
+                    errors.append(f"read at {off}: {got}")
+
+    threads = [threading.Thread(target=reader, args=(s,)) for s in (0, 50, 100, 150)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
 
 
 def test_offset_for_time(backend: NatsBackend) -> None:
@@ -228,13 +327,6 @@ def test_retention_by_age(backend: NatsBackend) -> None:
     assert r.offsets.tolist() == [3] and r.batch.column("v").to_pylist() == [4]
 
 
-def test_purge_namespace(nats_url: str) -> None:
-    url, ns = _split(nats_url)
-    neighbour = ns + "_b"  # a namespace the first one is a prefix of stays
-    with NatsBackend(url, namespace=ns, fsync="never") as b:  # type: ignore[attr-defined]
-        pass
-
-
 def test_purge_namespace_removes_everything(nats_url: str) -> None:
     url, ns = _split(nats_url)
     neighbour = ns + "_b"  # a namespace that the first one is a prefix of is left alone
@@ -259,12 +351,29 @@ def test_purge_namespace_removes_everything(nats_url: str) -> None:
     purge_namespace(url, ns)  # again: nothing left is fine
 
 
+def test_fsync_always_warns_once(nats_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    from lakebed.streams import _nats
+
+    url, ns = _split(nats_url)
+    _nats._warned.clear()
+    with caplog.at_level(logging.INFO, logger="lakebed.streams"):
+        first = NatsBackend(url, namespace=ns)
+        second = NatsBackend(url, namespace=ns)
+    first.close()
+    second.close()
+    notes = [r for r in caplog.records if "sync_interval" in r.getMessage()]
+    assert len(notes) == 1
+    version = first._nc.connected_server_version
+    if (version.major, version.minor) < (2, 10):
+        assert notes[0].levelno == logging.WARNING and "2.10 or later" in notes[0].getMessage()
+
+
 def test_unreachable_server_and_bad_arguments() -> None:
     t0 = time.monotonic()
-    with pytest.raises(BackendUnavailable, match=r"cannot reach NATS at 127\.0\.0\.1:1: .*nats-server running with -js"):
+    with pytest.raises(BackendUnavailable, match=r"cannot reach NATS at 127\.0\.0\.1:1: .*running with -js"):
         NatsBackend("nats://127.0.0.1:1", namespace="x")
     assert time.monotonic() - t0 < 15
     with pytest.raises(InvalidArgument, match="namespace"):
-        NatsBackend("nats://127.0.0.1:4222", namespace="Bad-NS")
+        NatsBackend("nats://127.0.0.1:4222", namespace="bad-ns")
     with pytest.raises(InvalidArgument, match="fsync"):
         NatsBackend("nats://127.0.0.1:4222", namespace="x", fsync="sometimes")

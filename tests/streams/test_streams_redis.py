@@ -314,3 +314,24 @@ def test_without_aof_warns_once_under_always_only(redis_url, client, caplog):
         RedisBackend(redis_url, namespace="t", fsync="always").close()
     warnings = [r for r in caplog.records if "appendonly=no" in r.getMessage()]
     assert len(warnings) == 1 and "appendonly yes" in warnings[0].getMessage()
+
+
+def test_concurrent_appends_stay_contiguous_and_deduplicated(backend):
+    spec = simple()
+    backend.create(spec)
+    shared: dict[int, set[int]] = {c: set() for c in range(10)}  # the offsets each call got for its shared id
+
+    def worker(w):
+        for c in range(10):
+            ids = [f"{w}-{c}-{i}" for i in range(50)] + [f"shared-{c}"]
+            shared[c].add(backend.append(spec, {0: rows(ids)})[0][-1])
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    offsets, ids = read_all(backend, spec, 0)
+    assert offsets == list(range(3 * 10 * 50 + 10))
+    assert len(set(ids)) == len(ids)
+    assert all(seen == {ids.index(f"shared-{c}")} for c, seen in shared.items())

@@ -279,7 +279,7 @@ def status(store: FeatureStore) -> list[dict[str, Any]]:
         lag = None
         if newest is not None and lm is not None:
             lag = max(newest - lm, timedelta(0))
-        out.append({
+        row = {
             "view": name,
             "version": version,
             "source": spec["source"],
@@ -287,5 +287,10 @@ def status(store: FeatureStore) -> list[dict[str, Any]]:
             "newest_event": newest,
             "freshness_lag": lag,
             "rows_online": store.online_store.count(name),
-        })
+        }
+        if spec.get("stream"):
+            from lakebed.features._stream import stream_status
+
+            row.update(stream_status(store, name, spec))
+        out.append(row)
     return out

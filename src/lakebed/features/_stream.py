@@ -174,7 +174,14 @@ class _ViewRun:
         self.cache: OrderedDict[str, list[list[Any]]] = OrderedDict()
         self.latency = np.zeros(_RESERVOIR, np.float64)
         self.lat_n = 0
+        self.fresh_dirty = False
+        self.fresh_written = time.monotonic()
         self.online = self._load_online()
+        # the latency histogram counts every event applied by any run; percentiles are
+        # those of the latest events of this run
+        prev = self.online.freshness.get("counts")
+        self.hist = np.array(prev, np.int64) if prev and len(prev) == len(_BUCKETS_MS) - 1 \
+            else np.zeros(len(_BUCKETS_MS) - 1, np.int64)
         self.offline = self._load_offline()
         self.last_offline = 0.0
 
@@ -297,10 +304,27 @@ class _ViewRun:
         if applied_ts:
             lat = (visible - np.concatenate(applied_ts)) / 1000.0
             self._record_latency(lat)
+            self.fresh_dirty = True
+        if time.monotonic() - self.fresh_written >= 1.0:
+            self.write_freshness()
         return read
+
+    def write_freshness(self) -> None:
+        """Store the freshness of the events applied so far with the state (status()
+        in any process shows it); offsets and counts stay as committed."""
+        if not self.fresh_dirty:
+            return
+        state = dataclasses.replace(self.online, freshness=self._freshness(), updated=time.time())
+        backend = self.store.online_store
+        with backend.transaction():
+            backend.write(STATE_VIEW, [self.name], [state.to_json().encode()])
+        self.online = state
+        self.fresh_dirty = False
+        self.fresh_written = time.monotonic()
 
     def _record_latency(self, lat_ms: np.ndarray) -> None:
         n = len(lat_ms)
+        self.hist += np.histogram(lat_ms, bins=_BUCKETS_MS)[0]
         if n >= _RESERVOIR:
             self.latency[:] = lat_ms[-_RESERVOIR:]
         else:
@@ -323,9 +347,8 @@ class _ViewRun:
         if not len(lat):
             return dict(self.online.freshness)
         p50, p99 = np.percentile(lat, [50, 99])
-        hist = np.histogram(lat, bins=_BUCKETS_MS)[0].tolist()
         return {"p50_ms": round(float(p50), 3), "p99_ms": round(float(p99), 3), "events": int(self.lat_n),
-                "buckets_ms": _BUCKETS_MS.tolist()[1:], "counts": hist}
+                "buckets_ms": _BUCKETS_MS.tolist()[1:], "counts": self.hist.tolist()}
 
     # -- offline -----------------------------------------------------------------------
     def offline_step(self) -> int:
@@ -390,7 +413,7 @@ class _ViewRun:
 
 _BUCKETS_MS = np.array([0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 60_000, np.inf])
 _running: set[tuple[int, str]] = set()
-_running_lock = threading.Lock()
+_running_lock = threading.RLock()
 
 
 class StreamProcessor:
@@ -498,6 +521,7 @@ class StreamProcessor:
         finally:
             for v in self.views:
                 v.offline_step()
+                v.write_freshness()
         return {r["view"]: r for r in self.status()}
 
     def _wait(self, timeout: float) -> None:
@@ -518,6 +542,7 @@ class StreamProcessor:
         try:
             for v in self.views:
                 v.offline_step()
+                v.write_freshness()
         finally:
             self._release()
 
@@ -561,3 +586,31 @@ def replay(store: FeatureStore, view: str, since: datetime | None = None) -> dic
         tables.write(name, old.filter(pa.array(keep)), mode="overwrite", commit_metadata=meta)
     with StreamProcessor(store, [view]) as proc:
         return proc.run(until_caught_up=True)[view]
+
+
+def stream_status(store: FeatureStore, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """What ``features.status()`` shows of a stream view, from its stored state (any
+    process): lag, counts and freshness, and whether the freshness SLO is breached."""
+    buf = store.online_store.read(STATE_VIEW, [name])[0]
+    stream = store.lake.streams.get(spec["stream"])
+    bounds = stream.bounds()
+    state = SinkState.from_json(buf) if buf is not None else SinkState.start(0, [f for f, _ in bounds])
+    fresh = state.freshness
+    slo_us = spec.get("freshness_slo_us")
+    p99 = fresh.get("p99_ms")
+    lag = sum(max(n - max(o, f), 0) for (f, n), o in zip(bounds, state.offsets, strict=False))
+    return {
+        "stream": stream.name,
+        "lag": lag,
+        "applied": state.applied,
+        "out_of_order": state.out_of_order,
+        "too_late": state.too_late,
+        "expired": state.expired,
+        "freshness_p50_ms": fresh.get("p50_ms"),
+        "freshness_p99_ms": p99,
+        "freshness_buckets_ms": fresh.get("buckets_ms"),
+        "freshness_counts": fresh.get("counts"),
+        "freshness_slo": timedelta(microseconds=slo_us) if slo_us else None,
+        "slo_breached": bool(slo_us and p99 is not None and p99 * 1000 > slo_us),
+        "last_applied": datetime.fromtimestamp(state.updated, tz=UTC) if state.updated else None,
+    }

@@ -4,7 +4,8 @@ Layout on the server, for a lake whose namespace is ``<ns>``:
 
 - partition ``p`` of stream ``s`` is the JetStream stream ``LB_<ns>_<s>_<p>`` on the subject
   ``lakebed.<ns>.<s>.<p>`` (file storage, one replica, discard old, ``max_age`` and
-  ``max_bytes`` from the stream's retention, ``duplicate_window`` from its dedup window);
+  ``max_bytes`` from the stream's retention, ``duplicate_window`` from its dedup window,
+  shortened to the retention when that is shorter, as JetStream requires);
   a record's offset is its JetStream sequence minus one, so offsets start at 0 and have no
   gaps (JetStream's message-id deduplication takes no sequence);
 - definitions live in the KV bucket ``LB_<ns>_streams`` (key: the stream's name), committed
@@ -66,7 +67,7 @@ from lakebed.streams._spec import StreamSpec
 log = logging.getLogger("lakebed.streams")
 
 FSYNC_MODES = ("always", "batch", "never")
-_NAMESPACE_RE = re.compile(r"[a-z0-9_]{1,64}", re.ASCII)
+_NAMESPACE_RE = re.compile(r"[A-Za-z0-9_]{1,64}", re.ASCII)
 _SAFE_KEY = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _API_TIMEOUT = 10.0  # seconds for one JetStream API request
 _ACK_TIMEOUT = 10.0  # seconds without any acknowledgement before an append resends
@@ -150,7 +151,6 @@ class _Consumer:
         self.sub: Any = None
         self.pull: _Pull | None = None
         self.next_seq = 0  # the sequence the consumer delivers next (as far as we know)
-        self.lock = asyncio.Lock()
 
     async def open(self, config: dict[str, Any]) -> None:
         nc = self.backend._nc
@@ -224,10 +224,11 @@ class _Consumer:
 class _Append:
     """The state of one append call's records in flight."""
 
-    __slots__ = ("error", "inflight", "progress", "seqs", "wake", "wake_at")
+    __slots__ = ("error", "inflight", "progress", "seqs", "subjects", "wake", "wake_at")
 
-    def __init__(self, n: int) -> None:
-        self.seqs = [0] * n  # JetStream sequence of each published record (0: not acknowledged)
+    def __init__(self, subjects: list[str]) -> None:
+        self.subjects = subjects
+        self.seqs = [0] * len(subjects)  # JetStream sequence of each published record (0: not acknowledged)
         self.inflight = 0
         self.wake_at = _WINDOW // 2  # wake the publisher when no more than this many are in flight
         self.progress = 0
@@ -238,7 +239,7 @@ class _Append:
 class NatsBackend(StreamBackend):
     """Streams in NATS JetStream, selected with ``streams="nats://host:4222"``.
 
-    ``namespace`` (1-64 of ``[a-z0-9_]``) keeps the lakes on one server apart; ``fsync`` is
+    ``namespace`` (1-64 of ``[A-Za-z0-9_]``) keeps the lakes on one server apart; ``fsync`` is
     the lake's durability setting (see the module doc for what JetStream gives). Thread-safe:
     an event loop in a daemon thread runs the nats-py client; each method waits for its
     result.
@@ -262,7 +263,8 @@ class NatsBackend(StreamBackend):
         if fsync not in FSYNC_MODES:
             raise InvalidArgument(f"fsync must be one of {FSYNC_MODES}, got {fsync!r}")
         if not isinstance(namespace, str) or not _NAMESPACE_RE.fullmatch(namespace):
-            raise InvalidArgument(f"the NATS stream namespace must be 1-64 of [a-z0-9_], got {namespace!r}")
+            raise InvalidArgument(f"the NATS stream namespace must be 1-64 ASCII letters, digits or '_', "
+                                  f"got {namespace!r}")
         self._nats: Any = cast(Any, require("nats", "streams"))
         self._orjson: Any = cast(Any, require("orjson", "streams"))
         self._dumps: Callable[[Any], bytes] = self._orjson.dumps
@@ -272,6 +274,7 @@ class NatsBackend(StreamBackend):
         self._ack_tok = 0
         self._acks: dict[int, tuple[_Append, int]] = {}
         self._readers: OrderedDict[str, _Consumer] = OrderedDict()
+        self._read_locks: dict[str, asyncio.Lock] = {}
         self._trim_first: dict[str, int] = {}
         self._closed = self._closing = False
         self._close_lock = threading.Lock()
@@ -305,6 +308,14 @@ class NatsBackend(StreamBackend):
                                      "is nats-server running with -js?") from None
 
     def _stop_loop(self) -> None:
+        async def cancel_all() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(cancel_all(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
         if not self._thread.is_alive():
@@ -313,7 +324,10 @@ class NatsBackend(StreamBackend):
     async def _connect(self) -> None:
         nats = self._nats
 
+        last_error: list[Exception] = []
+
         async def on_error(exc: Exception) -> None:
+            last_error[:] = [exc]
             log.debug("NATS at %s: %s", self.where, exc)
 
         async def on_disconnect() -> None:
@@ -321,26 +335,29 @@ class NatsBackend(StreamBackend):
                 log.warning("lost the connection to NATS at %s; reconnecting", self.where)
 
         try:
-            # allow_reconnect=False makes a failing first connection fail at once (with
-            # reconnecting allowed nats-py retries it for minutes); reconnecting is turned on
-            # once connected
+            # nats-py retries a first connection max_reconnect_attempts times (60 by default,
+            # 2 s apart): fail after two tries instead, then reconnect for as long as it takes
             self._nc: Any = await nats.connect(
                 self.url, connect_timeout=5, allow_reconnect=False, error_cb=on_error,
                 disconnected_cb=on_disconnect, name=f"lakebed-streams-{self.namespace}",
-                max_reconnect_attempts=-1, reconnect_time_wait=1,
+                max_reconnect_attempts=1, reconnect_time_wait=0.5,
             )
         except Exception as exc:
-            raise BackendUnavailable(f"cannot reach NATS at {self.where}: {exc or type(exc).__name__}; "
+            cause = last_error[0] if last_error else exc  # "no servers available" says less than its cause
+            raise BackendUnavailable(f"cannot reach NATS at {self.where}: {cause or type(cause).__name__}; "
                                      "is nats-server running with -js?") from None
         self._nc.options["allow_reconnect"] = True
+        self._nc.options["max_reconnect_attempts"] = -1
         self._js: Any = self._nc.jetstream(timeout=_API_TIMEOUT)
         try:
             await self._js.account_info()
         except Exception as exc:
+            self._closing = True
             await self._nc.close()
-            raise BackendUnavailable(
-                f"NATS at {self.where} has no JetStream ({type(exc).__name__}: {exc}); start nats-server "
-                "with -js (or 'jetstream {}' in its configuration)") from None
+            what = "no JetStream enabled" if isinstance(exc, nats.js.errors.ServiceUnavailableError) else (
+                f"no JetStream answering ({type(exc).__name__}: {exc})")
+            raise BackendUnavailable(f"NATS at {self.where} has {what}; start nats-server with -js (or "
+                                     "'jetstream {}' in its configuration)") from None
         self._ack_prefix = self._nc.new_inbox() + "."
         self._ack_sub = await self._nc.subscribe(self._ack_prefix + "*", cb=self._on_ack,
                                                  pending_msgs_limit=4 * _WINDOW * 16, pending_bytes_limit=1 << 28)
@@ -356,8 +373,9 @@ class NatsBackend(StreamBackend):
             return await self._js.create_key_value(bucket=bucket, history=1, storage="file")
 
     def _check_durability(self) -> None:
-        version = self._nc.connected_server_version
-        if (version.major, version.minor) < (2, 10):
+        v = self._nc.connected_server_version
+        version = f"{v.major}.{v.minor}.{v.patch}"
+        if (v.major, v.minor) < (2, 10):
             _warn_once(self.where, (
                 f"the NATS stream backend at {self.where} runs nats-server {version}, which acknowledges an "
                 "append once written to its file store but fsyncs only every sync_interval (2 minutes by "
@@ -560,24 +578,27 @@ class NatsBackend(StreamBackend):
                 state.seqs[j] = int(ack["seq"])
         elif state.error is None:
             status = (msg.headers or {}).get("Status", "")
-            state.error = BackendUnavailable(
-                f"no JetStream stream takes the subject {msg.subject!r}" if status == "503" else
-                f"JetStream at {self.where} answered an append with status {status or 'none'}")
-            if status == "503":
+            if status == "503":  # no responders: no JetStream stream takes the subject
                 state.error = NotFound(
-                    f"an append found no JetStream stream for its partition (status 503 from {self.where}): the "
-                    "stream was dropped, or its JetStream stream was deleted outside lakebed")
+                    f"no JetStream stream at {self.where} takes {state.subjects[j]!r}: the stream was dropped, "
+                    "or its JetStream stream was deleted outside lakebed")
+            else:
+                state.error = BackendUnavailable(
+                    f"JetStream at {self.where} answered an append with status {status or 'none'}")
         if state.inflight <= state.wake_at or state.error is not None:
             state.wake.set()
 
     async def _append(self, spec: StreamSpec, subjects: list[str], payloads: list[bytes], ids: list[str]) -> list[int]:
         nc = self._nc
         max_payload = nc.max_payload
-        for payload in payloads:
-            if len(payload) > max_payload - 256:
-                raise InvalidArgument(f"a record of stream {spec.name!r} takes {len(payload)} bytes as JSON; NATS "
-                                      f"at {self.where} takes messages of up to {max_payload} bytes (max_payload)")
-        state = _Append(len(payloads))
+        for payload, mid in zip(payloads, ids, strict=True):
+            # the server counts the header too, and closes the connection of a client that goes over
+            size = len(payload) + len(mid.encode()) + 32
+            if size > max_payload:
+                raise InvalidArgument(f"a record of stream {spec.name!r} takes {size} bytes as a NATS message (JSON "
+                                      f"and message id); NATS at {self.where} takes messages of up to {max_payload} "
+                                      "bytes (max_payload in the server's configuration)")
+        state = _Append(subjects)
         todo = list(range(len(payloads)))
         prefix = self._ack_prefix
         for attempt in range(_APPEND_TRIES):
@@ -644,28 +665,35 @@ class NatsBackend(StreamBackend):
         return Records(batch, meta[:, 0] - 1, meta[:, 1] // 1000)
 
     async def _read(self, stream: str, offset: int, max_records: int) -> list[Any]:
-        for attempt in range(2):
-            c = self._readers.get(stream)
-            if c is not None and c.next_seq != offset + 1:
-                self._readers.pop(stream, None)
-                await c.close()
-                c = None
-            if c is None:
-                c = _Consumer(self, stream)
+        lock = self._read_locks.get(stream)
+        if lock is None:
+            lock = self._read_locks[stream] = asyncio.Lock()
+        async with lock:  # one read at a time per partition: they move the consumer
+            for attempt in range(2):
+                c = self._readers.get(stream)
+                if c is not None and c.next_seq != offset + 1:
+                    self._readers.pop(stream, None)
+                    await c.close()
+                    c = None
+                if c is None:
+                    c = _Consumer(self, stream)
+                    try:
+                        await c.open({"deliver_policy": "by_start_sequence", "opt_start_seq": offset + 1})
+                    except _ApiError as exc:
+                        if exc.err_code == 10059:
+                            raise NotFound(f"JetStream stream {stream} is missing (dropped, or deleted outside "
+                                           "lakebed)") from None
+                        raise
+                    self._readers[stream] = c
+                    while len(self._readers) > _READERS_MAX:
+                        await self._readers.popitem(last=False)[1].close()
+                self._readers.move_to_end(stream)
                 try:
-                    await c.open({"deliver_policy": "by_start_sequence", "opt_start_seq": offset + 1})
-                except _ApiError as exc:
-                    if exc.err_code == 10059:
-                        raise NotFound(f"JetStream stream {stream} is missing (dropped, or deleted outside "
-                                       "lakebed)") from None
-                    raise
-                self._readers[stream] = c
-                while len(self._readers) > _READERS_MAX:
-                    await self._readers.popitem(last=False)[1].close()
-            self._readers.move_to_end(stream)
-            async with c.lock:
-                try:
-                    return await c.fetch(max_records)
+                    msgs = await c.fetch(max_records)
+                    # a consumer asked to start past the end may start at the end: skip what precedes
+                    if msgs and _reply_meta(msgs[0].reply)[0] <= offset:
+                        msgs = [m for m in msgs if _reply_meta(m.reply)[0] > offset]
+                    return msgs
                 except _ApiError:
                     # the consumer went away (idle too long, or the stream was re-created): make it anew
                     self._readers.pop(stream, None)
@@ -716,6 +744,8 @@ class NatsBackend(StreamBackend):
         return c.next_seq - 1
 
     def wait(self, spec: StreamSpec, positions: dict[int, int], timeout: float) -> bool:
+        for p in positions:
+            self._check_partition(spec, p)
         if not positions:
             time.sleep(max(timeout, 0))
             return False

@@ -1,0 +1,259 @@
+"""Stream feature views: windows against a brute-force reference, lateness, exactly-once
+restarts, offline/online parity, replay, bad input, on every stream and online backend."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from stream_reference import applied_events, log_records, us, window_values
+
+import lakebed
+from lakebed.errors import ConflictError, InvalidArgument, NotFound, SchemaError
+from lakebed.features import Aggregation, Entity, StreamFeatureView
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+SCHEMA = {"user_id": "int64", "item_id": "int64", "price": "float64", "ts": "timestamp[us, tz=UTC]"}
+USER = Entity("user", join_keys=["user_id"])
+AGGS = [
+    Aggregation("item_id", "count", window=timedelta(minutes=5)),
+    Aggregation("price", "sum", window=timedelta(hours=1)),
+    Aggregation("price", "max", window=timedelta(minutes=30)),
+    Aggregation("price", "mean", window=timedelta(minutes=10)),
+]
+
+
+def agg_tuples(aggs: list[Aggregation]) -> list[tuple[str, str, int, str]]:
+    return [(a.column, a.function, a.window_us, a.name) for a in aggs]
+
+
+def make(lake: lakebed.Lake, *, partitions: int = 2, watermark: timedelta = timedelta(seconds=30),
+         aggs: list[Aggregation] | None = None) -> Any:
+    s = lake.streams.create("clicks", schema=SCHEMA, key="user_id", event_time="ts", partitions=partitions)
+    view = StreamFeatureView("uc", entities=[USER], source="stream:clicks", timestamp_field="ts",
+                             aggregations=aggs or AGGS, watermark=watermark, offline="bronze.clicks")
+    lake.features.apply([USER, view])
+    return s
+
+
+def events(seconds: list[float], users: list[int], prices: list[float | None]) -> list[dict[str, Any]]:
+    return [{"user_id": u, "item_id": i, "price": p, "ts": T0 + timedelta(seconds=s)}
+            for i, (s, u, p) in enumerate(zip(seconds, users, prices, strict=True))]
+
+
+def online_values(lake: lakebed.Lake, users: list[int], now: datetime, aggs: list[Aggregation] | None = None
+                  ) -> dict[int, dict[str, Any]]:
+    names = [a.name for a in (aggs or AGGS)]
+    resp = lake.features.online([{"user_id": u} for u in users], [f"uc:{n}" for n in names], now=now)
+    return {u: {n: resp[n][i] for n in names} for i, u in enumerate(users)}
+
+
+def check_against_reference(lake: lakebed.Lake, now: datetime, watermark_us: int = 30_000_000,
+                            aggs: list[Aggregation] | None = None) -> None:
+    parts = log_records(lake, "clicks")
+    applied, late = applied_events(parts, "ts", watermark_us)
+    ref = window_values(applied, "user_id", "ts", agg_tuples(aggs or AGGS), us(now))
+    got = online_values(lake, sorted(ref), now, aggs)
+    for u, vals in ref.items():
+        for name, want in vals.items():
+            have = got[u][name]
+            if isinstance(want, float):
+                assert have is not None and math.isclose(have, want, rel_tol=1e-12, abs_tol=1e-9), (u, name, have, want)
+            else:
+                assert have == want, (u, name, have, want)
+    st_ = {r["view"]: r for r in lake.features.status()}["uc"]
+    assert st_["applied"] == len(applied) and st_["too_late"] == len(late)
+    # the offline table holds each applied event once, the late table each too-late one
+    off = lake.tables.read("bronze.clicks").to_pylist()
+    assert sorted((r["_partition"], r["_offset"]) for r in off) == sorted(
+        (r["_partition"], r["_offset"]) for r in applied)
+    lt = lake.tables.read("bronze.clicks__late").to_pylist()
+    assert sorted((r["_partition"], r["_offset"]) for r in lt) == sorted((r["_partition"], r["_offset"]) for r in late)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data=st.lists(st.tuples(st.floats(0, 4000, allow_nan=False), st.integers(0, 5),
+                            st.one_of(st.none(), st.floats(-100, 100, allow_nan=False))), min_size=1, max_size=80),
+    chunks=st.integers(1, 7),
+    max_records=st.integers(1, 50),
+    watermark_s=st.integers(1, 600),
+    partitions=st.integers(1, 3),
+)
+def test_windows_match_brute_force(data: list[tuple[float, int, float | None]], chunks: int, max_records: int,
+                                   watermark_s: int, partitions: int) -> None:
+    """Random events (out of order, some beyond the watermark), appended in chunks and
+    processed in small steps: every online aggregate equals the brute-force one."""
+    secs = [round(d[0], 3) for d in data]
+    evs = events(secs, [d[1] for d in data], [d[2] for d in data])
+    with lakebed.connect(":memory:") as lake:
+        s = make(lake, partitions=partitions, watermark=timedelta(seconds=watermark_s))
+        size = max(len(evs) // chunks, 1)
+        with lake.features.stream_processor(max_records=max_records, offline_interval=0) as proc:
+            for i in range(0, len(evs), size):
+                s.append(evs[i:i + size])
+                proc.step()
+            while proc.step():
+                pass
+        now = T0 + timedelta(seconds=max(secs) + 1)
+        check_against_reference(lake, now, watermark_s * 1_000_000)
+
+
+@pytest.mark.parametrize("combo", ["embedded+sqlite", "nats+sqlite", "redis+redis", "embedded+postgres"])
+def test_processor_on_every_backend(combo: str, request: pytest.FixtureRequest) -> None:
+    streams, online = combo.split("+")
+    s_url = None if streams == "embedded" else str(request.getfixturevalue(f"{streams}_url"))
+    o_url = {"sqlite": None, "redis": None, "postgres": None}[online]
+    if online == "redis":
+        o_url = str(request.getfixturevalue("redis_url"))
+    elif online == "postgres":
+        o_url = str(request.getfixturevalue("pg_url"))
+    secs = [i * 7 % 900 + (i % 4) * 0.5 for i in range(300)]
+    secs[100] = 10.0  # far behind the newest of its partition: too late
+    evs = events(secs, [i % 9 for i in range(300)], [float(i % 13) for i in range(300)])
+    with lakebed.connect(":memory:", streams=s_url, online=o_url) as lake:
+        s = make(lake, partitions=3)
+        for i in range(0, 300, 60):
+            s.append(evs[i:i + 60])
+            lake.features.run_stream(until_caught_up=True, max_records=37)
+        check_against_reference(lake, T0 + timedelta(seconds=901))
+        assert {r["view"]: r for r in lake.features.status()}["uc"]["too_late"] >= 1
+
+
+def test_late_events_inside_and_beyond_the_watermark() -> None:
+    with lakebed.connect(":memory:") as lake:
+        s = make(lake, partitions=1, watermark=timedelta(seconds=30))
+        s.append(events([100, 80, 50, 101, 70.5], [1, 1, 1, 1, 1], [1.0, 2.0, 4.0, 8.0, 16.0]))
+        report = lake.features.run_stream(until_caught_up=True)["uc"]
+        # 80 is 20 s behind 100: applied, out of order; 50 and 70.5 are 50 s and 30.5 s behind: too late
+        assert report["applied"] == 3 and report["out_of_order"] == 1 and report["too_late"] == 2
+        got = online_values(lake, [1], T0 + timedelta(seconds=102))[1]
+        assert got["price_sum_1h"] == 1.0 + 2.0 + 8.0
+        late = lake.tables.read("bronze.clicks__late").to_pylist()
+        assert sorted(r["price"] for r in late) == [4.0, 16.0]
+
+
+def test_exactly_once_across_restarts(tmp_path) -> None:
+    """A processor stopped at any step and started again (a new process's view of the
+    lake) applies each event once."""
+    path = tmp_path / "lake"
+    secs = [i * 3.0 for i in range(500)]
+    evs = events(secs, [i % 7 for i in range(500)], [float(i) for i in range(500)])
+    with lakebed.connect(path) as lake:
+        s = make(lake, partitions=2)
+        s.append(evs)
+    for steps in (1, 2, 3, 5, 1000):
+        with lakebed.connect(path) as lake:
+            with lake.features.stream_processor(max_records=40, offline_interval=0) as proc:
+                for _ in range(steps):
+                    if not proc.step():
+                        break
+    with lakebed.connect(path) as lake:
+        check_against_reference(lake, T0 + timedelta(seconds=1500))
+
+
+def test_offline_online_parity() -> None:
+    """training_set over the view gives, for every entity row, the value the online store
+    served at that row's timestamp."""
+    with lakebed.connect(":memory:") as lake:
+        s = make(lake, partitions=2)
+        served: list[dict[str, Any]] = []
+        users = list(range(6))
+        with lake.features.stream_processor(offline_interval=0) as proc:
+            for step in range(12):
+                lo = step * 300
+                secs = [lo + j * 9.7 for j in range(30)]
+                s.append(events(secs, [j % 6 for j in range(30)], [float(j % 11) + step for j in range(30)]))
+                while proc.step():
+                    pass
+                now = T0 + timedelta(seconds=lo + 299)
+                vals = online_values(lake, users, now)
+                served += [{"user_id": u, "ts": now, **vals[u]} for u in users]
+        rows = pa.table({"user_id": [r["user_id"] for r in served], "ts": [r["ts"] for r in served]})
+        ts = lake.features.training_set(rows, [f"uc:{a.name}" for a in AGGS], timestamp_column="ts").to_arrow().to_pylist()
+        assert len(ts) == len(served)
+        for want, have in zip(served, ts, strict=True):
+            assert want["user_id"] == have["user_id"]
+            for a in AGGS:
+                w, h = want[a.name], have[a.name]
+                if isinstance(w, float) and h is not None:
+                    assert math.isclose(w, h, rel_tol=1e-12), (a.name, w, h)
+                else:
+                    assert w == h, (a.name, want, have)
+
+
+def test_replay_equals_live() -> None:
+    with lakebed.connect(":memory:") as lake:
+        s = make(lake, partitions=3)
+        secs = [(i * 37) % 2000 for i in range(400)]
+        s.append(events(secs, [i % 11 for i in range(400)], [float(i % 17) for i in range(400)]))
+        live = lake.features.run_stream(until_caught_up=True, max_records=64)["uc"]
+        now = T0 + timedelta(seconds=2001)
+        before = online_values(lake, list(range(11)), now)
+        off_before = lake.tables.read("bronze.clicks").sort_by([("_partition", "ascending"),
+                                                                ("_offset", "ascending")])
+        replayed = lake.features.replay("uc")
+        assert online_values(lake, list(range(11)), now) == before
+        after = lake.tables.read("bronze.clicks").sort_by([("_partition", "ascending"), ("_offset", "ascending")])
+        assert after.equals(off_before)
+        for k in ("applied", "out_of_order", "too_late"):
+            assert replayed[k] == live[k]
+
+
+def test_bad_definitions_and_input_change_nothing() -> None:
+    with lakebed.connect(":memory:") as lake:
+        s = make(lake)
+        with pytest.raises(InvalidArgument):
+            StreamFeatureView("x", entities=[USER], source="silver.t", timestamp_field="ts", aggregations=AGGS)
+        with pytest.raises(InvalidArgument):
+            StreamFeatureView("x", entities=[USER], source="stream:clicks", timestamp_field="ts",
+                              aggregations=[Aggregation("price", "sum", window=timedelta(seconds=-5))])
+        with pytest.raises(InvalidArgument):
+            StreamFeatureView("x", entities=[USER], source="stream:clicks", timestamp_field="ts", aggregations=AGGS,
+                              watermark=timedelta(0))
+        with pytest.raises(NotFound):
+            lake.features.apply([StreamFeatureView("x", entities=[USER], source="stream:nope",
+                                                   timestamp_field="ts", aggregations=AGGS)])
+        with pytest.raises(SchemaError):
+            lake.features.apply([StreamFeatureView("x", entities=[USER], source="stream:clicks",
+                                                   timestamp_field="ts",
+                                                   aggregations=[Aggregation("missing", "sum", timedelta(hours=1))])])
+        with pytest.raises(ConflictError):  # another view's offline table
+            lake.features.apply([StreamFeatureView("y", entities=[USER], source="stream:clicks", timestamp_field="ts",
+                                                   aggregations=AGGS, offline="bronze.clicks")])
+        assert [v.name for v in lake.features.list_views()] == ["uc"]
+        assert not lake.tables.exists("streams.x")
+        with pytest.raises(SchemaError):
+            s.append([{"user_id": 1, "item_id": 2, "price": "cheap", "ts": T0}])
+        assert s.bounds() == [(0, 0), (0, 0)]
+        with pytest.raises(InvalidArgument):
+            lake.features.materialize(views=["uc"])
+        with pytest.raises(ConflictError):
+            with lake.features.stream_processor(), lake.features.stream_processor():
+                pass
+
+
+def test_status_reports_freshness_and_lag() -> None:
+    with lakebed.connect(":memory:") as lake:
+        s = lake.streams.create("clicks", schema=SCHEMA, key="user_id", event_time="ts")
+        view = StreamFeatureView("uc", entities=[USER], source="stream:clicks", timestamp_field="ts",
+                                 aggregations=AGGS[:1], freshness_slo=timedelta(milliseconds=1))
+        lake.features.apply([USER, view])
+        now = datetime.now(UTC)
+        s.append([{"user_id": 1, "item_id": 1, "price": 1.0, "ts": now - timedelta(seconds=2)}])
+        st_ = {r["view"]: r for r in lake.features.status()}["uc"]
+        assert st_["lag"] == 1
+        lake.features.run_stream(until_caught_up=True)
+        st_ = {r["view"]: r for r in lake.features.status()}["uc"]
+        assert st_["freshness_p99_ms"] >= 2000 - 1  # the event was 2 s old when it became visible
+        assert st_["slo_breached"] is True
+        s.append([{"user_id": 1, "item_id": 2, "price": 1.0, "ts": now}])
+        lake.features.run_stream(until_caught_up=True)
+        st_ = {r["view"]: r for r in lake.features.status()}["uc"]
+        assert st_["lag"] == 0 and st_["applied"] == 2
+        assert sum(st_["freshness_counts"]) == 2  # the histogram counts the events of every run
