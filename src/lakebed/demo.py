@@ -240,6 +240,7 @@ AREA_TOURS = [
     ("Hybrid search and RAG over lakebed's own docs", "lakebed.rag._demo"),
     ("Feature store: point-in-time training set, materialization, online lookup", "lakebed.features._demo"),
     ("Tracking: a scikit-learn run, a registered model, predictions, lineage", "lakebed.tracking._demo"),
+    ("Streams: clicks streaming into windowed features online, a model scoring with both", "lakebed.streams._demo"),
 ]
 
 

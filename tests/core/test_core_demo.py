@@ -38,6 +38,11 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         v0 = lake.tables.read("gold.user_features", version=0).column("txn_count").to_pylist()
         v1 = lake.tables.read("gold.user_features").column("txn_count").to_pylist()
         assert sum(v1) > sum(v0)
+        # the streams tour: every click streamed is in the offline table once and applied online
+        appended = sum(n for _, n in lake.streams.get("clicks").bounds())
+        assert appended > 100
+        assert lake.tables.read("bronze.clicks").num_rows == appended
+        assert "candidates ranked by the model" in out
 
 
 def test_demo_refuses_non_empty_directory(tmp_path: Path) -> None:

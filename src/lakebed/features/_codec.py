@@ -209,6 +209,9 @@ class RowCodec:
         return out
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # json.dumps would build an encoder per call
+
+
 class EventsCodec:
     """Online rows of aggregation views: the raw events of the window."""
 
@@ -222,7 +225,7 @@ class EventsCodec:
         return (
             _PREFIX.pack(newest + SIGN, 0)
             + _U32.pack(self.version)
-            + json.dumps(events, separators=(",", ":")).encode()
+            + _COMPACT.encode(events).encode()
         )
 
     @staticmethod
