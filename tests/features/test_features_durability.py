@@ -79,11 +79,11 @@ def test_postgres_online_store_synchronous_commit_follows_fsync(pg_url, fsync, l
 def test_redis_without_aof_warns_once_under_always_only(redis_url, caplog):
     import redis
 
-    from lakebed.features.online import redis as backend
+    from lakebed.storage import _redis as _redis_aof
 
     if int(redis.Redis.from_url(redis_url).info("persistence")["aof_enabled"]):
         pytest.skip("this Redis runs with appendonly=yes")
-    backend._warned.clear()
+    _redis_aof._warned.clear()
     with caplog.at_level(logging.WARNING, logger="lakebed.features"):
         RedisOnlineStore(redis_url, namespace="dur", fsync="never").close()
         assert not caplog.records

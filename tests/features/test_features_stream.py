@@ -148,11 +148,11 @@ def test_exactly_once_across_restarts(tmp_path) -> None:
         s = make(lake, partitions=2)
         s.append(evs)
     for steps in (1, 2, 3, 5, 1000):
-        with lakebed.connect(path) as lake:
-            with lake.features.stream_processor(max_records=40, offline_interval=0) as proc:
-                for _ in range(steps):
-                    if not proc.step():
-                        break
+        with lakebed.connect(path) as lake, \
+                lake.features.stream_processor(max_records=40, offline_interval=0) as proc:
+            for _ in range(steps):
+                if not proc.step():
+                    break
     with lakebed.connect(path) as lake:
         check_against_reference(lake, T0 + timedelta(seconds=1500))
 
@@ -175,7 +175,8 @@ def test_offline_online_parity() -> None:
                 vals = online_values(lake, users, now)
                 served += [{"user_id": u, "ts": now, **vals[u]} for u in users]
         rows = pa.table({"user_id": [r["user_id"] for r in served], "ts": [r["ts"] for r in served]})
-        ts = lake.features.training_set(rows, [f"uc:{a.name}" for a in AGGS], timestamp_column="ts").to_arrow().to_pylist()
+        ts = lake.features.training_set(rows, [f"uc:{a.name}" for a in AGGS], timestamp_column="ts")
+        ts = ts.to_arrow().to_pylist()
         assert len(ts) == len(served)
         for want, have in zip(served, ts, strict=True):
             assert want["user_id"] == have["user_id"]
@@ -233,9 +234,8 @@ def test_bad_definitions_and_input_change_nothing() -> None:
         assert s.bounds() == [(0, 0), (0, 0)]
         with pytest.raises(InvalidArgument):
             lake.features.materialize(views=["uc"])
-        with pytest.raises(ConflictError):
-            with lake.features.stream_processor(), lake.features.stream_processor():
-                pass
+        with pytest.raises(ConflictError), lake.features.stream_processor(), lake.features.stream_processor():
+            pass
 
 
 def test_status_reports_freshness_and_lag() -> None:

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from lakebed.errors import AlreadyExists, BackendUnavailable, CorruptionError, InvalidArgument, NotFound
-from lakebed.streams import _redis
+from lakebed.storage import _redis as _redis_aof
 from lakebed.streams._redis import RedisBackend
 from lakebed.streams._spec import StreamSpec
 
@@ -306,7 +306,7 @@ def test_unreachable_redis_names_the_url_without_password():
 def test_without_aof_warns_once_under_always_only(redis_url, client, caplog):
     if int(client.info("persistence")["aof_enabled"]):
         pytest.skip("this Redis runs with appendonly=yes")
-    _redis._warned.clear()
+    _redis_aof._warned.clear()
     with caplog.at_level(logging.WARNING, logger="lakebed.streams"):
         RedisBackend(redis_url, namespace="t", fsync="batch").close()
         assert not caplog.records

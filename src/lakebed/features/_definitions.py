@@ -373,10 +373,7 @@ class FeatureView(_ViewBase):
             created_timestamp_field=spec.get("created_timestamp_field"),
             ttl=timedelta(microseconds=spec["ttl_us"]) if spec.get("ttl_us") else None,
             fields=[Field(f["name"], f["dtype"], f.get("description", "")) for f in spec["fields"]],
-            aggregations=[
-                Aggregation(a["column"], a["function"], timedelta(microseconds=a["window_us"]), a["name"])
-                for a in spec["aggregations"]
-            ],
+            aggregations=_aggregations(spec),
             online=spec.get("online", True),
             description=spec.get("description", ""),
             tags=spec.get("tags", {}),
@@ -388,6 +385,11 @@ class FeatureView(_ViewBase):
     def __repr__(self) -> str:
         v = f"@{self.version}" if self.version else ""
         return f"<FeatureView {self.name}{v} source={self.source} features={self.feature_names}>"
+
+
+def _aggregations(spec: dict[str, Any]) -> list[Aggregation]:
+    return [Aggregation(a["column"], a["function"], timedelta(microseconds=a["window_us"]), a["name"])
+            for a in spec["aggregations"]]
 
 
 class StreamFeatureView(FeatureView):
@@ -466,10 +468,7 @@ class StreamFeatureView(FeatureView):
             entities=spec["entities"],
             source=f"stream:{spec['stream']}",
             timestamp_field=spec["timestamp_field"],
-            aggregations=[
-                Aggregation(a["column"], a["function"], timedelta(microseconds=a["window_us"]), a["name"])
-                for a in spec["aggregations"]
-            ],
+            aggregations=_aggregations(spec),
             watermark=timedelta(microseconds=spec["watermark_us"]),
             offline=spec["source"],
             freshness_slo=timedelta(microseconds=spec["freshness_slo_us"]) if spec.get("freshness_slo_us") else None,

@@ -72,6 +72,7 @@ from lakebed.errors import (
     NotFound,
     require,
 )
+from lakebed.storage._redis import AofPolicy
 from lakebed.streams._backend import Records, StreamBackend, decode_records, empty_records, encode_records
 from lakebed.streams._spec import StreamSpec
 
@@ -290,13 +291,6 @@ for i = 1, #keys, 100 do redis.call('UNLINK', unpack(keys, i, math.min(i + 99, #
 return redis.call('HDEL', KEYS[1], ARGV[1])
 """
 
-_warned: set[str] = set()
-
-
-def _warn_once(message: str) -> None:
-    if message not in _warned:
-        _warned.add(message)
-        log.warning(message)
 
 
 def _public_url(url: str) -> str:
@@ -355,11 +349,11 @@ class RedisBackend(StreamBackend):
                 self._scripts[key] = (self._client.script_load(source), source)
         self._lock = threading.Lock()
         self._last_trim: dict[str, int] = {}
-        self.wait_aof = False
-        """True when each write waits for Redis to fsync its append-only file (WAITAOF)."""
+        self._aof: AofPolicy | None = None
         if fsync == "always":
             with self._io():
-                self._check_durability()
+                self._aof = AofPolicy(self._client, self._errors, where=self._where, what="the Redis stream backend",
+                                      writes="appends", log=log)
 
     # -- plumbing -----------------------------------------------------------------------
     @contextmanager
@@ -425,46 +419,9 @@ class RedisBackend(StreamBackend):
             todo = missing
         return results
 
-    def _check_durability(self) -> None:
-        """Decide how ``fsync="always"`` is honoured by this server (see the module doc).
-        The same decision as :class:`lakebed.features.online.redis.RedisOnlineStore`'s."""
-        where = self._where
-        info = self._client.info("persistence")
-        if not int(info.get("aof_enabled", 0)):
-            _warn_once(
-                f"the Redis stream backend at {where} has appendonly=no: appends live in Redis's memory "
-                "(and its periodic snapshots) only, so a restart or power cut of Redis loses acknowledged "
-                "appends; set 'appendonly yes' and 'appendfsync always' on the server for fsync='always'"
-            )
-            return
-        try:
-            appendfsync = self._client.config_get("appendfsync").get("appendfsync")
-        except self._errors.RedisError:  # CONFIG may be disabled on managed servers
-            appendfsync = None
-        if appendfsync == "always":
-            return
-        version = str(self._client.info("server").get("redis_version", "0"))
-        major_minor = tuple(int(x) for x in version.split(".")[:2] if x.isdigit())
-        if major_minor >= (7, 2):
-            self.wait_aof = True
-            return
-        _warn_once(
-            f"the Redis stream backend at {where} runs Redis {version} with appendfsync={appendfsync}: "
-            "a power cut can lose the appends of the last second; Redis 7.2+ (WAITAOF) or "
-            "'appendfsync always' gives fsync='always'"
-        )
-
     def _durable(self) -> None:
-        if not self.wait_aof:
-            return
-        from lakebed.features.online.redis import _WAITAOF_TIMEOUT_MS
-
-        local, _replicas = self._client.execute_command("WAITAOF", 1, 0, _WAITAOF_TIMEOUT_MS)
-        if int(local) < 1:
-            raise BackendUnavailable(
-                f"Redis at {self._where} did not fsync its append-only file within "
-                f"{_WAITAOF_TIMEOUT_MS // 1000} s; the write is applied but may not survive a power cut"
-            )
+        if self._aof is not None:
+            self._aof.durable()
 
     def _base(self, spec: StreamSpec) -> str:
         return f"{self._prefix}{spec.name}:"

@@ -29,6 +29,7 @@ from typing import Any
 
 from lakebed.errors import BackendUnavailable, InvalidArgument, require
 from lakebed.features.online.base import FSYNC_MODES, OnlineStore
+from lakebed.storage._redis import AofPolicy
 
 log = logging.getLogger("lakebed.features")
 
@@ -77,14 +78,6 @@ return 1
 """
 _CHUNK = 2000
 _STAGE_TTL = 3600  # seconds a staging hash of a killed writer lingers
-_WAITAOF_TIMEOUT_MS = 10_000
-_warned: set[str] = set()
-
-
-def _warn_once(message: str) -> None:
-    if message not in _warned:
-        _warned.add(message)
-        log.warning(message)
 
 
 class _TxState(threading.local):
@@ -120,48 +113,19 @@ class RedisOnlineStore(OnlineStore):
         self._merge = self._client.register_script(_MERGE_LUA)
         self._lock = threading.Lock()
         self._tx = _TxState()
-        self.wait_aof = False
-        """True when each write waits for Redis to fsync its append-only file (WAITAOF)."""
+        self._aof: AofPolicy | None = None
         if fsync == "always":
-            self._check_durability(url)
+            self._aof = AofPolicy(self._client, self._errors, where=url.split("@")[-1],  # no password in a log
+                                  what="the Redis online store", writes="pushes", log=log)
 
-    def _check_durability(self, url: str) -> None:
-        """Decide how ``fsync="always"`` is honoured by this server (see the module doc)."""
-        where = url.split("@")[-1]  # no password in a log line
-        info = self._client.info("persistence")
-        if not int(info.get("aof_enabled", 0)):
-            _warn_once(
-                f"the Redis online store at {where} has appendonly=no: pushes live in Redis's memory "
-                "(and its periodic snapshots) only, so a restart or power cut of Redis loses acknowledged "
-                "pushes; set 'appendonly yes' and 'appendfsync always' on the server for fsync='always'"
-            )
-            return
-        try:
-            appendfsync = self._client.config_get("appendfsync").get("appendfsync")
-        except self._errors.RedisError:  # CONFIG may be disabled on managed servers
-            appendfsync = None
-        if appendfsync == "always":
-            return
-        version = str(self._client.info("server").get("redis_version", "0"))
-        major_minor = tuple(int(x) for x in version.split(".")[:2] if x.isdigit())
-        if major_minor >= (7, 2):
-            self.wait_aof = True
-            return
-        _warn_once(
-            f"the Redis online store at {where} runs Redis {version} with appendfsync={appendfsync}: "
-            "a power cut can lose the pushes of the last second; Redis 7.2+ (WAITAOF) or "
-            "'appendfsync always' gives fsync='always'"
-        )
+    @property
+    def wait_aof(self) -> bool:
+        """True when each write waits for Redis to fsync its append-only file (WAITAOF)."""
+        return self._aof is not None and self._aof.wait_aof
 
     def _durable(self) -> None:
-        if not self.wait_aof:
-            return
-        local, _replicas = self._client.execute_command("WAITAOF", 1, 0, _WAITAOF_TIMEOUT_MS)
-        if int(local) < 1:
-            raise BackendUnavailable(
-                "Redis did not fsync its append-only file within "
-                f"{_WAITAOF_TIMEOUT_MS // 1000} s; the write is applied but may not survive a power cut"
-            )
+        if self._aof is not None:
+            self._aof.durable()
 
     def _key(self, view: str) -> str:
         return self._prefix + view
