@@ -71,6 +71,12 @@ def check_lake(path: str | os.PathLike[str], *, catalog: str | None = None) -> l
     else:
         _check_artifacts(root, {}, problems)
     _check_online(root, problems)
+    from lakebed.streams._check import check_streams
+
+    problems += check_streams(root)
+    _check_sqlite_file(root, root / "streams" / "groups.db", "stream", problems,
+                       "run `lakebed repair` to set it aside: consumer groups then start again from "
+                       "their `start` position (stream views keep their own offsets)")
     return problems
 
 
@@ -105,6 +111,9 @@ def repair_lake(path: str | os.PathLike[str], *, catalog: str | None = None) -> 
             elif p.area == "artifact":
                 done.append(_move_aside(root, p.file, "its content (it failed its checksum); "
                                         "log the artifact again or restore it from a backup"))
+            elif p.area == "stream" and p.repairable:
+                done.append(_move_aside(root, p.file, "the consumer groups' committed offsets; groups start "
+                                        "again from their `start` position"))
             elif p.area == "online":
                 done.append(_move_aside(root, p.file, "the online feature values in it; "
                                         "`lakebed features materialize` rebuilds them from the tables "
@@ -361,12 +370,18 @@ def _check_online(root: Path, problems: list[Problem]) -> None:
     for entry in sorted(folder.iterdir()):
         if not entry.is_file() or entry.name.startswith(".") or entry.suffix not in (".db", ".sqlite"):
             continue
-        bad = _sqlite_integrity(entry)
-        if bad:
-            problems.append(Problem("online", "", rel_path(root, entry), bad,
-                                    "run `lakebed repair` to set it aside, then `lakebed features "
-                                    "materialize` to rebuild the online store from the tables",
-                                    repairable=True))
+        _check_sqlite_file(root, entry, "online", problems,
+                           "run `lakebed repair` to set it aside, then `lakebed features "
+                           "materialize` to rebuild the online store from the tables")
+
+
+def _check_sqlite_file(root: Path, path: Path, area: str, problems: list[Problem], action: str) -> None:
+    """A SQLite file that `lakebed repair` may set aside (its content can be rebuilt)."""
+    if not path.is_file():
+        return
+    bad = _sqlite_integrity(path)
+    if bad:
+        problems.append(Problem(area, "", rel_path(root, path), bad, action, repairable=True))
 
 
 # -- helpers --------------------------------------------------------------------------------

@@ -20,9 +20,12 @@ leaves it to the OS.
 
 One process writes (the lake's writer); other processes open the lake read-only and
 tail the files: a reader stops at a frame that is not complete yet. When the writer
-opens a partition it truncates a torn last frame (an append that crashed before it
-returned, so nobody was told it was stored). A bad frame before the last one is
-corruption: reading it raises CorruptionError naming the file and offset.
+opens a partition it cuts off a last frame that is incomplete (an append that crashed
+before it returned, so nobody was told it was stored), keeping its bytes beside the
+segment (``<segment>.torn-<byte>-<time>``) and logging a warning. A complete frame that
+fails its CRC, anywhere, is corruption: opening the partition for writing or reading
+those records raises CorruptionError naming the file and offsets, and ``lakebed check``
+reports it.
 
 Message ids are remembered for the stream's dedup window: the writer rebuilds that memory
 from the frames of the window when it opens the stream.
@@ -47,6 +50,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -66,7 +70,11 @@ from lakebed.storage._atomic import atomic_write_bytes, fsync_dir
 from lakebed.streams._backend import Records, StreamBackend, empty_records
 from lakebed.streams._spec import StreamSpec, check_stream_name
 
+log = logging.getLogger("lakebed.streams")
+
 MAGIC = b"LBSF"
+_DAMAGE_ACTION = ("run `lakebed check`; restore the segment from a backup, or drop the stream and append its "
+                  "records again from their source")
 _HEAD = struct.Struct("<4sIIQIQ")  # magic, body length, crc, base offset, count, time
 HEAD_SIZE = _HEAD.size
 SEGMENT_BYTES = 64 << 20
@@ -151,31 +159,42 @@ class _Partition:
                 magic, blen, crc, base, count, tus = _HEAD.unpack(head)
                 complete = pos + HEAD_SIZE + blen <= size
                 if magic != MAGIC or not complete:
-                    if last:  # the tail being written, or torn by a crash
-                        break
+                    if last and (magic == MAGIC or not any(head + fh.read())):
+                        break  # the tail being written, or cut short (or zero-filled) by a crash
                     raise CorruptionError(
-                        f"stream {self.stream!r} partition {self.index}: a damaged frame at byte {pos} of {seg}; "
-                        "run `lakebed check` and `lakebed repair` (drops the damaged records)"
+                        f"stream {self.stream!r} partition {self.index}: no frame at byte {pos} of {seg}; "
+                        f"{_DAMAGE_ACTION}"
                     )
                 if writer and last:  # the writer checks the CRC of frames it has not written itself
                     body = fh.read(blen)
                     if zlib.crc32(body, zlib.crc32(head[12:])) != crc:
-                        break
+                        raise CorruptionError(
+                            f"stream {self.stream!r} partition {self.index}: the frame at byte {pos} of {seg} "
+                            f"(offsets {base}..{base + count - 1}) fails its CRC-32 check; {_DAMAGE_ACTION}"
+                        )
                 else:
                     fh.seek(blen, os.SEEK_CUR)
                 if self.frames and base != self.frames[-1].base + self.frames[-1].count:
                     raise CorruptionError(
                         f"stream {self.stream!r} partition {self.index}: offsets jump at byte {pos} of {seg} "
                         f"(expected {self.frames[-1].base + self.frames[-1].count}, found {base}); "
-                        "run `lakebed check`"
+                        f"{_DAMAGE_ACTION}"
                     )
                 self.frames.append(_Frame(base, count, tus, seg, pos, HEAD_SIZE + blen))
                 self.bases.append(base)
                 pos += HEAD_SIZE + blen
-        if writer and last and pos < size:  # a torn tail: no append that returned wrote it
+        if writer and last and pos < size:
+            # a frame cut short: an append that crashed before it returned (nobody was told
+            # it was stored). Its bytes are kept beside the segment, never silently dropped.
             with open(seg, "r+b") as fh:
+                fh.seek(pos)
+                torn = fh.read()
+                aside = seg.with_name(f"{seg.name}.torn-{pos}-{time.time_ns()}")
+                aside.write_bytes(torn)
                 fh.truncate(pos)
                 os.fsync(fh.fileno())
+            log.warning("stream %r partition %d: an append cut short by a crash (%d bytes at byte %d of %s, never "
+                        "acknowledged) was set aside to %s", self.stream, self.index, len(torn), pos, seg, aside)
         return pos
 
     def frame_at(self, offset: int) -> int:
@@ -194,8 +213,7 @@ class _Partition:
         if len(body) != frame.length - HEAD_SIZE or zlib.crc32(body, zlib.crc32(head[12:])) != crc:
             raise CorruptionError(
                 f"stream {self.stream!r} partition {self.index}: the frame at byte {frame.pos} of {frame.segment} "
-                f"(offsets {frame.base}..{frame.base + frame.count - 1}) fails its CRC; "
-                "run `lakebed check` and `lakebed repair`"
+                f"(offsets {frame.base}..{frame.base + frame.count - 1}) fails its CRC-32 check; {_DAMAGE_ACTION}"
             )
         batch = pa.ipc.open_stream(body).read_next_batch()
         self.cache = (frame.base, batch)
