@@ -145,3 +145,13 @@ def nats_url() -> Iterator[str]:
     from lakebed.streams._nats import purge_namespace
 
     purge_namespace(base, ns)
+
+
+@pytest.fixture(params=["embedded", "nats", "redis"])
+def streams_url(request: pytest.FixtureRequest) -> str | None:
+    """Each streams backend: None (the embedded log), a NATS JetStream URL, a Redis URL."""
+    if request.param == "embedded":
+        return None
+    if request.param == "nats":
+        return str(request.getfixturevalue("nats_url"))
+    return str(request.getfixturevalue("redis_url"))

@@ -157,10 +157,10 @@ def test_exactly_once_across_restarts(tmp_path) -> None:
         check_against_reference(lake, T0 + timedelta(seconds=1500))
 
 
-def test_offline_online_parity() -> None:
+def test_offline_online_parity(streams_url: str | None) -> None:
     """training_set over the view gives, for every entity row, the value the online store
     served at that row's timestamp."""
-    with lakebed.connect(":memory:") as lake:
+    with lakebed.connect(":memory:", streams=streams_url) as lake:
         s = make(lake, partitions=2)
         served: list[dict[str, Any]] = []
         users = list(range(6))
@@ -188,8 +188,8 @@ def test_offline_online_parity() -> None:
                     assert w == h, (a.name, want, have)
 
 
-def test_replay_equals_live() -> None:
-    with lakebed.connect(":memory:") as lake:
+def test_replay_equals_live(streams_url: str | None) -> None:
+    with lakebed.connect(":memory:", streams=streams_url) as lake:
         s = make(lake, partitions=3)
         secs = [(i * 37) % 2000 for i in range(400)]
         s.append(events(secs, [i % 11 for i in range(400)], [float(i % 17) for i in range(400)]))

@@ -86,13 +86,16 @@ class StreamBackend(ABC):
 
     # -- records -----------------------------------------------------------------------
     @abstractmethod
-    def append(self, spec: StreamSpec, parts: dict[int, tuple[pa.RecordBatch, list[str]]]) -> dict[int, list[int]]:
+    def append(self, spec: StreamSpec, parts: dict[int, tuple[pa.RecordBatch, list[str]]], *,
+               generated: bool = False) -> dict[int, list[int]]:
         """Append each partition's batch (the stream's columns, validated) with one
         message id per record; return the offset of every record, in order. A record
         whose id was appended within ``spec.dedup_window_us`` is not appended again: its
         offset is the earlier record's (so is a repeat inside one call). When this
         returns, the records are durable as the backend promises (see docs/streams.md).
-        Appends to one partition from one process keep the call's order."""
+        Appends to one partition from one process keep the call's order. ``generated``:
+        lakebed made the ids (unique by construction); a backend that cannot resend on
+        its own (the embedded log) need not remember them."""
 
     @abstractmethod
     def read(self, spec: StreamSpec, partition: int, offset: int, max_records: int) -> Records:

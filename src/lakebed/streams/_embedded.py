@@ -348,12 +348,13 @@ class EmbeddedBackend(StreamBackend):
                 if f.time_us < horizon:
                     break
                 ids = p.load(f).column("_id").to_pylist()
-                found += [(f.time_us, i, p.index, f.base + j) for j, i in enumerate(ids)]
+                found += [(f.time_us, i, p.index, f.base + j) for j, i in enumerate(ids) if i is not None]
         for t, i, part, off in sorted(found):
             s.dedup[i] = (part, off, t)
         s.dedup_loaded = True
 
-    def append(self, spec: StreamSpec, parts: dict[int, tuple[pa.RecordBatch, list[str]]]) -> dict[int, list[int]]:
+    def append(self, spec: StreamSpec, parts: dict[int, tuple[pa.RecordBatch, list[str]]], *,
+               generated: bool = False) -> dict[int, list[int]]:
         s = self._stream(spec)
         out: dict[int, list[int]] = {}
         with s.write_lock:
@@ -373,26 +374,30 @@ class EmbeddedBackend(StreamBackend):
                 keep: list[int] = []
                 fresh: dict[str, int] = {}
                 nxt = p.next
-                for j, i in enumerate(ids):
-                    seen = s.dedup.get(i)
-                    if seen is not None:
-                        offsets.append(seen[1])
-                    elif i in fresh:
-                        offsets.append(fresh[i])
-                    else:
-                        fresh[i] = nxt
-                        offsets.append(nxt)
-                        keep.append(j)
-                        nxt += 1
+                stored: list[str | None]
+                if generated:  # unique, and this log never resends: nothing to look up or remember
+                    keep = list(range(len(ids)))
+                    offsets = list(range(p.next, p.next + len(ids)))
+                    stored = [None] * len(ids)
+                else:
+                    for j, i in enumerate(ids):
+                        seen = s.dedup.get(i)
+                        if seen is not None:
+                            offsets.append(seen[1])
+                        elif i in fresh:
+                            offsets.append(fresh[i])
+                        else:
+                            fresh[i] = nxt
+                            offsets.append(nxt)
+                            keep.append(j)
+                            nxt += 1
+                    stored = [ids[j] for j in keep]
                 out[k] = offsets
                 if not keep:
                     continue
                 if len(keep) < len(ids):
                     batch = batch.take(pa.array(keep, pa.int64()))
-                    kept_ids = [ids[j] for j in keep]
-                else:
-                    kept_ids = list(ids)
-                body = _encode(batch.append_column("_id", pa.array(kept_ids, pa.string())))
+                body = _encode(batch.append_column("_id", pa.array(stored, pa.string())))
                 fields = struct.pack("<QIQ", p.next, len(keep), t)
                 crc = zlib.crc32(body, zlib.crc32(fields))
                 frame = _HEAD.pack(MAGIC, len(body), crc, p.next, len(keep), t) + body

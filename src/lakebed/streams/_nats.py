@@ -524,7 +524,8 @@ class NatsBackend(StreamBackend):
         await self._purge_keys(self._kv_streams, key)  # the definition last: a failed drop can be redone
 
     # -- records -------------------------------------------------------------------------
-    def append(self, spec: StreamSpec, parts: dict[int, tuple[pa.RecordBatch, list[str]]]) -> dict[int, list[int]]:
+    def append(self, spec: StreamSpec, parts: dict[int, tuple[pa.RecordBatch, list[str]]], *,
+               generated: bool = False) -> dict[int, list[int]]:
         subjects: list[str] = []
         payloads: list[bytes] = []
         ids: list[str] = []

@@ -457,7 +457,8 @@ class RedisBackend(StreamBackend):
             self._last_trim.pop(spec.name, None)
 
     # -- records -----------------------------------------------------------------------
-    def append(self, spec: StreamSpec, parts: dict[int, tuple[pa.RecordBatch, list[str]]]) -> dict[int, list[int]]:
+    def append(self, spec: StreamSpec, parts: dict[int, tuple[pa.RecordBatch, list[str]]], *,
+               generated: bool = False) -> dict[int, list[int]]:
         calls: list[tuple[str, list[str], list[Any]]] = []
         owner: list[int] = []  # the partition of each call
         window = str(spec.dedup_window_us)

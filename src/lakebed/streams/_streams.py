@@ -311,7 +311,7 @@ class Stream:
             rows_of[k] = idx
             sub = batch if len(idx) == n else batch.take(pa.array(idx))
             parts[k] = (sub, [msg_ids[i] for i in idx.tolist()])
-        got = self.backend.append(spec, parts)
+        got = self.backend.append(spec, parts, generated=ids is None and spec.id_field is None)
         out: builtins.list[Position] = [Position(0, 0)] * n
         for k, idx in rows_of.items():
             for i, off in zip(idx.tolist(), got[k], strict=True):
