@@ -340,9 +340,9 @@ def test_purge_namespace_removes_everything(nats_url: str) -> None:
             b.heartbeat(spec, "g", "m", 30)
         purge_namespace(url, ns)
         assert _stream_names(n, f"lakebed.{ns}.>") == []
-        assert _stream_names(n, f"$KV.LB_{ns}_streams.>") == []
-        assert _stream_names(n, f"$KV.LB_{ns}_groups.>") == []
-        assert _stream_names(n, f"$KV.LB_{ns}_members.>") == []
+        assert _stream_names(n, f"$KV.LB-{ns}-streams.>") == []
+        assert _stream_names(n, f"$KV.LB-{ns}-groups.>") == []
+        assert _stream_names(n, f"$KV.LB-{ns}-members.>") == []
         assert [s.name for s in n.list_specs()] == ["s"] and n.bounds(_spec("s", partitions=2)) == [(0, 1), (0, 0)]
     finally:
         a.close()

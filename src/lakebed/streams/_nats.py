@@ -2,16 +2,16 @@
 
 Layout on the server, for a lake whose namespace is ``<ns>``:
 
-- partition ``p`` of stream ``s`` is the JetStream stream ``LB_<ns>_<s>_<p>`` on the subject
+- partition ``p`` of stream ``s`` is the JetStream stream ``LB-<ns>-<s>-<p>`` on the subject
   ``lakebed.<ns>.<s>.<p>`` (file storage, one replica, discard old, ``max_age`` and
   ``max_bytes`` from the stream's retention, ``duplicate_window`` from its dedup window,
   shortened to the retention when that is shorter, as JetStream requires);
   a record's offset is its JetStream sequence minus one, so offsets start at 0 and have no
   gaps (JetStream's message-id deduplication takes no sequence);
-- definitions live in the KV bucket ``LB_<ns>_streams`` (key: the stream's name), committed
-  group offsets in ``LB_<ns>_groups`` (key ``<stream>.<group>``, a JSON object partition ->
+- definitions live in the KV bucket ``LB-<ns>-streams`` (key: the stream's name), committed
+  group offsets in ``LB-<ns>-groups`` (key ``<stream>.<group>``, a JSON object partition ->
   offset, merged by revision-checked updates so that concurrent committers keep each other's
-  partitions) and group members in ``LB_<ns>_members`` (key ``<stream>.<group>.<member>``,
+  partitions) and group members in ``LB-<ns>-members`` (key ``<stream>.<group>.<member>``,
   the member's time to live; a member is alive while the server time of its last heartbeat
   plus that time to live is not past the server time of the newest heartbeat, so the
   members' clocks play no part). Key characters outside ``[A-Za-z0-9_-]`` are escaped as
@@ -366,7 +366,7 @@ class NatsBackend(StreamBackend):
         self._kv_members = await self._bucket("members")
 
     async def _bucket(self, what: str) -> Any:
-        bucket = f"LB_{self.namespace}_{what}"
+        bucket = f"LB-{self.namespace}-{what}"
         try:
             return await self._js.key_value(bucket)
         except self._nats.js.errors.BucketNotFoundError:
@@ -410,7 +410,7 @@ class NatsBackend(StreamBackend):
 
     # -- helpers -------------------------------------------------------------------------
     def _stream(self, spec: StreamSpec, p: int) -> str:
-        return f"LB_{self.namespace}_{spec.name}_{p}"
+        return f"LB-{self.namespace}-{spec.name}-{p}"  # "-" is in no name: unambiguous
 
     def _subject(self, spec: StreamSpec, p: int) -> str:
         return f"lakebed.{self.namespace}.{spec.name}.{p}"
@@ -870,7 +870,7 @@ class NatsBackend(StreamBackend):
             offset += len(batch)
             if not batch or offset >= int(resp.get("total", 0)):
                 break
-        names += [f"KV_LB_{self.namespace}_{what}" for what in ("streams", "groups", "members")]
+        names += [f"KV_LB-{self.namespace}-{what}" for what in ("streams", "groups", "members")]
         for name in names:
             try:
                 await self._api(f"STREAM.DELETE.{name}")

@@ -65,7 +65,7 @@ def open_backend(url: str | None, *, path: Path, namespace: str, fsync: str, rea
     u = urlparse(url)
     query = parse_qs(u.query)
     ns = query.pop("namespace", [namespace])[0]
-    if not ns or not all(c.isalnum() or c == "_" for c in ns) or len(ns) > 32:
+    if not ns or not all((c.isascii() and c.isalnum()) or c == "_" for c in ns) or len(ns) > 32:
         raise InvalidArgument(f"the streams namespace {ns!r} must be 1-32 letters, digits or '_'")
     clean = urlunparse(u._replace(query=urlencode(query, doseq=True)))
     if u.scheme in ("nats", "tls"):
