@@ -29,6 +29,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "collections": ("lakebed.vectors.cli", "app",
                     "Vector collections: list, inspect, search, flush, compact, vacuum."),
     "features": ("lakebed.features.cli", "app", "The feature store: definitions, materialization, online lookups."),
+    "streams": ("lakebed.streams.cli", "app", "Streams: create, list, tail, lag; replay stream feature views."),
     "runs": ("lakebed.tracking.cli", "runs_app", "Experiment runs: list, show, compare."),
     "models": ("lakebed.tracking.cli", "models_app", "The model registry: list models, show versions."),
     "lineage": ("lakebed.tracking.cli", "lineage_command",

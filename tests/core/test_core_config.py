@@ -25,7 +25,7 @@ def test_unknown_toml_setting_names_key_file_known_keys_and_close_match(lake_pat
     msg = str(info.value)
     assert "'segmnt_size'" in msg and str(toml) in msg
     assert "did you mean 'segment_size'" in msg
-    assert "catalog, online, fsync, segment_size, compaction_threshold" in msg
+    assert "catalog, online, streams, fsync, segment_size, compaction_threshold" in msg
 
 
 def test_unknown_top_level_toml_key_is_refused(lake_path: Path) -> None:

@@ -1,0 +1,271 @@
+"""lakebed runners for ``bench/streams.py``: append, consume, processor, freshness.
+
+Backends: the embedded log (a fresh lake directory), JetStream (``nats://127.0.0.1:4222``)
+and Redis Streams (``redis://127.0.0.1:6379/<db>``); every stream has one partition, keyed
+by ``user_id``, event time ``ts``. Broker streams are dropped after each case and the
+Redis database is flushed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from _streams_data import STREAM_SCHEMA, with_now
+
+NATS_URL = "nats://127.0.0.1:4222"
+REDIS_DB = 11
+REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
+URLS = {"embedded": None, "nats": NATS_URL, "redis": REDIS_URL}
+BATCH = 10_000
+
+
+def flush_redis(db: int) -> None:
+    import redis
+
+    redis.Redis(host="127.0.0.1", port=6379, db=db).flushdb()
+
+
+def connect(root: Path, backend: str, *, fsync: str = "always", online: str | None = None) -> Any:
+    import lakebed
+
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    return lakebed.connect(root, streams=URLS[backend], fsync=fsync, online=online)
+
+
+def _create(lake: Any, name: str) -> Any:
+    if lake.streams.exists(name):
+        lake.streams.drop(name)
+    return lake.streams.create(name, schema=STREAM_SCHEMA, key="user_id", event_time="ts", partitions=1)
+
+
+def _append_all(stream: Any, table: pa.Table, batch: int = BATCH) -> None:
+    for at in range(0, table.num_rows, batch):
+        stream.append(table.slice(at, batch))
+
+
+# ------------------------------------------------------------------ append + consume
+
+
+def append_consume(root: Path, backend: str, table: pa.Table, repeats: int, *, fsync: str = "always",
+                   consume: bool = True) -> dict[str, Any]:
+    """Append ``table`` in batches of 10k (a fresh stream per repeat), then consume the
+    last one with a new group per repeat (batches of 10k, commit per batch)."""
+    lake = connect(root, backend, fsync=fsync)
+    n = table.num_rows
+    app: list[float] = []
+    con: list[float] = []
+    try:
+        for r in range(repeats):
+            stream = _create(lake, "clicks")
+            t0 = time.perf_counter()
+            _append_all(stream, table)
+            app.append(n / (time.perf_counter() - t0))
+            print(f"  lakebed {backend} fsync={fsync} append #{r}: {app[-1]:,.0f} ev/s", flush=True)
+        if consume:
+            for r in range(repeats):
+                got = 0
+                t0 = time.perf_counter()
+                for b in stream.consume(f"g{r}", max_records=BATCH, timeout=0):
+                    got += b.num_rows
+                dt = time.perf_counter() - t0
+                if got != n:
+                    raise AssertionError(f"consumed {got} of {n}")
+                con.append(n / dt)
+                print(f"  lakebed {backend} consume #{r}: {con[-1]:,.0f} ev/s", flush=True)
+        lake.streams.drop("clicks")
+    finally:
+        lake.close()
+        if backend == "redis":
+            flush_redis(REDIS_DB)
+    return {"append": app, "consume": con}
+
+
+# ------------------------------------------------------------------ processor
+
+
+def _view(name: str) -> Any:
+    from lakebed.features import Aggregation, Entity, StreamFeatureView
+
+    return StreamFeatureView(
+        name, entities=[Entity("user", join_keys=["user_id"])], source="stream:clicks", timestamp_field="ts",
+        aggregations=[Aggregation("item_id", "count", window=timedelta(minutes=5)),
+                      Aggregation("price", "sum", window=timedelta(hours=1)),
+                      Aggregation("price", "max", window=timedelta(minutes=30))],
+        watermark=timedelta(seconds=30))
+
+
+def processor(root: Path, backend: str, table: pa.Table, repeats: int, *, online: str | None = None,
+              max_records: int = 50_000) -> dict[str, Any]:
+    """Append ``table`` once (not timed); per repeat a new view over the stream: time
+    ``step(offline=False)`` until the online sink has read everything, then the offline
+    (Delta) landing of the same events; check one user's values."""
+    lake = connect(root, backend, online=online)
+    n = table.num_rows
+    on: list[float] = []
+    off: list[float] = []
+    cpu: list[float] = []
+    try:
+        stream = _create(lake, "clicks")
+        _append_all(stream, table)
+        for r in range(repeats):
+            name = f"clicks_r{r}"
+            lake.features.apply([_view(name)])
+            proc = lake.features.stream_processor(name, max_records=max_records)
+            try:
+                got = 0
+                c0 = time.process_time()
+                t0 = time.perf_counter()
+                while got < n:
+                    k = proc.step(offline=False)
+                    if k == 0:
+                        raise AssertionError(f"processor stalled at {got} of {n}")
+                    got += k
+                dt = time.perf_counter() - t0
+                cpu.append(time.process_time() - c0)
+                on.append(n / dt)
+                t0 = time.perf_counter()
+                landed = 0
+                while (k := proc.views[0].offline_step()):
+                    landed += k
+                off.append(landed / (time.perf_counter() - t0))
+            finally:
+                proc.close()
+            print(f"  lakebed processor {backend}->{'redis' if online else 'sqlite'} #{r}: online {on[-1]:,.0f} ev/s "
+                  f"(cpu {cpu[-1]:.1f} s / {dt:.1f} s), offline {off[-1]:,.0f} ev/s", flush=True)
+        check = _check_values(lake, table, name)
+        lake.streams.drop("clicks")
+    finally:
+        lake.close()
+        if backend == "redis" or online:
+            flush_redis(REDIS_DB)
+    return {"online": on, "offline": off, "cpu_s": cpu, "check": check}
+
+
+def _check_values(lake: Any, table: pa.Table, view: str) -> str:
+    """Compare one busy user's three windows with numpy over the raw events."""
+    user = table.column("user_id").to_numpy()
+    uid = int(np.bincount(user).argmax())
+    ts = table.column("ts").cast(pa.int64()).to_numpy()
+    now_us = int(ts.max()) + 1
+    m = user == uid
+    t, price = ts[m], table.column("price").to_numpy()[m]
+    want = {
+        "item_id_count_5m": int(((t > now_us - 300e6) & (t <= now_us)).sum()),
+        "price_sum_1h": float(price[(t > now_us - 3600e6)].sum()),
+        "price_max_30m": float(price[(t > now_us - 1800e6)].max()) if (t > now_us - 1800e6).any() else None,
+    }
+    from datetime import UTC, datetime
+
+    now = datetime.fromtimestamp(now_us / 1e6, tz=UTC)
+    got = lake.features.online([{"user_id": uid}], [f"{view}:{k}" for k in want], now=now)
+    bad = []
+    for k, v in want.items():
+        g = got[k][0]
+        if v is None and g in (None, 0):
+            continue
+        if g is None or abs(float(g) - float(v)) > 1e-6 * max(1.0, abs(float(v))):
+            bad.append(f"{k}: got {g}, want {v}")
+    return "ok (user %d: %s)" % (uid, ", ".join(f"{k}={v}" for k, v in want.items())) if not bad else "; ".join(bad)
+
+
+# ------------------------------------------------------------------ freshness
+
+
+class Producer(threading.Thread):
+    """Appends small batches at a steady rate with ``ts = now``."""
+
+    def __init__(self, append: Any, template: pa.Table, rate: float, seconds: float, tick: float = 0.01) -> None:
+        super().__init__(daemon=True)
+        self.append, self.template, self.rate, self.seconds, self.tick = append, template, rate, seconds, tick
+        self.sent = 0
+        self.elapsed = 0.0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            t0 = time.perf_counter()
+            at = 0
+            n = self.template.num_rows
+            while True:
+                el = time.perf_counter() - t0
+                if el >= self.seconds:
+                    break
+                due = int(el * self.rate) + 1 - self.sent
+                if due > 0:
+                    if at + due > n:
+                        at = 0
+                    self.append(with_now(self.template.slice(at, due), time.time_ns() // 1000))
+                    at += due
+                    self.sent += due
+                sleep = (self.sent / self.rate) - (time.perf_counter() - t0)
+                if sleep > 0:
+                    time.sleep(min(sleep, self.tick))
+            self.elapsed = time.perf_counter() - t0
+        except BaseException as exc:  # noqa: BLE001 - reported by the caller
+            self.error = exc
+
+
+def freshness(root: Path, backend: str, template: pa.Table, rate: float, seconds: float,
+              warmup: float = 2.0) -> dict[str, Any]:
+    """Producer thread at ``rate`` for ``seconds``; the processor runs
+    (``StreamProcessor.run(stop=...)``, the path of ``run_stream``) in another thread and
+    records event-time-to-online-visible per event; percentiles after ``warmup`` s."""
+    lake = connect(root, backend)
+    try:
+        stream = _create(lake, "clicks")
+        lake.features.apply([_view("fresh")])
+        proc = lake.features.stream_processor("fresh")
+        v = proc.views[0]
+        lats: list[np.ndarray] = []
+        seen = [0]
+        start = time.monotonic()
+
+        def collect(_status: Any) -> None:
+            n = v.lat_n
+            new = n - seen[0]
+            if new <= 0:
+                return
+            new = min(new, len(v.latency))
+            idx = (np.arange(n - new, n) % len(v.latency))
+            if time.monotonic() - start >= warmup:
+                lats.append(v.latency[idx].copy())
+            seen[0] = n
+
+        stop = threading.Event()
+        runner = threading.Thread(target=lambda: proc.run(stop=stop, on_status=collect, status_every=0.2),
+                                  daemon=True)
+        prod = Producer(stream.append, template, rate, seconds)
+        runner.start()
+        prod.start()
+        prod.join()
+        time.sleep(1.0)
+        stop.set()
+        runner.join(timeout=60)
+        collect(None)
+        proc.close()
+        if prod.error is not None:
+            raise prod.error
+        lake.streams.drop("clicks")
+    finally:
+        lake.close()
+        if backend == "redis":
+            flush_redis(REDIS_DB)
+    lat = np.concatenate(lats) if lats else np.zeros(0)
+    return _lat_summary(lat, prod.sent, prod.elapsed, rate)
+
+
+def _lat_summary(lat: np.ndarray, sent: int, elapsed: float, rate: float) -> dict[str, Any]:
+    if not len(lat):
+        return {"error": "no latencies recorded", "sent": sent}
+    p50, p99, pmax = np.percentile(lat, [50, 99, 100])
+    return {"p50_ms": float(p50), "p99_ms": float(p99), "max_ms": float(pmax), "events": int(len(lat)),
+            "sent": sent, "achieved_rate": sent / elapsed if elapsed else 0.0, "target_rate": rate}
