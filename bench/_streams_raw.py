@@ -7,19 +7,25 @@ starts (the raw clients move bytes; lakebed also encodes Arrow to JSON and back)
   ``js.publish_async`` (nats-py's own pipelined publish, up to 4,000 in flight, every
   ack awaited) and a hand-pipelined core ``nc.publish`` with a reply subject on one
   wildcard inbox (window 4,096; what lakebed does, without the message-id header); the
-  faster of the two is the baseline. Consume: a durable pull consumer (ack policy
-  ``all``), ``fetch(10_000)`` and one ack of each batch's last message.
+  faster of the two is the baseline (a third run with a ``Nats-Msg-Id`` header per
+  message, as lakebed sends, is reported beside it). Consume: a durable pull consumer
+  (ack policy ``all``) read in batches of 10,000, one ack of each batch's last message,
+  with nats-py's ``fetch`` and with a hand-rolled pull (``CONSUMER.MSG.NEXT`` to an inbox
+  callback); the faster is the baseline.
 - Redis (redis-py, hiredis parser): one stream. Append: ``XADD key * d <payload>``
   pipelined 1,000 per round trip (no transaction). Consume: ``XREADGROUP COUNT 10000``
   then one ``XACK`` of the batch's ids.
 - End to end (publish -> consumer receive): a producer at a steady rate puts its send
-  time in each message; the consumer (the same fetch / XREADGROUP loop, waiting up to
-  50 ms when idle) records receive - send per message.
+  time in each message; the consumer runs in another thread (Redis: ``XREADGROUP BLOCK
+  50``; JetStream: a pull request every 50 ms that waits up to 100 ms on the server, so one
+  is always waiting and each message is delivered as it is stored) and records receive -
+  send per message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import struct
 import threading
 import time
@@ -47,10 +53,8 @@ def flush_redis(db: int = REDIS_DB) -> None:
 async def _nats_stream(js: Any) -> None:
     from nats.js.api import StorageType, StreamConfig
 
-    try:
+    with contextlib.suppress(Exception):  # absent
         await js.delete_stream(STREAM)
-    except Exception:  # noqa: BLE001 - absent
-        pass
     await js.add_stream(StreamConfig(name=STREAM, subjects=[SUBJECT], storage=StorageType.FILE, num_replicas=1))
 
 
@@ -63,9 +67,12 @@ async def _publish_async(js: Any, payloads: list[bytes]) -> None:
         f.result()
 
 
-async def _publish_pipelined(nc: Any, payloads: list[bytes]) -> None:
+async def _publish_pipelined(nc: Any, payloads: list[bytes], msg_ids: str | None = None) -> None:
+    """Core publish with a reply subject on one wildcard inbox, ``WINDOW`` in flight; with
+    ``msg_ids`` each message also gets a ``Nats-Msg-Id`` header (as lakebed's appends)."""
     prefix = nc.new_inbox() + "."
-    state = {"inflight": 0, "done": 0, "err": None}
+    state: dict[str, Any] = {"inflight": 0, "done": 0, "err": None}
+    total = len(payloads)
     wake = asyncio.Event()
 
     async def on_ack(msg: Any) -> None:
@@ -73,7 +80,7 @@ async def _publish_pipelined(nc: Any, payloads: list[bytes]) -> None:
         state["done"] += 1
         if not msg.data or b'"error"' in msg.data:
             state["err"] = msg.data
-        if state["inflight"] <= WINDOW // 2:
+        if state["inflight"] <= WINDOW // 2 or state["done"] >= total:
             wake.set()
 
     sub = await nc.subscribe(prefix + "*", cb=on_ack)
@@ -83,29 +90,96 @@ async def _publish_pipelined(nc: Any, payloads: list[bytes]) -> None:
                 wake.clear()
                 await asyncio.wait_for(wake.wait(), 10)
             state["inflight"] += 1
-            await nc.publish(SUBJECT, p, reply=f"{prefix}{i}")
-        while state["done"] < len(payloads):
+            await nc.publish(SUBJECT, p, reply=f"{prefix}{i}",
+                             headers={"Nats-Msg-Id": f"{msg_ids}{i}"} if msg_ids is not None else None)
+        while state["done"] < total:
             wake.clear()
-            if state["inflight"] > 0:
-                await asyncio.wait_for(wake.wait(), 10) if state["inflight"] > WINDOW // 2 else await asyncio.sleep(0.001)
+            if state["done"] < total:
+                await asyncio.wait_for(wake.wait(), 10)
         if state["err"] is not None:
             raise RuntimeError(f"JetStream refused a publish: {state['err']!r}")
     finally:
         await sub.unsubscribe()
 
 
+class _RawPull:
+    """A hand-rolled pull on a durable consumer (what nats-py's ``fetch`` does, minus its
+    per-message bookkeeping): a ``CONSUMER.MSG.NEXT`` request whose messages come to an
+    inbox callback; the batch ends at ``want`` messages or at the server's 404/408 status;
+    then one ack of the last message (ack policy ``all``)."""
+
+    def __init__(self, nc: Any, durable: str, on_msg: Any = None) -> None:
+        self.nc, self.durable, self.on_msg = nc, durable, on_msg
+        self.msgs: list[Any] = []
+        self.want = 0
+        self.end = asyncio.Event()
+
+    async def open(self) -> None:
+        self.inbox = self.nc.new_inbox()
+        self.sub = await self.nc.subscribe(self.inbox, cb=self._cb, pending_msgs_limit=200_000,
+                                           pending_bytes_limit=1 << 30)
+
+    async def _cb(self, msg: Any) -> None:
+        if not msg.data and msg.headers and "Status" in msg.headers:
+            if msg.headers["Status"] != "100":  # 100 = heartbeat; 404/408 end the request
+                self.end.set()
+            return
+        if self.on_msg is not None:
+            self.on_msg(msg)
+        self.msgs.append(msg)
+        if len(self.msgs) >= self.want:
+            self.end.set()
+
+    async def fetch(self, want: int, expires_s: float | None = None) -> list[Any]:
+        import orjson
+
+        self.msgs, self.want = [], want
+        self.end.clear()
+        req: dict[str, Any] = {"batch": want}
+        if expires_s is None:
+            req["no_wait"] = True
+        else:
+            req["expires"] = int(expires_s * 1e9)
+        await self.nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{self.durable}", orjson.dumps(req),
+                              reply=self.inbox)
+        await asyncio.wait_for(self.end.wait(), 10 + (expires_s or 0))
+        msgs = self.msgs
+        if msgs:
+            await msgs[-1].ack()
+        return msgs
+
+    async def request(self, want: int, expires_s: float) -> None:
+        """Send a pull request without waiting for its end (messages go to the callback)."""
+        import orjson
+
+        self.want = 1 << 62
+        await self.nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{self.durable}",
+                              orjson.dumps({"batch": want, "expires": int(expires_s * 1e9)}), reply=self.inbox)
+
+    async def close(self) -> None:
+        await self.sub.unsubscribe()
+
+
+async def _durable(js: Any, name: str) -> None:
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+    await js.add_consumer(STREAM, ConsumerConfig(durable_name=name, ack_policy=AckPolicy.ALL,
+                                                 deliver_policy=DeliverPolicy.ALL, max_ack_pending=-1))
+
+
 async def _nats_append_consume(payloads: list[bytes], repeats: int, consume: bool) -> dict[str, Any]:
     import nats
-    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
     nc = await nats.connect(NATS_URL)
     js = nc.jetstream()
     n = len(payloads)
-    out: dict[str, list[float]] = {"append_publish_async": [], "append_pipelined": [], "consume": []}
+    out: dict[str, list[float]] = {"append_publish_async": [], "append_pipelined": [], "append_msgid": [],
+                                   "consume": [], "consume_fetch": [], "consume_pull": []}
     try:
         for r in range(repeats):
             for how, fn in (("append_publish_async", lambda: _publish_async(js, payloads)),
-                            ("append_pipelined", lambda: _publish_pipelined(nc, payloads))):
+                            ("append_pipelined", lambda: _publish_pipelined(nc, payloads)),
+                            ("append_msgid", lambda r=r: _publish_pipelined(nc, payloads, msg_ids=f"r{r}-"))):
                 await _nats_stream(js)
                 t0 = time.perf_counter()
                 await fn()
@@ -116,20 +190,28 @@ async def _nats_append_consume(payloads: list[bytes], repeats: int, consume: boo
                 print(f"  raw nats {how} #{r}: {out[how][-1]:,.0f} ev/s", flush=True)
         if consume:
             for r in range(repeats):
-                durable = f"g{r}"
-                await js.add_consumer(STREAM, ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.ALL,
-                                                             deliver_policy=DeliverPolicy.ALL,
-                                                             max_ack_pending=-1))
-                sub = await js.pull_subscribe_bind(durable, STREAM)
+                await _durable(js, f"f{r}")
+                sub = await js.pull_subscribe_bind(f"f{r}", STREAM)
                 got = 0
                 t0 = time.perf_counter()
                 while got < n:
                     msgs = await sub.fetch(BATCH, timeout=5)
                     got += len(msgs)
                     await msgs[-1].ack()
-                out["consume"].append(n / (time.perf_counter() - t0))
+                out["consume_fetch"].append(n / (time.perf_counter() - t0))
                 await sub.unsubscribe()
-                print(f"  raw nats consume #{r}: {out['consume'][-1]:,.0f} ev/s", flush=True)
+                await _durable(js, f"p{r}")
+                pull = _RawPull(nc, f"p{r}")
+                await pull.open()
+                got = 0
+                t0 = time.perf_counter()
+                while got < n:
+                    got += len(await pull.fetch(BATCH))
+                out["consume_pull"].append(n / (time.perf_counter() - t0))
+                await pull.close()
+                print(f"  raw nats consume #{r}: fetch {out['consume_fetch'][-1]:,.0f} ev/s, hand pull "
+                      f"{out['consume_pull'][-1]:,.0f} ev/s", flush=True)
+            out["consume"] = [max(a, b) for a, b in zip(out["consume_fetch"], out["consume_pull"], strict=True)]
         await js.delete_stream(STREAM)
     finally:
         await nc.close()
@@ -255,61 +337,63 @@ def redis_e2e(payloads: list[bytes], rate: float, seconds: float, warmup: float 
     return _summary(lat, sent, elapsed, rate)
 
 
+async def _nats_e2e_consumer(lat: list[float], t_start: int, done: threading.Event, ready: threading.Event,
+                             batch: int) -> None:
+    import nats
+
+    def on_msg(m: Any) -> None:
+        s = _stamped(m.data)
+        if s >= t_start:
+            lat.append((time.time_ns() // 1000 - s) / 1000.0)
+
+    nc = await nats.connect(NATS_URL)
+    pull = _RawPull(nc, "e2e", on_msg)
+    await pull.open()
+    ready.set()
+    # a pull request (up to ``batch``, 100 ms) every 50 ms: one is always waiting on the
+    # server, which delivers each message as it arrives; one ack per interval
+    while not done.is_set():
+        await pull.request(batch, 0.1)
+        await asyncio.sleep(0.05)
+        if pull.msgs:
+            last, pull.msgs = pull.msgs[-1], []
+            await last.ack()
+    await pull.close()
+    await nc.close()
+
+
 async def _nats_e2e(payloads: list[bytes], rate: float, seconds: float, warmup: float) -> dict[str, Any]:
     import nats
-    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
     nc_p = await nats.connect(NATS_URL)
-    nc_c = await nats.connect(NATS_URL)
-    js_p, js_c = nc_p.jetstream(), nc_c.jetstream()
+    js_p = nc_p.jetstream()
     await _nats_stream(js_p)
-    await js_c.add_consumer(STREAM, ConsumerConfig(durable_name="e2e", ack_policy=AckPolicy.ALL,
-                                                   deliver_policy=DeliverPolicy.ALL, max_ack_pending=-1))
-    sub = await js_c.pull_subscribe_bind("e2e", STREAM)
+    await _durable(js_p, "e2e")
     lat: list[float] = []
-    done = asyncio.Event()
+    done, ready = threading.Event(), threading.Event()
     t_start = time.time_ns() // 1000 + int(warmup * 1e6)
-
-    async def consumer() -> None:
-        import nats.errors
-
-        while not done.is_set():
-            try:
-                msgs = await sub.fetch(BATCH, timeout=0.05)
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
-            if not msgs:
-                continue
-            now = time.time_ns() // 1000
-            for m in msgs:
-                s = _stamped(m.data)
-                if s >= t_start:
-                    lat.append((now - s) / 1000.0)
-            await msgs[-1].ack()
-
-    task = asyncio.create_task(consumer())
+    th = threading.Thread(target=lambda: asyncio.run(_nats_e2e_consumer(lat, t_start, done, ready, 1000)),
+                          daemon=True)
+    th.start()
+    ready.wait(10)
     sent = 0
     at = 0
     t0 = time.perf_counter()
-    futs = []
     while (el := time.perf_counter() - t0) < seconds:
         due = int(el * rate) + 1 - sent
         for _ in range(max(due, 0)):
-            futs.append(await js_p.publish_async(SUBJECT, _stamp(payloads[at % len(payloads)])))
+            await js_p.publish_async(SUBJECT, _stamp(payloads[at % len(payloads)]))
             at += 1
         sent += max(due, 0)
-        if len(futs) > 10_000:
-            futs = [f for f in futs if not f.done()]
         sleep = sent / rate - (time.perf_counter() - t0)
         await asyncio.sleep(min(max(sleep, 0), 0.01))
     elapsed = time.perf_counter() - t0
     await js_p.publish_async_completed()
     await asyncio.sleep(1.0)
     done.set()
-    await task
+    th.join(10)
     await js_p.delete_stream(STREAM)
     await nc_p.close()
-    await nc_c.close()
     return _summary(lat, sent, elapsed, rate)
 
 

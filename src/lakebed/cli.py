@@ -229,13 +229,17 @@ def serve(
         help="Answer /metrics without a key (it names every table and collection).")] = False,
     sql_timeout: Annotated[float, typer.Option(help="Seconds a POST /v1/sql query may run.", min=0.001)] = 10.0,
     sql_max_rows: Annotated[int, typer.Option(help="Rows a POST /v1/sql answer may hold.", min=1)] = 100_000,
+    stream_processors: Annotated[bool, typer.Option(
+        "--stream-processors", help="Also run the stream processor of every stream feature view in the writer "
+                                    "(views applied later are picked up).")] = False,
 ) -> None:
     """Serve the lake over HTTP (the same API for lakebed.connect("http://...")."""
     from lakebed.server import serve as run
 
     more = f", {workers} processes" if workers > 1 else ""
+    more += ", stream processors" if stream_processors else ""
     run(path, host=host, port=port, workers=workers, threads=threads, loop=loop, public_metrics=public_metrics,
-        sql_timeout=sql_timeout, sql_max_rows=sql_max_rows,
+        sql_timeout=sql_timeout, sql_max_rows=sql_max_rows, stream_processors=stream_processors,
         on_ready=lambda: console.print(f"serving [bold]{path}[/] on http://{host}:{port} (OpenAPI at /docs{more})"))
 
 

@@ -12,7 +12,7 @@ import lakebed
 from lakebed.features.cli import app
 
 runner = CliRunner()
-COMMANDS = ["plan", "apply", "ls", "materialize", "status", "online"]
+COMMANDS = ["plan", "apply", "ls", "materialize", "status", "online", "stream"]
 
 DEFS = textwrap.dedent('''
     from datetime import timedelta

@@ -510,6 +510,8 @@ class StreamProcessor:
                 if end is not None and time.monotonic() >= end:
                     break
                 if n == 0:
+                    for v in self.views:  # idle: store the freshness of the last events applied
+                        v.write_freshness()
                     if until_caught_up:
                         for v in self.views:
                             while v.offline_step():

@@ -1,4 +1,4 @@
-"""Command line of the feature store: ``lakebed features plan|apply|ls|materialize|status|online``.
+"""Command line of the feature store: ``lakebed features plan|apply|ls|materialize|status|online|stream``.
 
 Definitions live in a Python file; ``plan`` and ``apply`` import it and take every
 Entity, FeatureView, OnDemandFeatureView and FeatureService defined at its top level
@@ -8,13 +8,17 @@ Entity, FeatureView, OnDemandFeatureView and FeatureService defined at its top l
     $ lakebed features apply defs.py --lake ./lake
     $ lakebed features materialize --lake ./lake
     $ lakebed features online user_stats:amount --key user_id=42 --lake ./lake
+    $ lakebed features stream --lake ./lake          # run stream feature views until Ctrl-C
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import signal
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -42,6 +46,11 @@ OnlineOpt = Annotated[
 CatalogOpt = Annotated[
     str | None, typer.Option("--catalog", envvar="LAKEBED_CATALOG", help="Catalog URL (postgresql://...).")
 ]
+StreamsOpt = Annotated[
+    str | None,
+    typer.Option("--streams", envvar="LAKEBED_STREAMS",
+                 help="Streams backend URL: nats://..., redis://... (or LAKEBED_STREAMS); default: the lake's."),
+]
 
 
 def _console() -> Console:
@@ -49,9 +58,11 @@ def _console() -> Console:
 
 
 @contextmanager
-def _open(path: str, *, read_only: bool, online: str | None = None, catalog: str | None = None) -> Iterator[Any]:
+def _open(path: str, *, read_only: bool, online: str | None = None, catalog: str | None = None,
+          streams: str | None = None) -> Iterator[Any]:
+    more = {"streams": streams} if streams else {}
     try:
-        lake = lakebed.connect(path, read_only=read_only, online=online, catalog=catalog, create=False)
+        lake = lakebed.connect(path, read_only=read_only, online=online, catalog=catalog, create=False, **more)
     except LakebedError as exc:
         _console().print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
@@ -142,6 +153,8 @@ def ls_command(lake: LakeOpt = DEFAULT_LAKE, catalog: CatalogOpt = None) -> None
                 else:
                     feats = [a["name"] for a in spec["aggregations"]] or [f["name"] for f in spec["fields"]]
                     detail = f"{spec['source']}: {feats}"
+                    if spec.get("stream"):
+                        detail = f"stream {spec['stream']} -> {detail}"
                 table.add_row("view", name, str(version), detail)
             elif kind == "service":
                 table.add_row("service", name, str(version), ", ".join(spec["features"]))
@@ -190,16 +203,134 @@ def materialize_command(
 
 
 @app.command("status")
-def status_command(lake: LakeOpt = DEFAULT_LAKE, catalog: CatalogOpt = None, online: OnlineOpt = None) -> None:
-    """Per view: last materialized, newest event, freshness lag, rows online."""
-    with _open(lake, read_only=True, catalog=catalog, online=online) as lk:
+def status_command(lake: LakeOpt = DEFAULT_LAKE, catalog: CatalogOpt = None, online: OnlineOpt = None,
+                   streams: StreamsOpt = None) -> None:
+    """Per view: last materialized, newest event, freshness lag, rows online; stream views add their
+    stream lag, counts and event-to-online freshness."""
+    with _open(lake, read_only=True, catalog=catalog, online=online, streams=streams) as lk:
         table = Table(title="feature views")
         for col in ("view", "version", "source", "last materialized", "newest event", "lag", "rows online"):
             table.add_column(col)
-        for s in lk.features.status():
+        rows = lk.features.status()
+        for s in rows:
             table.add_row(s["view"], str(s["version"]), s["source"], _fmt(s["last_materialized"]),
                           _fmt(s["newest_event"]), _fmt(s["freshness_lag"]), f"{s['rows_online']:,}")
-        _console().print(table)
+        con = _console()
+        con.print(table)
+        stream_rows = [s for s in rows if "stream" in s]
+        if stream_rows:
+            con.print(_stream_table(stream_rows, "stream feature views"))
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else (f"{value:,.0f} ms" if value >= 10 else f"{value:.1f} ms")
+
+
+def _stream_table(rows: list[dict[str, Any]], title: str, rates: dict[str, float] | None = None) -> Table:
+    """Stream views as a table: from ``features.status()`` rows or the processor's status."""
+    from lakebed.streams.cli import format_duration
+
+    table = Table(title=title)
+    cols = ["view", "stream", "applied", "lag", "too late", "out of order", "expired", "fresh p50", "fresh p99"]
+    if rates is not None:
+        cols.insert(3, "events/s")
+    else:
+        cols += ["SLO", "last applied"]
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("view", "stream", "SLO", "last applied") else "right")
+    for s in rows:
+        fresh = s.get("freshness") or {}
+        p50 = s.get("freshness_p50_ms", fresh.get("p50_ms"))
+        p99 = s.get("freshness_p99_ms", fresh.get("p99_ms"))
+        lag = f"{s['lag']:,}"
+        if "offline_lag" in s and s["offline_lag"] != s["lag"]:
+            lag += f" (offline {s['offline_lag']:,})"
+        cells = [s["view"], s["stream"], f"{s['applied']:,}", lag, f"{s['too_late']:,}", f"{s['out_of_order']:,}",
+                 f"{s['expired']:,}", _ms(p50), _ms(p99)]
+        if rates is not None:
+            cells.insert(3, f"{rates.get(s['view'], 0.0):,.0f}")
+        else:
+            slo = s.get("freshness_slo")
+            breached = "[red]breached[/]" if s.get("slo_breached") else "ok"
+            cells += [f"{format_duration(slo)} {breached}" if slo is not None else "-", _fmt(s.get("last_applied"))]
+        table.add_row(*cells)
+    return table
+
+
+@app.command("stream")
+def stream_command(
+    views: Annotated[list[str] | None, typer.Argument(help="Stream feature views to run (default: all).")] = None,
+    lake: LakeOpt = DEFAULT_LAKE,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.", min=0)] = None,
+    until_caught_up: Annotated[bool, typer.Option(
+        "--until-caught-up", help="Stop once every view applied all its stream holds.")] = False,
+    offline_interval: Annotated[float, typer.Option(
+        help="Seconds between landings of events in the offline tables.", min=0)] = 1.0,
+    catalog: CatalogOpt = None,
+    online: OnlineOpt = None,
+    streams: StreamsOpt = None,
+) -> None:
+    """Run stream feature views: apply their streams' events to the online store (exactly once) and land
+    them in the offline tables, with a live status line, until Ctrl-C (or --duration, --until-caught-up)."""
+    from rich.live import Live
+
+    con = _console()
+    stop = threading.Event()
+    with _open(lake, read_only=False, catalog=catalog, online=online, streams=streams) as lk:
+        names = views or None
+        if names is None and not any(k == "view" and s.get("stream")
+                                     for (k, _), (_, s) in lk.features.registry.current().items()):
+            con.print("[red]error:[/red] no stream feature views are applied; define a StreamFeatureView "
+                      "and `lakebed features apply` it")
+            raise typer.Exit(1)
+        last: dict[str, tuple[float, int]] = {}
+        rates: dict[str, float] = {}
+        t0 = time.monotonic()
+
+        def render(status: list[dict[str, Any]]) -> Table:
+            now = time.monotonic()
+            for s in status:
+                before = last.get(s["view"])
+                if before is not None and now > before[0]:
+                    rates[s["view"]] = (s["applied"] - before[1]) / (now - before[0])
+                last[s["view"]] = (now, s["applied"])
+            note = "stopping" if stop.is_set() else "Ctrl-C stops"
+            return _stream_table(status, f"stream views, {now - t0:,.0f} s ({note})", rates)
+
+        with Live(console=con, auto_refresh=False, transient=False) as live, _stop_on_signals(stop):
+            def on_status(status: list[dict[str, Any]]) -> None:
+                live.update(render(status), refresh=True)
+
+            result = lk.features.run_stream(names, until_caught_up=until_caught_up, duration=duration, stop=stop,
+                                            on_status=on_status, offline_interval=offline_interval)
+            live.update(_stream_table(list(result.values()), f"stream views, {time.monotonic() - t0:,.1f} s",
+                                      rates), refresh=True)
+        if not con.is_terminal:
+            con.print()
+        total = sum(r["applied"] for r in result.values())
+        why = "stopped" if stop.is_set() else ("caught up" if until_caught_up else "done")
+        con.print(f"{why}: {len(result)} view{'s' if len(result) != 1 else ''}, {total:,} events applied in all")
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Within the block, SIGINT (Ctrl-C) and SIGTERM set ``stop`` (the processor finishes its
+    step, lands the offline tail and returns); a second Ctrl-C interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
 
 
 def _fmt(value: Any) -> str:

@@ -41,6 +41,7 @@ def serve(
     public_metrics: bool = False,
     sql_timeout: float = 10.0,
     sql_max_rows: int = 100_000,
+    stream_processors: bool = False,
     on_ready: Callable[[], None] | None = None,
 ) -> None:
     """Serve the lake at ``path`` until interrupted.
@@ -60,6 +61,9 @@ def serve(
     saw 1-2 s outliers in 3 runs of 4, asyncio none); ``uvloop`` serves ~15% more online
     reads per core, for a server that answers few searches. ``POST /v1/sql`` stops a query
     after ``sql_timeout`` seconds and refuses answers over ``sql_max_rows`` rows.
+    ``stream_processors``: the writer also runs the stream processor of every stream
+    feature view, in a thread started once the app is ready and stopped (the offline tail
+    landed) on shutdown (see ``lakebed.server._streams``).
 
     Example:
         >>> from lakebed.server import serve
@@ -77,6 +81,7 @@ def serve(
     lake = lakebed.connect(path, create=False)
     changes: ChangeLog | None = None
     pool: Any = None
+    runner: Any = None
     try:
         check_bind(lake, host)
         if on_ready is not None:
@@ -98,6 +103,10 @@ def serve(
             settle_heap()
 
         app.router.on_startup.append(_startup)
+        if stream_processors:
+            from lakebed.server._streams import attach_stream_runner
+
+            runner = attach_stream_runner(app, lake)
         if changes is None:
             uvicorn.run(app, host=host, port=port, log_level=log_level, loop=loop)  # type: ignore[attr-defined]
             return
@@ -112,6 +121,8 @@ def serve(
         config = uvicorn.Config(app, log_level=log_level, loop=loop)  # type: ignore[attr-defined]
         uvicorn.Server(config).run(sockets=[public, primary])  # type: ignore[attr-defined]
     finally:
+        if runner is not None:
+            runner.stop()
         if pool is not None:
             pool.stop()
         lake.close()

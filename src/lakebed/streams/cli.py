@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -166,7 +166,9 @@ def format_size(n: int | None) -> str:
 
 def _split_top(text: str) -> list[str]:
     """``text`` split at the commas outside ``[...]`` and ``<...>``."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch in "[<":
             depth += 1
@@ -215,14 +217,15 @@ def parse_schema(text: str) -> dict[str, str]:
     return out
 
 
-def _param(parse: Any, text: str | None) -> Any:
-    """``parse(text)`` with its InvalidArgument as typer's BadParameter (exit code 2)."""
+def _param(parse: Any, text: str | None, option: str) -> Any:
+    """``parse(text)`` with its InvalidArgument as typer's BadParameter for ``option``
+    (exit code 2)."""
     if text is None:
         return None
     try:
         return parse(text)
     except LakebedError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise typer.BadParameter(str(exc), param_hint=f"'{option}'") from None
 
 
 def _parse_time(text: str | None) -> datetime | None:
@@ -231,15 +234,17 @@ def _parse_time(text: str | None) -> datetime | None:
     try:
         t = datetime.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not an ISO time like 2026-05-01T00:00:00+00:00") from None
+        raise typer.BadParameter(f"{text!r} is not an ISO time like 2026-05-01T00:00:00+00:00",
+                                 param_hint="'--since'") from None
     return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
 # -- commands -----------------------------------------------------------------------------
 @app.command("ls")
-def ls_command(lake: LakeOpt = DEFAULT_LAKE, streams: StreamsOpt = None, as_json: JsonOpt = False) -> None:
+def ls_command(lake: LakeOpt = DEFAULT_LAKE, streams: StreamsOpt = None, catalog: CatalogOpt = None,
+               as_json: JsonOpt = False) -> None:
     """List the streams: backend, partitions, key, event time, retention, records, groups and their lag."""
-    with open_lake(lake, read_only=True, streams=streams) as lk:
+    with open_lake(lake, read_only=True, streams=streams, catalog=catalog) as lk:
         rows = lk.streams.describe()
         if as_json:
             typer.echo(json.dumps(rows, default=_json_default, indent=2))
@@ -282,13 +287,14 @@ def create_command(
     description: Annotated[str, typer.Option(help="A description.")] = "",
     lake: LakeOpt = DEFAULT_LAKE,
     streams: StreamsOpt = None,
+    catalog: CatalogOpt = None,
 ) -> None:
     """Create a stream."""
-    columns = _param(parse_schema, schema)
-    ret = _param(parse_duration, retention)
-    ret_bytes = _param(parse_size, retention_bytes)
-    dedup = _param(parse_duration, dedup_window)
-    with open_lake(lake, read_only=False, streams=streams) as lk:
+    columns = _param(parse_schema, schema, "--schema")
+    ret = _param(parse_duration, retention, "--retention")
+    ret_bytes = _param(parse_size, retention_bytes, "--retention-bytes")
+    dedup = _param(parse_duration, dedup_window, "--dedup-window")
+    with open_lake(lake, read_only=False, streams=streams, catalog=catalog) as lk:
         s = lk.streams.create(name, schema=columns, key=key, event_time=event_time, partitions=partitions,
                               retention=ret, retention_bytes=ret_bytes, id_field=id_field, dedup_window=dedup,
                               description=description)
@@ -297,14 +303,14 @@ def create_command(
                          f"{'s' if s.partitions != 1 else ''}, backend {s.backend.name}): {escape(cols)}")
 
 
-class Start(str, Enum):
+class Start(StrEnum):
     """Where ``tail`` starts a partition without a committed offset."""
 
     earliest = "earliest"
     latest = "latest"
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     """How ``tail`` prints records."""
 
     auto = "auto"
@@ -408,6 +414,7 @@ def tail_command(
     commit: Annotated[bool, typer.Option(help="With --group: commit the offsets of the printed records.")] = True,
     lake: LakeOpt = DEFAULT_LAKE,
     streams: StreamsOpt = None,
+    catalog: CatalogOpt = None,
 ) -> None:
     """Print a stream's records (the last ones, from the start, from a group's offsets) and, with --follow,
     the records appended after them as they arrive."""
@@ -415,7 +422,7 @@ def tail_command(
 
     kind = fmt.value if fmt is not Format.auto else ("table" if sys.stdout.isatty() else "json")
     limit = max_records if max_records is not None or follow else 10
-    with open_lake(lake, read_only=True, streams=streams) as lk, _sigterm_interrupts():
+    with open_lake(lake, read_only=True, streams=streams, catalog=catalog) as lk, _sigterm_interrupts():
         stream = lk.streams.get(name)
         printer = RecordPrinter(kind, stream.schema.names)
         consumer = stream.consumer(group, start=start.value if start is not None else "earliest")
@@ -472,10 +479,11 @@ def lag_command(
     group: Annotated[str | None, typer.Option("--group", "-g", help="Only this consumer group.")] = None,
     lake: LakeOpt = DEFAULT_LAKE,
     streams: StreamsOpt = None,
+    catalog: CatalogOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Per partition: first retained offset, next offset, and each group's committed offset and lag."""
-    with open_lake(lake, read_only=True, streams=streams) as lk:
+    with open_lake(lake, read_only=True, streams=streams, catalog=catalog) as lk:
         stream = lk.streams.get(name)
         bounds = stream.bounds()
         groups = [group] if group is not None else stream.groups()
@@ -484,8 +492,9 @@ def lag_command(
             typer.echo(json.dumps({
                 "stream": name,
                 "partitions": [{"partition": k, "first": f, "next": n} for k, (f, n) in enumerate(bounds)],
-                "groups": {g: {"committed": {str(k): v for k, v in c.items()}, "lag": {str(k): v for k, v in lg.items()},
-                               "total": sum(lg.values())} for g, (c, lg) in data.items()},
+                "groups": {g: {"committed": {str(k): v for k, v in c.items()},
+                               "lag": {str(k): v for k, v in lg.items()}, "total": sum(lg.values())}
+                           for g, (c, lg) in data.items()},
             }, indent=2))
             return
         table = Table(title=f"lag of stream {escape(name)}", header_style="bold cyan")
