@@ -236,6 +236,11 @@ def test_bad_definitions_and_input_change_nothing() -> None:
             lake.features.materialize(views=["uc"])
         with pytest.raises(ConflictError), lake.features.stream_processor(), lake.features.stream_processor():
             pass
+        with lake.features.stream_processor(), pytest.raises(ConflictError):
+            lake.features.replay("uc")
+        with pytest.raises(InvalidArgument, match="append the events to its stream"):
+            lake.features.push("uc", [{"user_id": 1, "item_id": 1, "price": 1.0, "ts": T0}])
+        assert lake.tables.read("bronze.clicks").num_rows == 0
 
 
 def test_status_reports_freshness_and_lag() -> None:

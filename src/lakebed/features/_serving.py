@@ -439,6 +439,9 @@ def push(store: FeatureStore, view: str, rows: Any, to: str) -> int:
     version, spec = store.registry.get("view", view)
     if spec["type"] != "feature_view":
         raise InvalidArgument(f"{view!r} is an on-demand view; push to the views it reads from")
+    if spec.get("stream"):
+        raise InvalidArgument(f"{view!r} is a stream view: append the events to its stream "
+                              f"(lake.streams.get({spec['stream']!r}).append(rows)); its processor applies them")
     table = validate_rows(store, spec, rows)
     if to in ("offline", "both"):
         source = spec["source"]

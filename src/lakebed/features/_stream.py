@@ -562,6 +562,9 @@ def replay(store: FeatureStore, view: str, since: datetime | None = None) -> dic
     _, spec = store.registry.get("view", view)
     if not spec.get("stream"):
         raise InvalidArgument(f"{view!r} is not a stream feature view; replay rebuilds stream views")
+    with _running_lock:
+        if (id(store), view) in _running:
+            raise ConflictError(f"a stream processor runs view {view!r} in this process; stop it before a replay")
     stream = store.lake.streams.get(spec["stream"])
     if since is None:
         start = [f for f, _ in stream.bounds()]
