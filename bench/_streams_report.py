@@ -13,6 +13,38 @@ flock /tmp/lakebed-bench.lock /work/venv-sbench/bin/python bench/streams.py --qu
 flock /tmp/lakebed-bench.lock /work/venv-sbench/bin/python bench/streams.py           # this report"""
 
 
+PROFILE_NOTES = """\
+Profiles taken while developing this benchmark (py-spy 0.4.1 at 200 Hz, `--threads`, on-CPU samples
+only, same machine, same events; the scripts are not part of the benchmark, so these numbers are
+not re-measured by it):
+
+- **Broker appends** (300k events): lakebed encodes Arrow to one JSON object per record
+  (`streams/_backend.py` `encode_records`: `to_pylist` per column, `dict(zip(...))` and `orjson.dumps`
+  per row) on the calling thread before anything is published: 28% of on-CPU samples on JetStream,
+  41% on Redis. The raw clients publish pre-encoded bytes, so this is most of the gap. On JetStream
+  the rest is the event-loop thread: nats-py `publish` with a `Nats-Msg-Id` header dict per record
+  (48%) and `_on_ack` parsing each ack's JSON (10%); the header alone takes the raw pipelined client
+  from ~137k to ~109k ev/s (row "diagnostic" above). Encoding and publishing do not overlap:
+  `append` encodes the whole call, then blocks on the loop thread.
+- **Processor, online path** (embedded -> SQLite, 300k events): the per-event Python loop that
+  builds `[ts, *values]` lists (`features/_stream.py` `online_step`, ~25%), re-encoding each touched
+  user's whole window with the stdlib `json` encoder (`_codec.py` `EventsCodec.encode`, ~20%),
+  `OnlineStore.write` into SQLite (~14%), `self.cache.update(merged)` on the 500k-key `OrderedDict`
+  (~14%) and the per-key sort of its events (~9%). Because each step rewrites every touched
+  user's entire largest window (1 h here), the cost per event grows with the events per user in
+  that window: ~100k ev/s at 20k-50k events, 61k ev/s at 300k, ~36k ev/s at 1M (this run: 10
+  events per user per hour). It is single-threaded (CPU s ~= wall s above).
+- **Freshness**: the offline (Delta) landing runs inside the same loop every `offline_interval`
+  (1 s) and stalls the online path for the length of a commit; the `online only` rows isolate it.
+  Each online step is one SQLite transaction with `synchronous=FULL` (the lake's default
+  `fsync="always"`): `_sql_commit` was 14.6% of all samples of the JetStream 10k ev/s run, the
+  largest single item. `_freshness()` runs `np.percentile` over the 65,536-latency reservoir on
+  every step to put p50/p99 in the state row: 4.9% of the processor thread in that run.
+  On JetStream the producer's appends, the processor's reads and its `wait` (subscribe, `STREAM.INFO`,
+  unsubscribe per idle poll) share one nats-py event-loop thread and the GIL with the processor.
+"""
+
+
 def _med(xs: list[float] | None) -> float | None:
     return statistics.median(xs) if xs else None
 
@@ -268,6 +300,7 @@ def write_report(res: dict[str, Any], path: Path) -> None:
         out += ["", f"lakebed vs Feast: processor (embedded -> SQLite, 3 windows) {_x(v, feast)}; embedded-log "
                 f"append alone {_x(emb, feast)}; processor Redis Streams -> SQLite {_x(p['redis.sqlite'], feast)}."]
     out.append("")
+    out += ["## Where the time goes (profiles)", "", PROFILE_NOTES]
     errors = [(k, v["error"]) for k, v in res.items() if isinstance(v, dict) and "error" in v]
     if errors:
         out += ["## Errors", ""] + [f"- `{k}`: {e}" for k, e in errors] + [""]

@@ -210,3 +210,34 @@ def test_retention_by_age(streams_url: str | None) -> None:
         assert nxt == 6
         assert first >= 5, "records older than the retention are dropped"
         assert s.read(0, 0).column("v").to_pylist() == [99]
+
+
+def test_bad_definitions_and_appends_change_nothing() -> None:
+    with lakebed.connect(":memory:") as lake:
+        for kwargs in (
+            {"schema": {"_id": "string"}},
+            {"schema": {"_offset": "int64"}},
+            {"schema": {}},
+            {"schema": {"k": "int64"}, "partitions": 2},  # no key
+            {"schema": {"k": "int64"}, "key": "k", "partitions": 0},
+            {"schema": {"k": "int64"}, "key": "nope"},
+            {"schema": {"k": "int64"}, "event_time": "k"},  # not a timestamp
+            {"schema": {"k": "int64"}, "retention": timedelta(0)},
+            {"schema": {"k": "int64"}, "retention_bytes": 10},
+            {"schema": {"k": "no-such-type"}},
+        ):
+            with pytest.raises((SchemaError, InvalidArgument)):
+                lake.streams.create("s", **kwargs)
+        for bad_name in ("../x", "a b", "", "x" * 200, "s;drop"):
+            with pytest.raises(InvalidArgument):
+                lake.streams.create(bad_name, schema={"k": "int64"})
+        assert lake.streams.list() == []
+        s = lake.streams.create("s", schema={"k": "int64", "v": "string"})
+        dup = pa.Table.from_arrays([pa.array([1]), pa.array([2])], names=["k", "k"])
+        with pytest.raises(SchemaError, match="more than once"):
+            s.append(dup)
+        with pytest.raises(InvalidArgument):
+            s.append([{"k": 1, "v": "a"}], ids=["has space"])
+        with pytest.raises(InvalidArgument):
+            s.append([{"k": 1, "v": "a"}, {"k": 2, "v": "b"}], ids=["only-one"])
+        assert s.bounds() == [(0, 0)]

@@ -46,6 +46,11 @@ class RemoteLake:
         return self._area("features")
 
     @property
+    def streams(self) -> Any:
+        """Streams through the server (:class:`lakebed.client._streams.RemoteStreams`)."""
+        return self._area("streams")
+
+    @property
     def runs(self) -> Any:
         return self._area("runs")
 
@@ -79,6 +84,7 @@ class RemoteLake:
 _AREAS: dict[str, tuple[str, str]] = {
     "collections": ("lakebed.client._collections", "RemoteCollections"),
     "features": ("lakebed.client._features", "RemoteFeatureStore"),
+    "streams": ("lakebed.client._streams", "RemoteStreams"),
     "runs": ("lakebed.client._tracking", "RemoteRuns"),
     "models": ("lakebed.client._tracking", "RemoteModels"),
     "lineage": ("lakebed.client._tracking", "RemoteLineage"),

@@ -271,7 +271,7 @@ def create_app(lake: Lake, *, max_body_bytes: int = DEFAULT_MAX_BODY, changes: C
     app = FastAPI(
         title="lakebed",
         version=__version__,
-        description="The lakebed REST API: tables, collections, features, runs, models, lineage.",
+        description="The lakebed REST API: tables, collections, features, streams, runs, models, lineage.",
     )
     metrics = Metrics(lake, merge_dir=changes.dir if changes is not None else None)
     auth = Auth(lake)
@@ -281,6 +281,8 @@ def create_app(lake: Lake, *, max_body_bytes: int = DEFAULT_MAX_BODY, changes: C
 
     @app.exception_handler(LakebedError)
     async def lakebed_error(_request: Request, exc: LakebedError) -> JSONResponse:
+        if isinstance(exc, BodyTooLarge):  # a body without content-length, over the limit while read
+            return JSONResponse(error_body(exc, "InvalidArgument"), status_code=413)
         status = status_for(exc)
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) and status == 401 else None
         return JSONResponse(error_body(exc), status_code=status, headers=headers)
@@ -313,6 +315,9 @@ def create_app(lake: Lake, *, max_body_bytes: int = DEFAULT_MAX_BODY, changes: C
     from lakebed.server.routers import include_all
 
     include_all(app, lake, auth, metrics)
+    from lakebed.server.routers import streams as stream_routes
+
+    app.include_router(stream_routes.router(lake, auth, metrics))
     wrapped_app = app.build_middleware_stack
 
     fast = hot_routes(lake, auth, metrics, max_body_bytes)

@@ -49,7 +49,7 @@ SCOPES = ("read", "write", "admin")
 METRICS = "metrics"
 ALL_SCOPES = (*SCOPES, METRICS)
 _CLOSED = "auth_required_since"  # lake_meta key: set with the first key, never removed
-AREAS = ("tables", "collections", "features", "runs", "models", "lineage", "predictions", "rag")
+AREAS = ("tables", "collections", "features", "streams", "runs", "models", "lineage", "predictions", "rag")
 
 api_keys = sa.Table(
     "api_keys",

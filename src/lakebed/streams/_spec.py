@@ -29,9 +29,10 @@ from lakebed._names import validate_name
 from lakebed.errors import InvalidArgument, SchemaError
 
 MAX_PARTITIONS = 256
-RESERVED = ("_partition", "_offset", "_time")
-"""Columns a consumed batch carries besides the stream's own: where each record sits in
-the log and when it was appended (UTC microseconds)."""
+RESERVED = ("_partition", "_offset", "_time", "_id")
+"""Columns a consumed batch carries besides the stream's own (where each record sits in the
+log and when it was appended), and ``_id``, the message ids the embedded log stores and the
+server's Arrow bodies carry."""
 
 
 def check_stream_name(name: Any) -> str:
@@ -53,7 +54,8 @@ def _parse_schema(schema: Any) -> pa.Schema:
     for f in fields:
         validate_name("feature", f.name, "stream column")
         if f.name in RESERVED:
-            raise SchemaError(f"stream column {f.name!r} is reserved ({', '.join(RESERVED)} are added on consume)")
+            raise SchemaError(f"stream column {f.name!r} is reserved ({', '.join(RESERVED)} are lakebed's); "
+                              "rename it")
         out.append(pa.field(f.name, parse_dtype(f.type)))
     return pa.schema(out)
 

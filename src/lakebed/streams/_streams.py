@@ -244,6 +244,9 @@ class Stream:
             raise InvalidArgument(f"append to stream {spec.name!r}: {exc}") from None
         if isinstance(data, pa.RecordBatchReader):
             data = data.read_all()
+        dupes = sorted({c for c in data.column_names if data.column_names.count(c) > 1})
+        if dupes:
+            raise SchemaError(f"append to stream {spec.name!r}: columns {dupes} appear more than once")
         if data.num_rows > MAX_APPEND_ROWS:
             raise InvalidArgument(f"append to stream {spec.name!r}: {data.num_rows} rows in one call; "
                                   f"append at most {MAX_APPEND_ROWS} at a time")
