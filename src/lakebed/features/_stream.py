@@ -184,6 +184,7 @@ class _ViewRun:
             else np.zeros(len(_BUCKETS_MS) - 1, np.int64)
         self.offline = self._load_offline()
         self.last_offline = 0.0
+        self.offline_lock = threading.Lock()  # the offline sink runs in one thread at a time
 
     # -- state -------------------------------------------------------------------------
     def _start_offsets(self) -> list[int]:
@@ -353,6 +354,10 @@ class _ViewRun:
     # -- offline -----------------------------------------------------------------------
     def offline_step(self) -> int:
         """Land the records the offline table lacks (one Delta commit per table)."""
+        with self.offline_lock:
+            return self._offline_step()
+
+    def _offline_step(self) -> int:
         state = self.offline
         spec = self.stream.spec
         floor = self._late_floor()
@@ -499,9 +504,27 @@ class StreamProcessor:
         ``stop`` is set; ``on_status`` gets :meth:`status` every ``status_every`` s."""
         end = None if duration is None else time.monotonic() + duration
         last_status = 0.0
+        # the offline sink lands events in its own thread: a Delta commit never holds up
+        # the online path (freshness); each sink resumes from its own state
+        offline_stop = threading.Event()
+        failed: list[BaseException] = []
+
+        def land() -> None:
+            while not offline_stop.wait(self.offline_interval):
+                try:
+                    for v in self.views:
+                        v.offline_step()
+                except BaseException as exc:  # raised again by the loop below
+                    failed.append(exc)
+                    return
+
+        lander = threading.Thread(target=land, name="lakebed-stream-offline", daemon=True)
+        lander.start()
         try:
             while True:
-                n = self.step()
+                if failed:
+                    raise failed[0]
+                n = self.step(offline=False)
                 if on_status is not None and time.monotonic() - last_status >= status_every:
                     on_status(self.status())
                     last_status = time.monotonic()
@@ -521,6 +544,8 @@ class StreamProcessor:
                             break
                     self._wait(poll)
         finally:
+            offline_stop.set()
+            lander.join()
             for v in self.views:
                 v.offline_step()
                 v.write_freshness()
