@@ -104,7 +104,7 @@ end
 """
 
 # Append one chunk. KEYS: stream, dedup hash, dedup zset, meta, defs. ARGV: stream name,
-# dedup window (us), then message id and payload pairs. Returns every record's offset,
+# dedup window (us), the message ids and the payloads (each newline-joined). Returns every record's offset,
 # then the append time. Reads and checks first; writes begin with the first XADD.
 _APPEND_LUA = _COMMON_LUA + """
 local s, dd, ddt, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -117,9 +117,20 @@ local m = redis.call('HMGET', meta, 'next', 't')
 local nxt = tonumber(m[1]) or 0
 local t = math.max(now_us(), tonumber(m[2]) or 0)
 local cutoff = t - tonumber(ARGV[2])
-local n = (#ARGV - 2) / 2
-local ids = {}
-for j = 1, n do ids[j] = ARGV[2 * j + 1] end
+-- ids and payloads come as two newline-joined arguments (neither holds a newline: ids are
+-- printable ASCII, payloads compact JSON): two arguments to send and parse, not 2n
+local function split(text)
+  local out, i = {}, 1
+  while true do
+    local j = string.find(text, '\\n', i, true)
+    if not j then out[#out + 1] = string.sub(text, i); return out end
+    out[#out + 1] = string.sub(text, i, j - 1)
+    i = j + 1
+  end
+end
+local ids, payloads = split(ARGV[3]), split(ARGV[4])
+local n = #ids
+if #payloads ~= n then return redis.error_reply('""" + _CORRUPT + """ ids and payloads differ in number') end
 local hits = redis.call('HMGET', dd, unpack(ids))
 local hit_at, hit_ids = {}, {}
 for j = 1, n do
@@ -132,27 +143,32 @@ if #hit_ids > 0 then
     if sc[q] and tonumber(sc[q]) >= cutoff then live[hit_at[q]] = true end
   end
 end
-local out, seen, add_j, add_off = {}, {}, {}, {}
+-- the reply: the first new offset, the append time, then (index, offset) of each record
+-- that took no new offset (a repeat); the new ones take first, first + 1, ... in order
+local first = nxt
+local out, seen, add_j, add_off = {int(first), 0}, {}, {}, {}
 for j = 1, n do
   local id = ids[j]
   local off = seen[id]
   if off == nil then
     if live[j] then
       off = tonumber(hits[j])
+      out[#out + 1] = j; out[#out + 1] = int(off)
     else
       off = nxt; nxt = nxt + 1
       add_j[#add_j + 1] = j; add_off[#add_off + 1] = off
     end
     seen[id] = off
+  else
+    out[#out + 1] = j; out[#out + 1] = int(off)
   end
-  out[j] = off
 end
 local ts = int(t)
 if #add_j > 0 then
   local h, z = {}, {}
   for q = 1, #add_j do
     local j = add_j[q]
-    redis.call('XADD', s, int(add_off[q] + 1) .. '-0', 'i', ids[j], 't', ts, 'd', ARGV[2 * j + 2])
+    redis.call('XADD', s, int(add_off[q] + 1) .. '-0', 'i', ids[j], 't', ts, 'd', payloads[j])
     h[#h + 1] = ids[j]; h[#h + 1] = int(add_off[q])
     z[#z + 1] = ts; z[#z + 1] = ids[j]
   end
@@ -170,7 +186,7 @@ for _ = 1, 5 do
   if #old < 1000 then break end
 end
 redis.call('HSET', meta, 'next', int(nxt), 't', ts)
-out[n + 1] = t
+out[2] = ts
 return out
 """
 
@@ -461,6 +477,7 @@ class RedisBackend(StreamBackend):
                generated: bool = False) -> dict[int, list[int]]:
         calls: list[tuple[str, list[str], list[Any]]] = []
         owner: list[int] = []  # the partition of each call
+        sizes: list[int] = []  # and its number of records
         window = str(spec.dedup_window_us)
         for p, (batch, ids) in parts.items():
             key = self._part(spec, p)
@@ -475,20 +492,20 @@ class RedisBackend(StreamBackend):
                 while end < len(payloads) and end - start < _CHUNK and (size < _CHUNK_BYTES or end == start):
                     size += len(payloads[end])
                     end += 1
-                args: list[Any] = [spec.name, window]
-                for i in range(start, end):
-                    args += (ids[i], payloads[i])
+                args: list[Any] = [spec.name, window, "\n".join(ids[start:end]), b"\n".join(payloads[start:end])]
                 calls.append(("append", keys, args))
                 owner.append(p)
+                sizes.append(end - start)
                 start = end
         out: dict[int, list[int]] = {p: [] for p in parts}
         t_last = 0
         with self._io():
             for at in range(0, len(calls), _PIPELINE_CHUNKS):
                 results = self._run(calls[at:at + _PIPELINE_CHUNKS], spec.name)
-                for p, r in zip(owner[at:at + _PIPELINE_CHUNKS], results, strict=True):
-                    out[p].extend(r[:-1])
-                    t_last = max(t_last, int(r[-1]))
+                for p, r, n in zip(owner[at:at + _PIPELINE_CHUNKS], results, sizes[at:at + _PIPELINE_CHUNKS],
+                                   strict=True):
+                    out[p].extend(_offsets(r, n))
+                    t_last = max(t_last, int(r[1]))
             if calls:
                 self._durable()
         if t_last and (spec.retention_us or spec.retention_bytes):
@@ -596,3 +613,19 @@ class RedisBackend(StreamBackend):
     def close(self) -> None:
         self._client.close()
         self._blocking.close()
+
+
+def _offsets(reply: list[Any], n: int) -> list[int]:
+    """The offsets of an append script's ``n`` records from its compact reply."""
+    nxt = int(reply[0])
+    repeats = {int(reply[i]): int(reply[i + 1]) for i in range(2, len(reply), 2)}
+    if not repeats:
+        return list(range(nxt, nxt + n))
+    out = []
+    for j in range(1, n + 1):
+        off = repeats.get(j)
+        if off is None:
+            off = nxt
+            nxt += 1
+        out.append(off)
+    return out
