@@ -104,8 +104,9 @@ end
 """
 
 # Append one chunk. KEYS: stream, dedup hash, dedup zset, meta, defs. ARGV: stream name,
-# dedup window (us), the message ids and the payloads (each newline-joined). Returns every record's offset,
-# then the append time. Reads and checks first; writes begin with the first XADD.
+# dedup window (us), the message ids and the payloads (each newline-joined). Returns the first
+# new offset, the append time and (index, offset) of each repeat (see _offsets). Reads and
+# checks first; writes begin with the first XADD.
 _APPEND_LUA = _COMMON_LUA + """
 local s, dd, ddt, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if redis.call('HEXISTS', KEYS[5], ARGV[1]) == 0 then
