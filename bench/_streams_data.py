@@ -40,11 +40,12 @@ def _pages(user: np.ndarray, item: np.ndarray, price: np.ndarray, ts: np.ndarray
     return out
 
 
-def events(n: int, *, seed: int = SEED, span_s: float = 3600.0, start_us: int = BASE_US) -> pa.Table:
+def events(n: int, *, seed: int = SEED, span_s: float = 3600.0, start_us: int = BASE_US,
+           users: int = USERS) -> pa.Table:
     """``n`` events whose event times rise over ``span_s`` seconds from ``start_us``, with
     up to 2 s of jitter (inside any watermark of the views here)."""
     rng = np.random.default_rng(seed)
-    user = rng.integers(0, USERS, n, dtype=np.int64)
+    user = rng.integers(0, users, n, dtype=np.int64)
     item = rng.integers(0, ITEMS, n, dtype=np.int64)
     price = np.round(rng.uniform(0.5, 500.0, n), 2)
     step = span_s * 1e6 / max(n, 1)

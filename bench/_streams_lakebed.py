@@ -41,6 +41,19 @@ def connect(root: Path, backend: str, *, fsync: str = "always", online: str | No
     return lakebed.connect(root, streams=URLS[backend], fsync=fsync, online=online)
 
 
+def close(lake: Any, backend: str) -> None:
+    """Close the lake and remove what it left on the broker: the Redis database is flushed;
+    on JetStream the lake's namespace (its KV buckets outlive a dropped stream) is purged."""
+    ns = lake.namespace if backend == "nats" else None
+    lake.close()
+    if backend == "redis":
+        flush_redis(REDIS_DB)
+    if ns is not None:
+        from lakebed.streams._nats import purge_namespace
+
+        purge_namespace(NATS_URL, ns)
+
+
 def _create(lake: Any, name: str) -> Any:
     if lake.streams.exists(name):
         lake.streams.drop(name)
@@ -83,9 +96,7 @@ def append_consume(root: Path, backend: str, table: pa.Table, repeats: int, *, f
                 print(f"  lakebed {backend} consume #{r}: {con[-1]:,.0f} ev/s", flush=True)
         lake.streams.drop("clicks")
     finally:
-        lake.close()
-        if backend == "redis":
-            flush_redis(REDIS_DB)
+        close(lake, backend)
     return {"append": app, "consume": con}
 
 
@@ -144,8 +155,8 @@ def processor(root: Path, backend: str, table: pa.Table, repeats: int, *, online
         check = _check_values(lake, table, name)
         lake.streams.drop("clicks")
     finally:
-        lake.close()
-        if backend == "redis" or online:
+        close(lake, backend)
+        if online:
             flush_redis(REDIS_DB)
     return {"online": on, "offline": off, "cpu_s": cpu, "check": check}
 
@@ -261,9 +272,7 @@ def freshness(root: Path, backend: str, template: pa.Table, rate: float, seconds
             raise prod.error
         lake.streams.drop("clicks")
     finally:
-        lake.close()
-        if backend == "redis":
-            flush_redis(REDIS_DB)
+        close(lake, backend)
     lat = np.concatenate(lats) if lats else np.zeros(0)
     return _lat_summary(lat, prod.sent, prod.elapsed, rate)
 

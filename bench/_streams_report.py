@@ -10,17 +10,19 @@ from typing import Any
 COMMANDS = """python3 -m venv /work/venv-sbench
 /work/venv-sbench/bin/pip install -e /work/main -r bench/requirements-streams.txt
 flock /tmp/lakebed-bench.lock /work/venv-sbench/bin/python bench/streams.py --quick   # smoke
-flock /tmp/lakebed-bench.lock /work/venv-sbench/bin/python bench/streams.py           # this report"""
+flock /tmp/lakebed-bench.lock /work/venv-sbench/bin/python bench/streams.py           # this report
+flock /tmp/lakebed-bench.lock /work/venv-sbench/bin/python bench/streams.py --parts density   # section 6 alone"""
 
 
 PROFILE_NOTES = """\
-Profiles taken while developing this benchmark (py-spy 0.4.1 at 200 Hz, `--threads`, on-CPU samples
-only, same machine, same events; the scripts are not part of the benchmark, so these numbers are
-not re-measured by it):
+Profiles taken while developing this benchmark, on lakebed as of commit 95287a1 (2026-12-03 23:33
+UTC), i.e. before the Redis append rework (2a99f27) and before `run` moved the offline landing to a
+thread of its own (b7fe7bf); py-spy 0.4.1 at 200 Hz, `--threads`, on-CPU samples only, same machine,
+same events. The scripts are not part of the benchmark, so these numbers are not re-measured by it:
 
 - **Broker appends** (300k events): lakebed encodes Arrow to one JSON object per record
   (`streams/_backend.py` `encode_records`: `to_pylist` per column, `dict(zip(...))` and `orjson.dumps`
-  per row) on the calling thread before anything is published: 28% of on-CPU samples on JetStream,
+  per row) on the calling thread before anything is published: 28% of the append's on-CPU samples on JetStream,
   41% on Redis. The raw clients publish pre-encoded bytes, so this is most of the gap. On JetStream
   the rest is the event-loop thread: nats-py `publish` with a `Nats-Msg-Id` header dict per record
   (48%) and `_on_ack` parsing each ack's JSON (10%); the header alone takes the raw pipelined client
@@ -34,14 +36,20 @@ not re-measured by it):
   user's entire largest window (1 h here), the cost per event grows with the events per user in
   that window: ~100k ev/s at 20k-50k events, 61k ev/s at 300k, ~36k ev/s at 1M (this run: 10
   events per user per hour). It is single-threaded (CPU s ~= wall s above).
-- **Freshness**: the offline (Delta) landing runs inside the same loop every `offline_interval`
-  (1 s) and stalls the online path for the length of a commit; the `online only` rows isolate it.
+- **Freshness**: at 95287a1 the offline (Delta) landing ran inside the processor's loop every
+  `offline_interval` (1 s) and stalled the online path for the length of a commit (now it has a
+  thread of its own, which still shares the GIL); the `online only` rows isolate it.
   Each online step is one SQLite transaction with `synchronous=FULL` (the lake's default
   `fsync="always"`): `_sql_commit` was 14.6% of all samples of the JetStream 10k ev/s run, the
   largest single item. `_freshness()` runs `np.percentile` over the 65,536-latency reservoir on
   every step to put p50/p99 in the state row: 4.9% of the processor thread in that run.
   On JetStream the producer's appends, the processor's reads and its `wait` (subscribe, `STREAM.INFO`,
   unsubscribe per idle poll) share one nats-py event-loop thread and the GIL with the processor.
+  Also on JetStream, the online and offline sinks read the same partition at different offsets
+  through the backend's one cached reader per partition (`streams/_nats.py` `_read`: a reader whose
+  next sequence differs is closed and a new ephemeral consumer created), so every offline landing
+  costs two consumer create/delete round trips: counted in a 6 s run at 10k ev/s, 25 consumers were
+  created with `offline_interval=1` against 2 with 3600 (p99 168 ms against 79 ms in that run).
 """
 
 
@@ -96,6 +104,8 @@ def write_report(res: dict[str, Any], path: Path) -> None:
                f"Python {m.get('python')}, {m.get('os')}")
     out.append("- " + ", ".join(f"{k} {m.get(k)}" for k in ("lakebed", "feast", "nats-py", "redis", "hiredis",
                                                              "orjson", "pyarrow", "numpy", "pandas")))
+    out.append(f"- lakebed commit under test: {m.get('lakebed_commit', 'not recorded')} (src/ read when each "
+               "module was first imported by the run)")
     for v in (m.get("servers") or {}).values():
         out.append(f"- {v}")
     out.append("- one venv for everything (`/work/venv-sbench`): lakebed editable + the peers of "
@@ -203,7 +213,12 @@ def write_report(res: dict[str, Any], path: Path) -> None:
     out += ["## 2. Consume throughput", "",
             "Reading the whole stream with a new consumer group per repeat, batches of 10,000, committing each "
             "batch. lakebed returns Arrow record batches (decoded from JSON on the brokers); the raw clients "
-            "return the messages' bytes. The JetStream baseline (`x raw`) is the faster raw reader per repeat.", "",
+            "return the messages' bytes. The JetStream baseline (`x raw`) is the faster raw reader per repeat. "
+            "nats-py's own `fetch` is the slowest reader here (per-message bookkeeping in the client); lakebed "
+            "reads with an ephemeral no-ack pull consumer of its own, like the hand-rolled raw pull. On Redis, "
+            "lakebed reads with one Lua `XRANGE` returning a flat reply and keeps group offsets in a hash, while "
+            "`XREADGROUP` + `XACK` maintain Redis's per-message pending list, so the raw group read is slower "
+            "than lakebed's.", "",
             "| system | backend | median ev/s | x raw | runs |", "| --- | --- | ---: | ---: | --- |"]
     for sys_, be, med, base, key, field in (
             ("lakebed `consume(group)`", "embedded log", c_emb, None, "append.embedded.always", "consume"),
@@ -246,7 +261,8 @@ def write_report(res: dict[str, Any], path: Path) -> None:
     out += ["## 4. End-to-end freshness", "",
             "A producer thread appends small batches every ~10 ms at the target rate with `ts = now` "
             "(`Stream.append`); the processor runs `StreamProcessor.run(stop=...)` (the loop of `run_stream`, "
-            "offline landing every 1 s) in a second thread of the same process; latency = online-store commit "
+            "offline landing every 1 s, in a thread of its own in this lakebed version) in a second thread of "
+            "the same process; latency = online-store commit "
             "visible - event time, per event, as the processor records it; the first 2 s are dropped. Raw "
             "rows: publish -> consumer receive with the raw clients (producer and consumer threads in one "
             "process, send time in the message). `online only` rows: the same with `offline_interval=3600`, "
@@ -300,6 +316,28 @@ def write_report(res: dict[str, Any], path: Path) -> None:
         out += ["", f"lakebed vs Feast: processor (embedded -> SQLite, 3 windows) {_x(v, feast)}; embedded-log "
                 f"append alone {_x(emb, feast)}; processor Redis Streams -> SQLite {_x(p['redis.sqlite'], feast)}."]
     out.append("")
+    dens = sorted((v for k, v in res.items() if k.startswith("density.") and isinstance(v, dict)),
+                  key=lambda v: v.get("users", 0), reverse=True)
+    if dens:
+        out += ["## 6. Processor cost vs events per user in the window", "",
+                f"Part `density` (last measured {dens[0].get('measured', '?')}): the "
+                "processor of section 3 (embedded log -> SQLite, `step(offline=False)` loop, one run each) but "
+                "with `max_records=1000` (steps the size a live processor at ~10k ev/s takes), on the same kind "
+                "of events, all within the 1 h window, over fewer users, so each user's largest window holds "
+                "more events. The online sink keeps each user's raw events of the largest window and rewrites "
+                "(JSON-encodes and upserts) that whole list at every step that touches the user: at a steady "
+                "10k ev/s over 100k users, a 1 h window holds ~360 events per user.", "",
+                "| events | users | events per user in the 1 h window (at the end; half that on average) | "
+                "online ev/s | CPU s | check |",
+                "| ---: | ---: | ---: | ---: | ---: | --- |"]
+        for v in dens:
+            if "error" in v:
+                out.append(f"| - | - | - | - | - | error: {v['error']} |")
+                continue
+            out.append(f"| {v['events']:,} | {v['users']:,} | {v['events'] / v['users']:,.0f} | "
+                       f"{_f(_med(v.get('online')))} | {', '.join(f'{c:.1f}' for c in v.get('cpu_s', []))} | "
+                       f"{v.get('check')} |")
+        out.append("")
     out += ["## Where the time goes (profiles)", "", PROFILE_NOTES]
     errors = [(k, v["error"]) for k, v in res.items() if isinstance(v, dict) and "error" in v]
     if errors:

@@ -23,7 +23,12 @@ numpy from a fixed seed (``bench/_streams_data.py``). Cases (median of ``--repea
    latencies, collected from ``on_status``), first 2 s dropped; the raw brokers' own publish
    -> consumer-receive latency for comparison;
 5. Feast 0.67 push API (``PushSource``, SQLite online store): throughput and freshness
-   (``bench/_streams_feast.py``).
+   (``bench/_streams_feast.py``);
+6. (part ``density``; in the default run, or alone with ``--parts density``) processor
+   throughput, embedded -> SQLite, against the
+   number of events per user in the largest window: ``--density-events`` events over 1 h of
+   event time spread over fewer and fewer users, in steps of 1,000 records (as a live
+   processor takes them; one run each).
 
 Setup and usage (Feast is not in lakebed's dev venv; this venv has lakebed, Feast and the
 broker clients; the brokers must run on 127.0.0.1:4222 with JetStream and 127.0.0.1:6379;
@@ -33,6 +38,7 @@ Redis dbs 11 and 12 are flushed)::
     /work/venv-sbench/bin/pip install -e /work/main -r bench/requirements-streams.txt
     flock /tmp/lakebed-bench.lock /work/venv-sbench/bin/python bench/streams.py --quick
     flock /tmp/lakebed-bench.lock /work/venv-sbench/bin/python bench/streams.py
+    flock /tmp/lakebed-bench.lock /work/venv-sbench/bin/python bench/streams.py --parts density  # section 6 alone
 
 Results go to ``<data-dir>/results.json`` as they are measured (a run killed halfway keeps
 what it had) and ``bench/results/streams.md``.
@@ -57,7 +63,7 @@ sys.path.insert(0, str(HERE))
 import _streams_data as data  # noqa: E402
 from _streams_report import write_report  # noqa: E402
 
-PARTS = ["append", "processor", "freshness", "feast"]
+PARTS = ["append", "processor", "freshness", "feast", "density"]
 
 
 def machine_info() -> dict[str, Any]:
@@ -86,7 +92,22 @@ def machine_info() -> dict[str, Any]:
         except md.PackageNotFoundError:
             info[pkg] = "missing"
     info["servers"] = _servers()
+    info["lakebed_commit"] = _git_head()
     return info
+
+
+def _git_head() -> str:
+    """The lakebed commit under test, and whether src/ differs from it (read-only git)."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "-C", str(HERE.parent), "log", "-1", "--format=%h %ad", "--date=iso"],
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(HERE.parent), "status", "--porcelain", "--", "src"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"unknown ({exc})"
+    return head + (" + uncommitted changes in src/" if dirty else "")
 
 
 def _servers() -> dict[str, str]:
@@ -147,6 +168,10 @@ def main() -> None:
     ap.add_argument("--feast-events", type=int, default=1_000_000, help="events per Feast push run")
     ap.add_argument("--fresh-seconds", type=float, default=20.0, help="seconds per freshness case")
     ap.add_argument("--rates", default="1000,10000", help="freshness rates, events/s")
+    ap.add_argument("--density-events", type=int, default=200_000,
+                    help="events per run of the window-density sweep (part 'density')")
+    ap.add_argument("--density-users", default="100000,20000,4000,1000",
+                    help="user counts of the density sweep (events per user in the 1 h window = events / users)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--parts", default=",".join(PARTS), help=f"comma list of: {', '.join(PARTS)}")
     ap.add_argument("--data-dir", default="/tmp/sbench")
@@ -164,7 +189,9 @@ def main() -> None:
         return
     parts = args.parts.split(",")
     rates = [float(r) for r in args.rates.split(",")]
-    res.put("run", {"started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "argv": sys.argv[1:],
+    # a run of some parts only adds its results next to the earlier ones (its own "run" entry)
+    run_key = "run" if set(parts) >= set(PARTS[:4]) else "run." + "+".join(parts)
+    res.put(run_key, {"started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "argv": sys.argv[1:],
                     "events": args.events, "processor_events": args.processor_events,
                     "feast_events": args.feast_events, "fresh_seconds": args.fresh_seconds,
                     "repeats": args.repeats, "machine": machine_info()})
@@ -217,6 +244,14 @@ def main() -> None:
                     lambda backend=backend: lb.freshness(root / "lake", backend, tmpl, max(rates), secs,
                                                          offline_interval=3600.0))
 
+    if "density" in parts:
+        dn = args.density_events
+        for users in [int(u) for u in args.density_users.split(",")]:
+            dt = data.events(dn, users=users)
+            guarded(res, f"density.{users}", lambda dt=dt, users=users: {
+                "users": users, "events": dn, "max_records": 1000,
+                **lb.processor(root / "lake", "embedded", dt, 1, max_records=1000)})
+
     if "feast" in parts:
         try:
             import _streams_feast as fe
@@ -233,7 +268,7 @@ def main() -> None:
 
     lb.flush_redis(lb.REDIS_DB)
     raw.flush_redis()
-    res.put("run_end", {"finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")})
+    res.put(run_key + "_end", {"finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")})
     write_report(res.data, Path(args.report))
     print(f"wrote {args.report}", flush=True)
 
