@@ -209,20 +209,24 @@ class Producer(threading.Thread):
             t0 = time.perf_counter()
             at = 0
             n = self.template.num_rows
+            next_at = t0
             while True:
                 el = time.perf_counter() - t0
                 if el >= self.seconds:
                     break
-                due = int(el * self.rate) + 1 - self.sent
+                due = int(el * self.rate) + 1 - self.sent  # what the rate owes since the start
                 if due > 0:
                     if at + due > n:
                         at = 0
                     self.append(with_now(self.template.slice(at, due), time.time_ns() // 1000))
                     at += due
                     self.sent += due
-                sleep = (self.sent / self.rate) - (time.perf_counter() - t0)
+                # one batch per tick (a producer that lingers ~10 ms, as Kafka's linger.ms
+                # does), not one call per event; late ticks are made up by larger batches
+                next_at = max(next_at + self.tick, time.perf_counter() - self.tick)
+                sleep = next_at - time.perf_counter()
                 if sleep > 0:
-                    time.sleep(min(sleep, self.tick))
+                    time.sleep(sleep)
             self.elapsed = time.perf_counter() - t0
         except BaseException as exc:
             self.error = exc

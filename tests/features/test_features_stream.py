@@ -262,3 +262,39 @@ def test_status_reports_freshness_and_lag() -> None:
         st_ = {r["view"]: r for r in lake.features.status()}["uc"]
         assert st_["lag"] == 0 and st_["applied"] == 2
         assert sum(st_["freshness_counts"]) == 2  # the histogram counts the events of every run
+
+
+@given(st.lists(st.tuples(st.sampled_from(["online", "offline", "reread", "drop"]), st.integers(1, 40)),
+                min_size=1, max_size=40))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_offline_sink_takes_what_the_online_sink_read(ops: list[tuple[str, int]]) -> None:
+    # the offline sink reads from what the online sink handed over when it can, from the log
+    # when it cannot; either way it must see exactly the log's records, in order, once
+    from lakebed.features._stream import _ViewRun
+
+    with lakebed.connect(":memory:") as lake:
+        s = make(lake, partitions=1)
+        s.append(events([float(i) for i in range(300)], [i % 7 for i in range(300)], [float(i) for i in range(300)]))
+        run = _ViewRun(lake.features, "uc")
+        online_at, offline_at, got = 0, 0, []
+        for op, n in ops:
+            if op == "online":  # what online_step does with each read
+                rec = s.backend.read(s.spec, 0, online_at, n)
+                if len(rec):
+                    run._hand_over(0, rec)
+                    online_at = int(rec.offsets[-1]) + 1
+            elif op == "reread":  # a failed online step: read again from an earlier offset
+                online_at = max(online_at - n, 0)
+            elif op == "drop":  # over the cap: everything handed over is forgotten
+                with run.handoff_lock:
+                    run.handoff[0].clear()
+                    run.handoff_n = 0
+            else:
+                rec = run._take(0, offline_at, n)
+                assert len(rec) <= n
+                if len(rec):
+                    assert rec.offsets.tolist() == list(range(offline_at, offline_at + len(rec)))
+                    got += rec.batch.column("item_id").to_pylist()
+                    offline_at += len(rec)
+            assert run.handoff_n == sum(len(r) for r in run.handoff[0])
+        assert got == list(range(offline_at))

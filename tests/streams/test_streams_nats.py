@@ -217,6 +217,34 @@ def test_read_positions(backend: NatsBackend) -> None:
     assert len(backend.read(spec, 0, 500, 10)) == 0
 
 
+def _consumer_count(b: NatsBackend, spec: StreamSpec) -> int:
+    return int(b._run(b._info(b._stream(spec, 0)))["state"]["consumer_count"])
+
+
+def test_readers_at_two_offsets_each_keep_their_consumer(backend: NatsBackend) -> None:
+    # a processor's online and offline sinks read one partition at different offsets:
+    # each keeps its own consumer instead of moving one back and forth
+    spec = _spec()
+    backend.create(spec)
+    backend.append(spec, {0: (_batch(list(range(400))), [f"i{i}" for i in range(400)])})
+    ahead, behind = 200, 0
+    for _ in range(20):
+        assert backend.read(spec, 0, ahead, 5).offsets.tolist() == list(range(ahead, ahead + 5))
+        assert backend.read(spec, 0, behind, 7).offsets.tolist() == list(range(behind, behind + 7))
+        ahead += 5
+        behind += 7
+    assert _consumer_count(backend, spec) == 2
+    for off in (1, 2, 3, 4, 5, 6):  # more places than a partition keeps readers for
+        assert backend.read(spec, 0, off, 1).offsets.tolist() == [off]
+    backend.read(spec, 0, 399, 1)  # let the deletes of the readers it let go reach the server
+    deadline = time.monotonic() + 5
+    while _consumer_count(backend, spec) > 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _consumer_count(backend, spec) <= 4
+    backend.drop(spec)
+    assert backend._readers == {}
+
+
 def test_concurrent_reads_of_one_partition(backend: NatsBackend) -> None:
     spec = _spec()
     backend.create(spec)

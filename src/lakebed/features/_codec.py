@@ -228,6 +228,11 @@ class EventsCodec:
             + _COMPACT.encode(events).encode()
         )
 
+    def encode_texts(self, newest: int, texts: Sequence[bytes]) -> bytes:
+        """The same row from its events' JSON texts (see :class:`EventTexts`), sorted by
+        time, ``newest`` being the last one's time."""
+        return b"".join((_PREFIX.pack(newest + SIGN, 0), _U32.pack(self.version), b"[", b",".join(texts), b"]"))
+
     @staticmethod
     def decode(buf: bytes) -> tuple[int, list[list[Any]]]:
         """``(view version, events)``."""
@@ -236,6 +241,57 @@ class EventsCodec:
             return version, json.loads(buf[20:])
         except (struct.error, ValueError) as exc:
             raise CorruptionError(f"an online row cannot be decoded ({exc}); materialize the view again") from None
+
+
+_NUMERIC = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean, pa.types.is_null)
+
+
+class EventTexts:
+    """Each event of an aggregation view's window as its JSON text ``[event_us,v1,...]``,
+    made once when the event arrives, so that a window's row is its texts joined.
+
+    Numbers, booleans and nulls of a whole column are written by one ``orjson`` call when
+    it is installed and the column holds no NaN or infinity (which orjson writes as null,
+    the json module as ``NaN`` / ``Infinity``), then split at the commas; anything else
+    goes through the json module value by value. Either way the texts read back as the
+    json module's would.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> EventTexts().batch([5, 7], [pa.array([1.5, None]), pa.array(["a", "b"])])
+        [b'[5,1.5,"a"]', b'[7,null,"b"]']
+    """
+
+    def __init__(self) -> None:
+        try:
+            import orjson
+        except ImportError:  # the json module alone
+            self._dumps: Callable[[Any], bytes] | None = None
+        else:
+            self._dumps = orjson.dumps
+
+    def _column(self, values: list[Any], column: pa.Array | pa.ChunkedArray | None) -> list[bytes]:
+        if not values:
+            return []
+        if self._dumps is not None:
+            t = pa.int64() if column is None else column.type
+            if any(f(t) for f in _NUMERIC) and not (
+                    pa.types.is_floating(t) and column is not None and column.null_count < len(column)
+                    and not pc.all(pc.is_finite(column)).as_py()):
+                return self._dumps(values)[1:-1].split(b",")
+        enc = _COMPACT.encode
+        return [enc(v).encode() for v in values]
+
+    def batch(self, times: list[int], columns: Sequence[pa.Array | pa.ChunkedArray]) -> list[bytes]:
+        """The texts of a batch's events: their times and one array per aggregated column."""
+        parts = [self._column(times, None), *(self._column(c.to_pylist(), c) for c in columns)]
+        fmt = b"[" + b",".join([b"%b"] * len(parts)) + b"]"
+        return [fmt % row for row in zip(*parts, strict=True)]
+
+    def many(self, events: list[list[Any]]) -> list[bytes]:
+        """The texts of decoded events (``[[event_us, v1, ...], ...]``)."""
+        enc = _COMPACT.encode
+        return [enc(e).encode() for e in events]
 
 
 def key_strings(columns: Sequence[pa.Array | pa.ChunkedArray]) -> list[str]:

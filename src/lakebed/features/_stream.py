@@ -38,11 +38,13 @@ Example:
 
 from __future__ import annotations
 
+import bisect
+import collections
 import dataclasses
+import itertools
 import json
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -51,8 +53,9 @@ import numpy as np
 import pyarrow as pa
 
 from lakebed.errors import ConflictError, InvalidArgument, NotFound, SchemaError
-from lakebed.features._codec import EventsCodec, key_strings
+from lakebed.features._codec import EventsCodec, EventTexts, key_strings
 from lakebed.features._definitions import StreamFeatureView
+from lakebed.streams._backend import Records
 from lakebed.streams._streams import Stream, event_times_us, with_meta
 
 if TYPE_CHECKING:
@@ -65,6 +68,8 @@ META_COLUMNS = (("_partition", pa.int32()), ("_offset", pa.int64()), ("_time", p
 _CACHE_KEYS = 500_000  # entities whose window events the processor keeps in memory
 _RESERVOIR = 1 << 16  # latencies kept for the freshness percentiles
 _OFFLINE_MAX = 1_000_000  # records per offline commit
+_HANDOFF_MAX = 200_000  # records the online sink keeps for the offline sink (past that: dropped)
+_Window = tuple[list[int], list[bytes]]  # a key's window: event times and event texts, oldest first
 
 
 def late_table(offline: str) -> str:
@@ -131,7 +136,7 @@ class SinkState:
     updated: float = 0.0
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), separators=(",", ":"))
+        return json.dumps(vars(self), separators=(",", ":"))  # the fields, without asdict's deep copy
 
     @classmethod
     def from_json(cls, text: str | bytes) -> SinkState:
@@ -171,7 +176,10 @@ class _ViewRun:
         self.max_w = max(a["window_us"] for a in spec["aggregations"])
         self.watermark = int(spec["watermark_us"])
         self.codec = EventsCodec(self.cols, version)
-        self.cache: OrderedDict[str, list[list[Any]]] = OrderedDict()
+        self.texts = EventTexts()
+        self.cache: dict[str, _Window] = {}  # key -> its window (times, event texts), oldest first
+        self.fresh_cache: dict[str, Any] | None = None
+        self.fresh_at = 0.0
         self.latency = np.zeros(_RESERVOIR, np.float64)
         self.lat_n = 0
         self.fresh_dirty = False
@@ -185,6 +193,10 @@ class _ViewRun:
         self.offline = self._load_offline()
         self.last_offline = 0.0
         self.offline_lock = threading.Lock()  # the offline sink runs in one thread at a time
+        # what the online sink read, per partition, for the offline sink: the log is read once
+        self.handoff: list[collections.deque[Records]] = [collections.deque() for _ in range(self.stream.partitions)]
+        self.handoff_n = 0
+        self.handoff_lock = threading.Lock()
 
     # -- state -------------------------------------------------------------------------
     def _start_offsets(self) -> list[int]:
@@ -228,23 +240,29 @@ class _ViewRun:
         return base
 
     # -- online ------------------------------------------------------------------------
-    def _events_of(self, keys: list[str]) -> dict[str, list[list[Any]]]:
-        missing = [k for k in keys if k not in self.cache]
+    def _windows_of(self, keys: list[str]) -> list[_Window]:
+        """The window of each key: from the cache, else from the online store (one read)."""
+        cache = self.cache
+        missing = [k for k in keys if k not in cache]
         if missing:
             for k, buf in zip(missing, self.store.online_store.read(self.name, missing), strict=True):
-                self.cache[k] = EventsCodec.decode(buf)[1] if buf is not None else []
-        out = {}
-        for k in keys:
-            out[k] = self.cache[k]
-            self.cache.move_to_end(k)
-        return out
+                if buf is None:
+                    cache[k] = ([], [])
+                else:
+                    events = EventsCodec.decode(buf)[1]
+                    cache[k] = ([e[0] for e in events], self.texts.many(events))
+        return [cache[k] for k in keys]
 
     def online_step(self, max_records: int) -> int:
-        """Read and apply the next records; how many were read."""
+        """Read and apply the next records; how many were read.
+
+        Each event becomes its JSON text once, when read; a touched key's row is its
+        window's texts joined, so the cost of a step follows the events it reads (and the
+        size of the rows it writes), not a re-encoding of every window it touches."""
         state = self.online
         spec = self.stream.spec
         per = max(max_records // spec.partitions, 1)
-        new: dict[str, list[list[Any]]] = {}
+        new: dict[str, list[tuple[int, bytes]]] = {}
         offsets = list(state.offsets)
         max_ts = list(state.max_ts)
         counts = [0, 0, 0, 0]
@@ -256,51 +274,53 @@ class _ViewRun:
                 continue
             counts[3] += int(rec.offsets[0]) - offsets[k]  # dropped by retention before they were read
             read += len(rec)
+            self._hand_over(k, rec)
             b = rec.batch
             ts = event_times_us(b, self.ts)
             late, ooo, max_ts[k] = classify(ts, max_ts[k], self.watermark)
+            if late.any():
+                ok = np.flatnonzero(~late)
+                b = b.take(pa.array(ok))
+                ts = ts[ok]
             keys = key_strings([b.column(c) for c in self.keys])
-            vals = [b.column(c).to_pylist() for c in self.cols]
-            ok = np.flatnonzero(~late)
             tsl = ts.tolist()
-            for i in ok.tolist():
-                key = keys[i]
+            texts = self.texts.batch(tsl, [b.column(c) for c in self.cols])
+            for key, t, text in zip(keys, tsl, texts, strict=True):
                 if key is None:
                     continue
-                new.setdefault(key, []).append([tsl[i], *(v[i] for v in vals)])
-            counts[0] += len(ok)
+                got = new.get(key)
+                if got is None:
+                    new[key] = [(t, text)]
+                else:
+                    got.append((t, text))
+            counts[0] += len(tsl)
             counts[1] += int(ooo.sum())
             counts[2] += int(late.sum())
-            applied_ts.append(ts[ok])
+            applied_ts.append(ts)
             offsets[k] = int(rec.offsets[-1]) + 1
         if not read:
             return 0
-        old = self._events_of(list(new))
-        merged: dict[str, list[list[Any]]] = {}
-        for key, evs in new.items():
-            events = old[key] + evs
-            events.sort(key=lambda e: e[0])
-            newest = events[-1][0]
-            if events[0][0] <= newest - self.max_w:
-                events = [e for e in events if e[0] > newest - self.max_w]
-            merged[key] = events
-        nxt = dataclasses.replace(state, offsets=offsets, max_ts=max_ts, applied=state.applied + counts[0],
-                                  out_of_order=state.out_of_order + counts[1], too_late=state.too_late + counts[2],
-                                  expired=state.expired + counts[3], freshness=self._freshness(), updated=time.time())
-        backend = self.store.online_store
-        keys = list(merged)
+        keys = list(new)
+        rows: list[bytes] = []
         try:
+            for key, win in zip(keys, self._windows_of(keys), strict=True):
+                rows.append(self._merge(win, new[key]))
+            nxt = dataclasses.replace(state, offsets=offsets, max_ts=max_ts, applied=state.applied + counts[0],
+                                      out_of_order=state.out_of_order + counts[1],
+                                      too_late=state.too_late + counts[2], expired=state.expired + counts[3],
+                                      freshness=self._freshness(), updated=time.time())
+            backend = self.store.online_store
             with backend.transaction():
                 if keys:
-                    backend.write(self.name, keys, [self.codec.encode(merged[k]) for k in keys])
+                    backend.write(self.name, keys, rows)
                 backend.write(STATE_VIEW, [self.name], [nxt.to_json().encode()])
         except BaseException:
-            self.cache.clear()  # the store holds what it held; the cache may not
+            self.cache.clear()  # windows were extended in place; the store holds what it held
             raise
         visible = time.time_ns() // 1000
-        self.cache.update(merged)
-        while len(self.cache) > _CACHE_KEYS:
-            self.cache.popitem(last=False)
+        if len(self.cache) > _CACHE_KEYS:  # forget the keys first cached (one store read brings one back)
+            for key in list(itertools.islice(self.cache, len(self.cache) - _CACHE_KEYS * 3 // 4)):
+                del self.cache[key]
         self.online = nxt
         if applied_ts:
             lat = (visible - np.concatenate(applied_ts)) / 1000.0
@@ -310,12 +330,33 @@ class _ViewRun:
             self.write_freshness()
         return read
 
-    def write_freshness(self) -> None:
+    def _merge(self, win: _Window, add: list[tuple[int, bytes]]) -> bytes:
+        """Add events to a window (in place; an event goes after those of equal or older
+        time, so equal times keep log order), drop those older than the largest window
+        before its newest event, and return the key's online row."""
+        tss, texts = win
+        for t, text in add:
+            if not tss or t >= tss[-1]:
+                tss.append(t)
+                texts.append(text)
+            else:
+                i = bisect.bisect_right(tss, t)
+                tss.insert(i, t)
+                texts.insert(i, text)
+        newest = tss[-1]
+        if tss[0] <= newest - self.max_w:
+            cut = bisect.bisect_right(tss, newest - self.max_w)
+            del tss[:cut]
+            del texts[:cut]
+        return self.codec.encode_texts(newest, texts)
+
+    def write_freshness(self, *, force: bool = True) -> None:
         """Store the freshness of the events applied so far with the state (status()
-        in any process shows it); offsets and counts stay as committed."""
-        if not self.fresh_dirty:
+        in any process shows it); offsets and counts stay as committed. Unless
+        ``force``, at most once a second (each step's commit carries it too)."""
+        if not self.fresh_dirty or (not force and time.monotonic() - self.fresh_written < 1.0):
             return
-        state = dataclasses.replace(self.online, freshness=self._freshness(), updated=time.time())
+        state = dataclasses.replace(self.online, freshness=self._freshness(now=True), updated=time.time())
         backend = self.store.online_store
         with backend.transaction():
             backend.write(STATE_VIEW, [self.name], [state.to_json().encode()])
@@ -325,7 +366,10 @@ class _ViewRun:
 
     def _record_latency(self, lat_ms: np.ndarray) -> None:
         n = len(lat_ms)
-        self.hist += np.histogram(lat_ms, bins=_BUCKETS_MS)[0]
+        # the bucket of each latency ([edge, next edge)), below 0 ms none (clock skew)
+        idx = np.searchsorted(_BUCKETS_MS, lat_ms, side="right") - 1
+        idx = idx[idx >= 0]
+        self.hist += np.bincount(np.minimum(idx, len(self.hist) - 1), minlength=len(self.hist))
         if n >= _RESERVOIR:
             self.latency[:] = lat_ms[-_RESERVOIR:]
         else:
@@ -343,13 +387,19 @@ class _ViewRun:
         """Event-time-to-online-visible latencies (ms) of the most recent events."""
         return self.latency[:min(self.lat_n, _RESERVOIR)].copy()
 
-    def _freshness(self) -> dict[str, Any]:
+    def _freshness(self, *, now: bool = False) -> dict[str, Any]:
+        """Percentiles of the recent latencies and the histogram of all; recomputed at
+        most every 0.5 s on the online path (``now`` forces it)."""
+        if not now and self.fresh_cache is not None and time.monotonic() - self.fresh_at < 0.5:
+            return self.fresh_cache
         lat = self.latencies()
         if not len(lat):
             return dict(self.online.freshness)
         p50, p99 = np.percentile(lat, [50, 99])
-        return {"p50_ms": round(float(p50), 3), "p99_ms": round(float(p99), 3), "events": int(self.lat_n),
-                "buckets_ms": _BUCKETS_MS.tolist()[1:], "counts": self.hist.tolist()}
+        self.fresh_cache = {"p50_ms": round(float(p50), 3), "p99_ms": round(float(p99), 3), "events": int(self.lat_n),
+                            "buckets_ms": _BUCKETS_MS.tolist()[1:], "counts": self.hist.tolist()}
+        self.fresh_at = time.monotonic()
+        return self.fresh_cache
 
     # -- offline -----------------------------------------------------------------------
     def offline_step(self) -> int:
@@ -369,7 +419,7 @@ class _ViewRun:
         read = 0
         for k in range(spec.partitions):
             while read < _OFFLINE_MAX:
-                rec = self.stream.backend.read(spec, k, offsets[k], min(100_000, _OFFLINE_MAX - read))
+                rec = self._take(k, offsets[k], min(100_000, _OFFLINE_MAX - read))
                 if not len(rec):
                     break
                 counts[3] += int(rec.offsets[0]) - offsets[k]
@@ -403,6 +453,42 @@ class _ViewRun:
         self.offline = nxt
         return read
 
+    def _hand_over(self, partition: int, rec: Records) -> None:
+        """Keep records the online sink read for the offline sink (at most
+        ``_HANDOFF_MAX`` in all: past that the offline sink reads the log itself)."""
+        with self.handoff_lock:
+            if self.handoff_n + len(rec) > _HANDOFF_MAX:
+                for q in self.handoff:
+                    q.clear()
+                self.handoff_n = 0
+                return
+            self.handoff[partition].append(rec)
+            self.handoff_n += len(rec)
+
+    def _take(self, partition: int, offset: int, limit: int) -> Records:
+        """The records of ``partition`` from ``offset`` (up to ``limit``): those the
+        online sink handed over when they start there, else read from the log (only up
+        to the first handed-over record, so that the two join without a gap)."""
+        with self.handoff_lock:
+            q = self.handoff[partition]
+            while q and int(q[0].offsets[-1]) < offset:  # behind the offline sink: not needed
+                self.handoff_n -= len(q.popleft())
+            if q and int(q[0].offsets[0]) <= offset:
+                rec = q.popleft()
+                self.handoff_n -= len(rec)
+                start = offset - int(rec.offsets[0])
+                n = min(len(rec) - start, limit)
+                if start + n < len(rec):  # put the rest back
+                    rest = Records(rec.batch.slice(start + n), rec.offsets[start + n:], rec.times[start + n:])
+                    q.appendleft(rest)
+                    self.handoff_n += len(rest)
+                if start or n < len(rec):
+                    rec = Records(rec.batch.slice(start, n), rec.offsets[start:start + n], rec.times[start:start + n])
+                return rec
+            if q:
+                limit = min(limit, int(q[0].offsets[0]) - offset)
+        return self.stream.backend.read(self.stream.spec, partition, offset, limit)
+
     def lag(self) -> int:
         return sum(max(n - max(o, f), 0) for (f, n), o in zip(self.stream.bounds(), self.online.offsets, strict=True))
 
@@ -413,7 +499,7 @@ class _ViewRun:
         s = self.online
         return {"view": self.name, "stream": self.stream.name, "applied": s.applied, "out_of_order": s.out_of_order,
                 "too_late": s.too_late, "expired": s.expired, "lag": self.lag(), "offline_lag": self.offline_lag(),
-                "freshness": self._freshness()}
+                "freshness": self._freshness(now=True)}
 
 
 _BUCKETS_MS = np.array([0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 60_000, np.inf])
@@ -534,7 +620,7 @@ class StreamProcessor:
                     break
                 if n == 0:
                     for v in self.views:  # idle: store the freshness of the last events applied
-                        v.write_freshness()
+                        v.write_freshness(force=False)
                     if until_caught_up:
                         for v in self.views:
                             while v.offline_step():

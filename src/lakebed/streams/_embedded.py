@@ -115,6 +115,8 @@ class _Partition:
         self.active_first: int | None = None  # append time of the active segment's first frame
         self.dirty = False
         self.cache: tuple[int, pa.RecordBatch] | None = None  # last decoded frame (base, batch)
+        self.read_fds: dict[Path, int] = {}  # segment -> descriptor the reads use
+        self.read_lock = threading.Lock()
         self.refresh(writer=writer)
 
     def segments(self) -> list[Path]:
@@ -127,6 +129,7 @@ class _Partition:
         segs = self.segments()
         gone = [s for s in self.scanned if s not in segs]
         if gone:  # retention removed old segments
+            self._close_reads(keep=segs)
             for s in gone:
                 del self.scanned[s]
             keep = [f for f in self.frames if f.segment in segs]
@@ -201,23 +204,54 @@ class _Partition:
         """Index of the frame holding ``offset`` (which must be in [first, next))."""
         return bisect.bisect_right(self.bases, offset) - 1
 
-    def load(self, frame: _Frame) -> pa.RecordBatch:
-        cached = self.cache
-        if cached is not None and cached[0] == frame.base:
-            return cached[1]
-        with open(frame.segment, "rb") as fh:
-            fh.seek(frame.pos)
-            data = fh.read(frame.length)
+    def load(self, frames: list[_Frame]) -> list[pa.RecordBatch]:
+        """Decode ``frames`` (consecutive in the log), reading each run of frames that
+        lie next to each other in one segment with one ``pread``; each frame's CRC-32 is
+        checked before it is decoded."""
+        out: list[pa.RecordBatch] = []
+        k = 0
+        while k < len(frames):
+            f = frames[k]
+            cached = self.cache
+            if cached is not None and cached[0] == f.base:
+                out.append(cached[1])
+                k += 1
+                continue
+            j = k + 1
+            while (j < len(frames) and frames[j].segment == f.segment
+                   and frames[j].pos == frames[j - 1].pos + frames[j - 1].length):
+                j += 1
+            start = f.pos
+            data = memoryview(self._pread(f.segment, start, frames[j - 1].pos + frames[j - 1].length - start))
+            for g in frames[k:j]:
+                out.append(self._decode(g, data[g.pos - start:g.pos - start + g.length]))
+            k = j
+        if out:
+            self.cache = (frames[-1].base, out[-1])
+        return out
+
+    def _decode(self, frame: _Frame, data: memoryview) -> pa.RecordBatch:
         head, body = data[:HEAD_SIZE], data[HEAD_SIZE:]
-        crc = _HEAD.unpack(head)[2]
-        if len(body) != frame.length - HEAD_SIZE or zlib.crc32(body, zlib.crc32(head[12:])) != crc:
+        if len(body) != frame.length - HEAD_SIZE or zlib.crc32(body, zlib.crc32(head[12:])) != _HEAD.unpack(head)[2]:
             raise CorruptionError(
                 f"stream {self.stream!r} partition {self.index}: the frame at byte {frame.pos} of {frame.segment} "
                 f"(offsets {frame.base}..{frame.base + frame.count - 1}) fails its CRC-32 check; {_DAMAGE_ACTION}"
             )
-        batch = pa.ipc.open_stream(body).read_next_batch()
-        self.cache = (frame.base, batch)
-        return batch
+        return pa.ipc.open_stream(pa.py_buffer(body)).read_next_batch()
+
+    def _pread(self, segment: Path, pos: int, size: int) -> bytes:
+        """Bytes of a segment, through a descriptor kept open per segment (closed when
+        retention removes the segment, or with the partition)."""
+        with self.read_lock:
+            fd = self.read_fds.get(segment)
+            if fd is None:
+                fd = self.read_fds[segment] = os.open(segment, os.O_RDONLY)
+            return os.pread(fd, size, pos)
+
+    def _close_reads(self, keep: list[Path] | None = None) -> None:
+        with self.read_lock:
+            for seg in [s for s in self.read_fds if keep is None or s not in keep]:
+                os.close(self.read_fds.pop(seg))
 
     def open_for_append(self, fsync: str) -> None:
         if self.fd is not None:
@@ -236,6 +270,7 @@ class _Partition:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+        self._close_reads()
 
 
 class _Stream:
@@ -264,6 +299,7 @@ class EmbeddedBackend(StreamBackend):
         self._streams: dict[str, _Stream] = {}
         self._lock = threading.RLock()
         self._appended = threading.Condition(threading.Lock())
+        self._appends = 0  # appends by this process (a waiter that saw n sleeps only while it is n)
         self._groups: sqlite3.Connection | None = None
         self._groups_lock = threading.Lock()
 
@@ -344,11 +380,14 @@ class EmbeddedBackend(StreamBackend):
         horizon = _now_us() - s.spec.dedup_window_us
         found: list[tuple[int, str, int, int]] = []
         for p in s.parts:
-            for f in reversed(p.frames):
-                if f.time_us < horizon:
-                    break
-                ids = p.load(f).column("_id").to_pylist()
-                found += [(f.time_us, i, p.index, f.base + j) for j, i in enumerate(ids) if i is not None]
+            k = len(p.frames)
+            while k > 0 and p.frames[k - 1].time_us >= horizon:
+                k -= 1
+            for at in range(k, len(p.frames), 256):  # a few frames at a time: only the ids are kept
+                window = p.frames[at:at + 256]
+                for f, batch in zip(window, p.load(window), strict=True):
+                    ids = batch.column("_id").to_pylist()
+                    found += [(f.time_us, i, p.index, f.base + j) for j, i in enumerate(ids) if i is not None]
         for t, i, part, off in sorted(found):
             s.dedup[i] = (part, off, t)
         s.dedup_loaded = True
@@ -420,6 +459,7 @@ class EmbeddedBackend(StreamBackend):
         if self.fsync == "always":
             self._sync(s, ticket)
         with self._appended:
+            self._appends += 1
             self._appended.notify_all()
         if time.monotonic() - s.last_trim > _TRIM_EVERY_S and (spec.retention_us or spec.retention_bytes):
             self.trim(spec, _now_us())
@@ -486,27 +526,27 @@ class EmbeddedBackend(StreamBackend):
         offset = max(offset, p.first)
         if offset >= p.next or max_records <= 0:
             return empty_records(spec)
-        batches: list[pa.RecordBatch] = []
-        offs: list[np.ndarray] = []
-        times: list[np.ndarray] = []
+        first = offset
+        frames: list[_Frame] = []
+        cuts: list[tuple[int, int]] = []  # (start, length) inside each frame
         i = p.frame_at(offset)
         want = max_records
         while want > 0 and i < len(p.frames):
             f = p.frames[i]
-            batch = p.load(f)
             start = offset - f.base
             n = min(f.count - start, want)
-            batches.append(batch.slice(start, n).drop_columns(["_id"]))
-            offs.append(np.arange(offset, offset + n, dtype=np.int64))
-            times.append(np.full(n, f.time_us, np.int64))
+            frames.append(f)
+            cuts.append((start, n))
             offset += n
             want -= n
             i += 1
+        batches = [b.slice(a, n) for b, (a, n) in zip(p.load(frames), cuts, strict=True)]
         if len(batches) == 1:
-            out = batches[0]
+            out = batches[0].drop_columns(["_id"])
         else:
-            out = pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
-        return Records(out, np.concatenate(offs), np.concatenate(times))
+            out = pa.Table.from_batches(batches).drop_columns(["_id"]).combine_chunks().to_batches()[0]
+        times = np.repeat(np.array([f.time_us for f in frames], np.int64), [n for _, n in cuts])
+        return Records(out, np.arange(first, offset, dtype=np.int64), times)
 
     def bounds(self, spec: StreamSpec) -> list[tuple[int, int]]:
         out = []
@@ -524,6 +564,8 @@ class EmbeddedBackend(StreamBackend):
     def wait(self, spec: StreamSpec, positions: dict[int, int], timeout: float) -> bool:
         deadline = time.monotonic() + max(timeout, 0.0)
         while True:
+            with self._appended:
+                seen = self._appends
             bounds = self.bounds(spec)
             if any(bounds[k][1] > pos for k, pos in positions.items()):
                 return True
@@ -531,7 +573,8 @@ class EmbeddedBackend(StreamBackend):
             if left <= 0:
                 return False
             with self._appended:  # woken at once by this process's appends; polls for others'
-                self._appended.wait(min(left, _POLL_S if self.read_only else 0.05))
+                if self._appends == seen:  # none since the bounds were read
+                    self._appended.wait(min(left, _POLL_S if self.read_only else 0.05))
 
     def trim(self, spec: StreamSpec, now_us: int) -> int:
         s = self._stream(spec)

@@ -75,6 +75,7 @@ _APPEND_TRIES = 3
 _WINDOW = 4096  # records in flight per append call
 _PULL_BATCH = 10_000  # records per pull request
 _READERS_MAX = 64  # cached pull consumers per backend
+_READERS_PER_STREAM = 4  # of them, reading one partition (at different offsets)
 _CONSUMER_IDLE_NS = 300 * 1_000_000_000  # the server deletes an idle reader consumer after this
 _warned: set[str] = set()
 _T = TypeVar("_T")
@@ -139,6 +140,15 @@ class _Pull:
         self.msgs: list[Any] = []
         self.error: str | None = None
         self.done: asyncio.Future[None] = loop.create_future()
+
+
+def _fast_subjects(nats: Any) -> dict[str, Any]:
+    """Subjects lakebed publishes to are made of validated names (stream, namespace) and
+    numbers: nats-py (2.10 and later) need not check each one again per message."""
+    import inspect
+
+    params = inspect.signature(nats.aio.client.Client.connect).parameters
+    return {"skip_subject_validation": True} if "skip_subject_validation" in params else {}
 
 
 class _Consumer:
@@ -273,7 +283,7 @@ class NatsBackend(StreamBackend):
         self.fsync = fsync
         self._ack_tok = 0
         self._acks: dict[int, tuple[_Append, int]] = {}
-        self._readers: OrderedDict[str, _Consumer] = OrderedDict()
+        self._readers: OrderedDict[tuple[str, int], _Consumer] = OrderedDict()  # (stream, next seq)
         self._read_locks: dict[str, asyncio.Lock] = {}
         self._trim_first: dict[str, int] = {}
         self._closed = self._closing = False
@@ -340,7 +350,7 @@ class NatsBackend(StreamBackend):
             self._nc: Any = await nats.connect(
                 self.url, connect_timeout=5, allow_reconnect=False, error_cb=on_error,
                 disconnected_cb=on_disconnect, name=f"lakebed-streams-{self.namespace}",
-                max_reconnect_attempts=1, reconnect_time_wait=0.5,
+                max_reconnect_attempts=1, reconnect_time_wait=0.5, **_fast_subjects(nats),
             )
         except Exception as exc:
             cause = last_error[0] if last_error else exc  # "no servers available" says less than its cause
@@ -509,9 +519,8 @@ class NatsBackend(StreamBackend):
     async def _drop(self, spec: StreamSpec) -> None:
         for p in range(spec.partitions):
             name = self._stream(spec, p)
-            c = self._readers.pop(name, None)
-            if c is not None:
-                await c.close()
+            for at in [k for k in self._readers if k[0] == name]:
+                await self._readers.pop(at).close()
             self._trim_first.pop(name, None)
             try:
                 await self._api(f"STREAM.DELETE.{name}")
@@ -669,13 +678,11 @@ class NatsBackend(StreamBackend):
         lock = self._read_locks.get(stream)
         if lock is None:
             lock = self._read_locks[stream] = asyncio.Lock()
-        async with lock:  # one read at a time per partition: they move the consumer
+        async with lock:  # one read at a time per partition
             for attempt in range(2):
-                c = self._readers.get(stream)
-                if c is not None and c.next_seq != offset + 1:
-                    self._readers.pop(stream, None)
-                    await c.close()
-                    c = None
+                # readers are kept by where they stand: a processor's online and offline
+                # sinks read one partition at different offsets, each with its own consumer
+                c = self._readers.pop((stream, offset + 1), None)
                 if c is None:
                     c = _Consumer(self, stream)
                     try:
@@ -685,23 +692,34 @@ class NatsBackend(StreamBackend):
                             raise NotFound(f"JetStream stream {stream} is missing (dropped, or deleted outside "
                                            "lakebed)") from None
                         raise
-                    self._readers[stream] = c
-                    while len(self._readers) > _READERS_MAX:
-                        await self._readers.popitem(last=False)[1].close()
-                self._readers.move_to_end(stream)
                 try:
                     msgs = await c.fetch(max_records)
-                    # a consumer asked to start past the end may start at the end: skip what precedes
-                    if msgs and _reply_meta(msgs[0].reply)[0] <= offset:
-                        msgs = [m for m in msgs if _reply_meta(m.reply)[0] > offset]
-                    return msgs
                 except _ApiError:
                     # the consumer went away (idle too long, or the stream was re-created): make it anew
-                    self._readers.pop(stream, None)
                     await c.close()
                     if attempt:
                         raise
+                    continue
+                await self._keep_reader(stream, c)
+                # a consumer asked to start past the end may start at the end: skip what precedes
+                if msgs and _reply_meta(msgs[0].reply)[0] <= offset:
+                    msgs = [m for m in msgs if _reply_meta(m.reply)[0] > offset]
+                return msgs
         raise AssertionError("unreachable")
+
+    async def _keep_reader(self, stream: str, c: _Consumer) -> None:
+        """Keep a reader for the next read from where it stands: at most
+        ``_READERS_PER_STREAM`` per partition and ``_READERS_MAX`` in all (the least
+        recently used go)."""
+        old = self._readers.pop((stream, c.next_seq), None)
+        if old is not None:
+            await old.close()
+        self._readers[(stream, c.next_seq)] = c
+        mine = [k for k in self._readers if k[0] == stream]
+        for k in mine[:max(len(mine) - _READERS_PER_STREAM, 0)]:
+            await self._readers.pop(k).close()
+        while len(self._readers) > _READERS_MAX:
+            await self._readers.popitem(last=False)[1].close()
 
     def bounds(self, spec: StreamSpec) -> list[tuple[int, int]]:
         return self._run(self._bounds(spec))

@@ -5,12 +5,14 @@ Keys, all under ``lakebed:<namespace>:st:``:
 - ``defs``: a hash, stream name -> ``StreamSpec.to_json()``.
 - ``<name>:p<k>``: partition ``k``, a Redis stream. The record at offset ``o`` has the
   entry id ``<o+1>-0`` (so reading from an offset is one XRANGE) and the fields ``i``
-  (message id), ``t`` (append time, UTC microseconds from the server's clock, never
-  below the partition's previous one) and ``d`` (the record, :func:`encode_records`).
+  (message id; absent when lakebed made the ids), ``t`` (append time, UTC microseconds
+  from the server's clock, never below the partition's previous one) and ``d`` (the
+  record, :func:`encode_records`).
 - ``<name>:p<k>:meta``: a hash with ``next`` (the next offset) and ``t`` (the last
   append time), kept beside the stream so that trimming every record keeps both.
 - ``<name>:p<k>:dd`` and ``<name>:p<k>:ddt``: the dedup window, message id -> offset
-  and message id scored by its append time.
+  and message id scored by its append time (ids lakebed made are remembered per script
+  call, one entry for the call's records: see ``_APPEND_LUA``).
 - ``<name>:g:<group>`` (partition -> committed offset), ``<name>:groups`` (groups with
   commits), ``<name>:m:<group>`` (members scored by expiry, server time) and
   ``<name>:mgroups`` (groups with members, so that a drop finds every key).
@@ -104,9 +106,15 @@ end
 """
 
 # Append one chunk. KEYS: stream, dedup hash, dedup zset, meta, defs. ARGV: stream name,
-# dedup window (us), the message ids and the payloads (each newline-joined). Returns the first
-# new offset, the append time and (index, offset) of each repeat (see _offsets). Reads and
-# checks first; writes begin with the first XADD.
+# dedup window (us), the message ids (newline-joined) or, for ids lakebed generated, the
+# chunk's key, the payloads (newline-joined), and "g" for a generated chunk. Returns the
+# first new offset, the append time and (index, offset) of each repeat (see _offsets).
+# Reads and checks first; writes begin with the first XADD.
+#
+# Generated ids are unique, and only a resend of the same chunk (the same script call
+# again, after a lost reply) can repeat them: such a chunk is remembered as one entry
+# (its key: "\x01" and its first id, which no caller's id can be) holding its first
+# offset, not one entry per record.
 _APPEND_LUA = _COMMON_LUA + """
 local s, dd, ddt, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if redis.call('HEXISTS', KEYS[5], ARGV[1]) == 0 then
@@ -129,7 +137,40 @@ local function split(text)
     i = j + 1
   end
 end
-local ids, payloads = split(ARGV[3]), split(ARGV[4])
+-- forget ids older than the window, at most 5,000 a call (more than a call adds; a hit
+-- is checked against its time, so an id expired but not yet removed is not a hit)
+local function forget(cutoff)
+  local below = '(' .. int(cutoff)
+  for _ = 1, 5 do
+    local old = redis.call('ZRANGEBYSCORE', ddt, '-inf', below, 'LIMIT', 0, 1000)
+    if #old == 0 then break end
+    redis.call('HDEL', dd, unpack(old))
+    redis.call('ZREM', ddt, unpack(old))
+    if #old < 1000 then break end
+  end
+end
+local payloads = split(ARGV[4])
+if ARGV[5] == 'g' then
+  local n, ck, ts = #payloads, ARGV[3], int(t)
+  local hit = redis.call('HGET', dd, ck)
+  if hit then
+    local sc = redis.call('ZSCORE', ddt, ck)
+    if sc and tonumber(sc) >= cutoff then  -- the chunk is in already: every record a repeat
+      local out = {int(nxt), ts}
+      for j = 1, n do out[#out + 1] = j; out[#out + 1] = int(tonumber(hit) + j - 1) end
+      return out
+    end
+  end
+  for j = 1, n do
+    redis.call('XADD', s, int(nxt + j) .. '-0', 't', ts, 'd', payloads[j])
+  end
+  redis.call('HSET', dd, ck, int(nxt))
+  redis.call('ZADD', ddt, ts, ck)
+  forget(cutoff)
+  redis.call('HSET', meta, 'next', int(nxt + n), 't', ts)
+  return {int(nxt), ts}
+end
+local ids = split(ARGV[3])
 local n = #ids
 if #payloads ~= n then return redis.error_reply('""" + _CORRUPT + """ ids and payloads differ in number') end
 local hits = redis.call('HMGET', dd, unpack(ids))
@@ -176,16 +217,7 @@ if #add_j > 0 then
   redis.call('HSET', dd, unpack(h))
   redis.call('ZADD', ddt, unpack(z))
 end
--- forget ids older than the window, at most 5,000 a call (more than a call adds; a hit
--- is checked against its time above, so an id expired but not yet removed is not a hit)
-local below = '(' .. int(cutoff)
-for _ = 1, 5 do
-  local old = redis.call('ZRANGEBYSCORE', ddt, '-inf', below, 'LIMIT', 0, 1000)
-  if #old == 0 then break end
-  redis.call('HDEL', dd, unpack(old))
-  redis.call('ZREM', ddt, unpack(old))
-  if #old < 1000 then break end
-end
+forget(cutoff)
 redis.call('HSET', meta, 'next', int(nxt), 't', ts)
 out[2] = ts
 return out
@@ -493,7 +525,9 @@ class RedisBackend(StreamBackend):
                 while end < len(payloads) and end - start < _CHUNK and (size < _CHUNK_BYTES or end == start):
                     size += len(payloads[end])
                     end += 1
-                args: list[Any] = [spec.name, window, "\n".join(ids[start:end]), b"\n".join(payloads[start:end])]
+                args: list[Any] = [spec.name, window,
+                                   "\x01" + ids[start] if generated else "\n".join(ids[start:end]),
+                                   b"\n".join(payloads[start:end]), "g" if generated else ""]
                 calls.append(("append", keys, args))
                 owner.append(p)
                 sizes.append(end - start)
