@@ -232,13 +232,34 @@ class Producer(threading.Thread):
             self.error = exc
 
 
+def _produce_main() -> None:
+    """The producer of ``freshness(..., producer_process=True)``, in a process of its own:
+    argv = lake dir, streams URL (with the processor lake's namespace), rate, seconds."""
+    import json
+    import sys
+
+    import lakebed
+
+    root, url, rate, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+    import _streams_data as data
+
+    with lakebed.connect(root, streams=url) as lake:
+        prod = Producer(lake.streams.get("clicks").append, data.events(200_000), rate, seconds)
+        prod.run()
+    if prod.error is not None:
+        raise prod.error
+    print(json.dumps({"sent": prod.sent, "elapsed": prod.elapsed}), flush=True)
+
+
 def freshness(root: Path, backend: str, template: pa.Table, rate: float, seconds: float,
-              warmup: float = 2.0, offline_interval: float = 1.0) -> dict[str, Any]:
+              warmup: float = 2.0, offline_interval: float = 1.0, producer_process: bool = False) -> dict[str, Any]:
     """Producer thread at ``rate`` for ``seconds``; the processor runs
     (``StreamProcessor.run(stop=...)``, the path of ``run_stream``) in another thread and
     records event-time-to-online-visible per event; percentiles after ``warmup`` s.
     ``offline_interval`` is the processor's (1 s by default: a Delta commit a second in the
-    same loop); 3600 shows the online path alone."""
+    same loop); 3600 shows the online path alone. ``producer_process`` (brokers only): the
+    producer is another process, with a lake of its own on the same broker namespace, as an
+    application appending events would be."""
     lake = connect(root, backend)
     try:
         stream = _create(lake, "clicks")
@@ -265,8 +286,22 @@ def freshness(root: Path, backend: str, template: pa.Table, rate: float, seconds
                                   daemon=True)
         prod = Producer(stream.append, template, rate, seconds)
         runner.start()
-        prod.start()
-        prod.join()
+        if producer_process:
+            import json
+            import subprocess
+            import sys
+
+            url = f"{URLS[backend]}?namespace={lake.namespace}"
+            code = "import sys; sys.path.insert(0, sys.argv.pop(1)); import _streams_lakebed as m; m._produce_main()"
+            out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(root) + "-producer",
+                                  url, str(rate), str(seconds)], capture_output=True, text=True, timeout=seconds + 120)
+            if out.returncode != 0:
+                raise RuntimeError(f"the producer process failed: {out.stderr[-2000:]}")
+            got = json.loads(out.stdout.strip().splitlines()[-1])
+            prod.sent, prod.elapsed = got["sent"], got["elapsed"]
+        else:
+            prod.start()
+            prod.join()
         time.sleep(1.0)
         stop.set()
         runner.join(timeout=60)

@@ -11,45 +11,52 @@ COMMANDS = """python3 -m venv /work/venv-sbench
 /work/venv-sbench/bin/pip install -e /work/main -r bench/requirements-streams.txt
 flock /tmp/lakebed-bench.lock /work/venv-sbench/bin/python bench/streams.py --quick   # smoke
 flock /tmp/lakebed-bench.lock /work/venv-sbench/bin/python bench/streams.py           # this report
-flock /tmp/lakebed-bench.lock /work/venv-sbench/bin/python bench/streams.py --parts density   # section 6 alone"""
+flock /tmp/lakebed-bench.lock /work/venv-sbench/bin/python bench/streams.py --parts density   # section 6 alone
+flock /tmp/lakebed-bench.lock /work/venv-sbench/bin/python bench/streams.py --parts split     # rows of section 4"""
 
 
 PROFILE_NOTES = """\
-Profiles taken while developing this benchmark, on lakebed as of commit 95287a1 (2026-12-03 23:33
-UTC), i.e. before the Redis append rework (2a99f27) and before `run` moved the offline landing to a
-thread of its own (b7fe7bf); py-spy 0.4.1 at 200 Hz, `--threads`, on-CPU samples only, same machine,
-same events. The scripts are not part of the benchmark, so these numbers are not re-measured by it:
+Profiles taken while developing (py-spy 0.4.1, `--threads`, with `--gil` where it says so: samples
+of the thread holding the GIL only; cProfile for single-threaded paths), same machine, same events.
+The scripts are not part of the benchmark, so these numbers are not re-measured by it.
 
-- **Broker appends** (300k events): lakebed encodes Arrow to one JSON object per record
-  (`streams/_backend.py` `encode_records`: `to_pylist` per column, `dict(zip(...))` and `orjson.dumps`
-  per row) on the calling thread before anything is published: 28% of the append's on-CPU samples on JetStream,
-  41% on Redis. The raw clients publish pre-encoded bytes, so this is most of the gap. On JetStream
-  the rest is the event-loop thread: nats-py `publish` with a `Nats-Msg-Id` header dict per record
-  (48%) and `_on_ack` parsing each ack's JSON (10%); the header alone takes the raw pipelined client
-  from ~137k to ~109k ev/s (row "diagnostic" above). Encoding and publishing do not overlap:
-  `append` encodes the whole call, then blocks on the loop thread.
-- **Processor, online path** (embedded -> SQLite, 300k events): the per-event Python loop that
-  builds `[ts, *values]` lists (`features/_stream.py` `online_step`, ~25%), re-encoding each touched
-  user's whole window with the stdlib `json` encoder (`_codec.py` `EventsCodec.encode`, ~20%),
-  `OnlineStore.write` into SQLite (~14%), `self.cache.update(merged)` on the 500k-key `OrderedDict`
-  (~14%) and the per-key sort of its events (~9%). Because each step rewrites every touched
-  user's entire largest window (1 h here), the cost per event grows with the events per user in
-  that window: ~100k ev/s at 20k-50k events, 61k ev/s at 300k, ~36k ev/s at 1M (this run: 10
-  events per user per hour). It is single-threaded (CPU s ~= wall s above).
-- **Freshness**: at 95287a1 the offline (Delta) landing ran inside the processor's loop every
-  `offline_interval` (1 s) and stalled the online path for the length of a commit (now it has a
-  thread of its own, which still shares the GIL); the `online only` rows isolate it.
-  Each online step is one SQLite transaction with `synchronous=FULL` (the lake's default
-  `fsync="always"`): `_sql_commit` was 14.6% of all samples of the JetStream 10k ev/s run, the
-  largest single item. `_freshness()` runs `np.percentile` over the 65,536-latency reservoir on
-  every step to put p50/p99 in the state row: 4.9% of the processor thread in that run.
-  On JetStream the producer's appends, the processor's reads and its `wait` (subscribe, `STREAM.INFO`,
-  unsubscribe per idle poll) share one nats-py event-loop thread and the GIL with the processor.
-  Also on JetStream, the online and offline sinks read the same partition at different offsets
-  through the backend's one cached reader per partition (`streams/_nats.py` `_read`: a reader whose
-  next sequence differs is closed and a new ephemeral consumer created), so every offline landing
-  costs two consumer create/delete round trips: counted in a 6 s run at 10k ev/s, 25 consumers were
-  created with `offline_interval=1` against 2 with 3600 (p99 168 ms against 79 ms in that run).
+What the profiles of 2026-12-03 (commit 95287a1) found, and what changed on 2026-12-04 (d4368af):
+
+- **Broker appends**: encoding Arrow to one JSON object per record was 28% (JetStream) and 41%
+  (Redis) of the append's CPU. One `orjson.dumps` call per record costs ~2.5 us on this machine
+  when the results are kept (0.1-0.2 us in a `timeit` loop that drops them), so the records are
+  now written a column at a time (one `orjson.dumps` of a whole numeric column, split at the
+  commas; strings through the json module's C escaper) and joined through a `%`-template:
+  ~1.2 us per record instead of 3.6-8.9. On Redis the script per 1,000 records was the limit
+  (measured with `INFO commandstats`: ~8 us of server time per record, of which `XADD` 0.8):
+  each record's message id went into the dedup hash and sorted set. Ids lakebed makes are
+  unique, so only a resent script call can repeat them: such a call is now remembered as one
+  entry. On JetStream the event-loop thread is the limit: nats-py's `publish` with a
+  `Nats-Msg-Id` header per record and the parsing of each acknowledgement (the header alone takes
+  the raw pipelined client from ~137k to ~109k ev/s, the "diagnostic" row).
+- **Processor, online path**: each step rewrote every touched user's whole window (the JSON list
+  of its events, re-encoded with the json module), so the cost per event grew with the events
+  per user in the window (~36k ev/s at 10 per user, 15k at 200). Now each event becomes its JSON
+  text once, when it is read, and a window's row is its events' texts joined; the window is
+  trimmed by a bisect on its times. Left: the per-event Python work (keys, grouping), the SQLite
+  upsert per touched key (~2.4 us per row) and the commit.
+- **Freshness**: in the 2026-12-03 runs the producer thread appended one or two events per call
+  (it slept to the exact due time of the next event), so the embedded log held one tiny frame
+  per call and the offline sink decoded thousands of frames a second with a file `open` each;
+  the producer now appends one batch per 10 ms tick, as the section says. The embedded wait had
+  a missed-wakeup race (a record appended between the check and the wait slept the full 50 ms
+  poll); reads now `pread` runs of adjacent frames through descriptors kept open. On JetStream
+  the online and offline sinks moved one cached reader back and forth (two consumer creates per
+  landing); readers are now kept per offset, and the offline sink takes the records the online
+  sink read instead of reading the broker again (it reads the log only for what was not handed
+  over). The state row's freshness percentiles are computed at most every 0.5 s instead of
+  every step.
+- **Left on JetStream** (py-spy `--gil`, 10k ev/s with the offline landing, 2026-12-04): the
+  nats-py event-loop thread holds the GIL ~60% of the run: parsing delivered messages and their
+  `Nats-Msg-Id` headers (`_process_headers` / `_parse_header_lines` ~25% of the loop thread), the
+  producer's publishes and their acknowledgements, and the processor's idle `wait` (subscribe,
+  `STREAM.INFO` per partition, unsubscribe). A Delta commit in the offline thread then delays
+  the loop, and with it every read and acknowledgement, by tens to hundreds of ms.
 """
 
 
@@ -279,7 +286,11 @@ def write_report(res: dict[str, Any], path: Path) -> None:
             "visible - event time, per event, as the processor records it; the first 2 s are dropped. Raw "
             "rows: publish -> consumer receive with the raw clients (producer and consumer threads in one "
             "process, send time in the message). `online only` rows: the same with `offline_interval=3600`, "
-            "i.e. no Delta commit inside the window, to show what the offline landing costs the online path.", "",
+            "i.e. no Delta commit inside the window, to show what the offline landing costs the online path. "
+            "`producer in its own process` rows (part `split`, brokers only): the producer is another process "
+            "with a lake of its own on the processor lake's broker namespace, as an application appending "
+            "events would be; the processor's process then holds only the processor (and its offline sink).",
+            "",
             "| path | target ev/s | achieved ev/s | p50 ms | p99 ms | max ms | events measured | status |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     keys = sorted({k.split(".", 2)[2] for k in res if k.startswith("freshness.")},
@@ -293,7 +304,8 @@ def write_report(res: dict[str, Any], path: Path) -> None:
             if key not in res:
                 continue
             e = res[key]
-            label = names[b] + (" (online only)" if rate_key.endswith("online_only") else "")
+            label = names[b] + (" (online only)" if rate_key.endswith("online_only") else
+                                " (producer in its own process)" if rate_key.endswith("producer_process") else "")
             if "error" in e:
                 out.append(f"| {label} | {rate_key.split('.')[0]} | - | - | - | - | - | error: {e['error']} |")
                 continue
@@ -337,9 +349,10 @@ def write_report(res: dict[str, Any], path: Path) -> None:
                 "processor of section 3 (embedded log -> SQLite, `step(offline=False)` loop, one run each) but "
                 "with `max_records=1000` (steps the size a live processor at ~10k ev/s takes), on the same kind "
                 "of events, all within the 1 h window, over fewer users, so each user's largest window holds "
-                "more events. The online sink keeps each user's raw events of the largest window and rewrites "
-                "(JSON-encodes and upserts) that whole list at every step that touches the user: at a steady "
-                "10k ev/s over 100k users, a 1 h window holds ~360 events per user.", "",
+                "more events. The online sink keeps each user's raw events of the largest window as one row "
+                "and upserts that whole row at every step that touches the user (each event's JSON text is "
+                "made once; the row is the texts joined), so the bytes written per step grow with the window: "
+                "at a steady 10k ev/s over 100k users, a 1 h window holds ~360 events per user.", "",
                 "| events | users | events per user in the 1 h window (at the end; half that on average) | "
                 "online ev/s | CPU s | check |",
                 "| ---: | ---: | ---: | ---: | ---: | --- |"]

@@ -28,7 +28,9 @@ numpy from a fixed seed (``bench/_streams_data.py``). Cases (median of ``--repea
    throughput, embedded -> SQLite, against the
    number of events per user in the largest window: ``--density-events`` events over 1 h of
    event time spread over fewer and fewer users, in steps of 1,000 records (as a live
-   processor takes them; one run each).
+   processor takes them; one run each);
+7. (part ``split``) freshness at the top rate with the producer in a process of its own
+   (brokers only: the embedded log has one writer process).
 
 Setup and usage (Feast is not in lakebed's dev venv; this venv has lakebed, Feast and the
 broker clients; the brokers must run on 127.0.0.1:4222 with JetStream and 127.0.0.1:6379;
@@ -39,6 +41,7 @@ Redis dbs 11 and 12 are flushed)::
     flock /tmp/lakebed-bench.lock /work/venv-sbench/bin/python bench/streams.py --quick
     flock /tmp/lakebed-bench.lock /work/venv-sbench/bin/python bench/streams.py
     flock /tmp/lakebed-bench.lock /work/venv-sbench/bin/python bench/streams.py --parts density  # section 6 alone
+    flock /tmp/lakebed-bench.lock /work/venv-sbench/bin/python bench/streams.py --parts split    # 7 alone
 
 Results go to ``<data-dir>/results.json`` as they are measured (a run killed halfway keeps
 what it had) and ``bench/results/streams.md``.
@@ -63,7 +66,7 @@ sys.path.insert(0, str(HERE))
 import _streams_data as data  # noqa: E402
 from _streams_report import write_report  # noqa: E402
 
-PARTS = ["append", "processor", "freshness", "feast", "density"]
+PARTS = ["append", "processor", "freshness", "feast", "density", "split"]
 
 
 def machine_info() -> dict[str, Any]:
@@ -243,6 +246,14 @@ def main() -> None:
             guarded(res, f"freshness.{backend}.{top}.online_only",
                     lambda backend=backend: lb.freshness(root / "lake", backend, tmpl, max(rates), secs,
                                                          offline_interval=3600.0))
+
+    if "split" in parts:
+        tmpl = table.slice(0, min(200_000, n_max))
+        top = int(max(rates))
+        for backend in ("redis", "nats"):
+            guarded(res, f"freshness.{backend}.{top}.producer_process",
+                    lambda backend=backend: lb.freshness(root / "lake", backend, tmpl, max(rates),
+                                                         args.fresh_seconds, producer_process=True))
 
     if "density" in parts:
         dn = args.density_events
