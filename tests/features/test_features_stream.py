@@ -298,3 +298,24 @@ def test_offline_sink_takes_what_the_online_sink_read(ops: list[tuple[str, int]]
                     offline_at += len(rec)
             assert run.handoff_n == sum(len(r) for r in run.handoff[0])
         assert got == list(range(offline_at))
+
+
+def test_a_small_window_cache_forgets_and_reads_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the processor keeps windows in memory up to a number of keys and of events; past that
+    # it forgets the keys cached first and reads them back from the online store
+    from lakebed.features import _stream
+
+    monkeypatch.setattr(_stream, "_CACHE_KEYS", 4)
+    monkeypatch.setattr(_stream, "_CACHE_EVENTS", 12)
+    secs = [i * 3 % 700 + (i % 5) * 0.25 for i in range(240)]
+    evs = events(secs, [i % 11 for i in range(240)], [float(i % 17) for i in range(240)])
+    with lakebed.connect(":memory:") as lake:
+        s = make(lake, partitions=2)
+        with lake.features.stream_processor(max_records=9, offline_interval=0) as proc:
+            run = proc.views[0]
+            for i in range(0, 240, 30):
+                s.append(evs[i:i + 30])
+                while proc.step():
+                    assert len(run.cache) <= 4 and run.cached_events <= 12 + 9
+                    assert run.cached_events == sum(len(w[0]) for w in run.cache.values())
+        check_against_reference(lake, T0 + timedelta(seconds=701))

@@ -41,7 +41,6 @@ from __future__ import annotations
 import bisect
 import collections
 import dataclasses
-import itertools
 import json
 import threading
 import time
@@ -66,6 +65,7 @@ STATE_VIEW = "lakebed.stream"
 META_KEY = "lakebed.stream"
 META_COLUMNS = (("_partition", pa.int32()), ("_offset", pa.int64()), ("_time", pa.timestamp("us", tz="UTC")))
 _CACHE_KEYS = 500_000  # entities whose window events the processor keeps in memory
+_CACHE_EVENTS = 5_000_000  # and events in all (a few hundred MB of texts)
 _RESERVOIR = 1 << 16  # latencies kept for the freshness percentiles
 _OFFLINE_MAX = 1_000_000  # records per offline commit
 _HANDOFF_MAX = 200_000  # records the online sink keeps for the offline sink (past that: dropped)
@@ -178,6 +178,7 @@ class _ViewRun:
         self.codec = EventsCodec(self.cols, version)
         self.texts = EventTexts()
         self.cache: dict[str, _Window] = {}  # key -> its window (times, event texts), oldest first
+        self.cached_events = 0
         self.fresh_cache: dict[str, Any] | None = None
         self.fresh_at = 0.0
         self.latency = np.zeros(_RESERVOIR, np.float64)
@@ -251,6 +252,7 @@ class _ViewRun:
                 else:
                     events = EventsCodec.decode(buf)[1]
                     cache[k] = ([e[0] for e in events], self.texts.many(events))
+                    self.cached_events += len(events)
         return [cache[k] for k in keys]
 
     def online_step(self, max_records: int) -> int:
@@ -316,11 +318,11 @@ class _ViewRun:
                 backend.write(STATE_VIEW, [self.name], [nxt.to_json().encode()])
         except BaseException:
             self.cache.clear()  # windows were extended in place; the store holds what it held
+            self.cached_events = 0
             raise
         visible = time.time_ns() // 1000
-        if len(self.cache) > _CACHE_KEYS:  # forget the keys first cached (one store read brings one back)
-            for key in list(itertools.islice(self.cache, len(self.cache) - _CACHE_KEYS * 3 // 4)):
-                del self.cache[key]
+        if len(self.cache) > _CACHE_KEYS or self.cached_events > _CACHE_EVENTS:
+            self._forget()
         self.online = nxt
         if applied_ts:
             lat = (visible - np.concatenate(applied_ts)) / 1000.0
@@ -330,11 +332,25 @@ class _ViewRun:
             self.write_freshness()
         return read
 
+    def _forget(self) -> None:
+        """Drop the keys cached first until a quarter of the room is free (one store read
+        brings a key back)."""
+        cache = self.cache
+        drop: list[str] = []
+        for key in cache:
+            if len(cache) - len(drop) <= _CACHE_KEYS * 3 // 4 and self.cached_events <= _CACHE_EVENTS * 3 // 4:
+                break
+            drop.append(key)
+            self.cached_events -= len(cache[key][0])
+        for key in drop:
+            del cache[key]
+
     def _merge(self, win: _Window, add: list[tuple[int, bytes]]) -> bytes:
         """Add events to a window (in place; an event goes after those of equal or older
         time, so equal times keep log order), drop those older than the largest window
         before its newest event, and return the key's online row."""
         tss, texts = win
+        before = len(tss)
         for t, text in add:
             if not tss or t >= tss[-1]:
                 tss.append(t)
@@ -348,6 +364,7 @@ class _ViewRun:
             cut = bisect.bisect_right(tss, newest - self.max_w)
             del tss[:cut]
             del texts[:cut]
+        self.cached_events += len(tss) - before
         return self.codec.encode_texts(newest, texts)
 
     def write_freshness(self, *, force: bool = True) -> None:
