@@ -113,6 +113,10 @@ def write_report(res: dict[str, Any], path: Path) -> None:
                                                              "orjson", "pyarrow", "numpy", "pandas")))
     out.append(f"- lakebed commit under test: {m.get('lakebed_commit', 'not recorded')} (src/ read when each "
                "module was first imported by the run)")
+    for key in sorted(k for k in res if k.startswith("run.") and not k.endswith("_end")):
+        part = res[key]
+        out.append(f"- part(s) `{key[4:]}` measured {part.get('started', '?')} at lakebed "
+                   f"{(part.get('machine') or {}).get('lakebed_commit', 'not recorded')}")
     for v in (m.get("servers") or {}).values():
         out.append(f"- {v}")
     out.append("- one venv for everything (`/work/venv-sbench`): lakebed editable + the peers of "
