@@ -3,7 +3,8 @@ events (some out of order, some beyond the watermark) to a stream and runs the s
 processor between appends, in small steps; it is SIGKILLed at random instants. After
 every kill a fresh process checks, from the log alone:
 
-- every acknowledged append is in the stream, the one in flight wholly or not at all;
+- every acknowledged append is in the stream, the one in flight wholly or not at all (half the
+  batches carry ids of their own, half take the ids lakebed makes);
 - the online store holds, for every entity, exactly the window events a brute-force pass
   over the log up to the processor's committed offsets gives (none lost, none twice), and
   the committed counts and newest event times agree with it;
@@ -59,7 +60,8 @@ while True:
     rows = [{"user_id": int(u), "price": float(p), "ts": T0 + timedelta(seconds=float(base + j))}
             for u, p, j in zip(rng.integers(0, 25, BATCH), rng.integers(0, 1000, BATCH), jitter)]
     begin({"op": op, "n": BATCH})
-    s.append(rows, ids=[f"{op}-{j}" for j in range(BATCH)])
+    # every other batch with ids lakebed makes (remembered per batch, not per record, on Redis)
+    s.append(rows, ids=[f"{op}-{j}" for j in range(BATCH)] if op % 2 else None)
     ack()
     proc.step()
 """
