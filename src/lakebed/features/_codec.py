@@ -270,21 +270,26 @@ class EventTexts:
         else:
             self._dumps = orjson.dumps
 
-    def _column(self, values: list[Any], column: pa.Array | pa.ChunkedArray | None) -> list[bytes]:
+    def _column(self, values: list[Any], numbers: bool) -> list[bytes]:
+        """Texts of one column's values; ``numbers``: all are numbers, booleans or nulls
+        that orjson writes as the json module does."""
         if not values:
             return []
-        if self._dumps is not None:
-            t = pa.int64() if column is None else column.type
-            if any(f(t) for f in _NUMERIC) and not (
-                    pa.types.is_floating(t) and column is not None and column.null_count < len(column)
-                    and not pc.all(pc.is_finite(column)).as_py()):
-                return self._dumps(values)[1:-1].split(b",")
+        if numbers and self._dumps is not None:
+            return self._dumps(values)[1:-1].split(b",")
         enc = _COMPACT.encode
         return [enc(v).encode() for v in values]
 
+    @staticmethod
+    def _numbers(column: pa.Array | pa.ChunkedArray) -> bool:
+        t = column.type
+        if pa.types.is_floating(t):  # orjson writes NaN and infinities as null
+            return column.null_count == len(column) or bool(pc.all(pc.is_finite(column)).as_py())
+        return any(f(t) for f in _NUMERIC)
+
     def batch(self, times: list[int], columns: Sequence[pa.Array | pa.ChunkedArray]) -> list[bytes]:
         """The texts of a batch's events: their times and one array per aggregated column."""
-        parts = [self._column(times, None), *(self._column(c.to_pylist(), c) for c in columns)]
+        parts = [self._column(times, True), *(self._column(c.to_pylist(), self._numbers(c)) for c in columns)]
         fmt = b"[" + b",".join([b"%b"] * len(parts)) + b"]"
         return [fmt % row for row in zip(*parts, strict=True)]
 
