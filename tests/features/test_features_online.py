@@ -209,3 +209,21 @@ def test_aggregation_rows_survive_a_view_change(tx_lake):
     lake.features.apply([v2])
     after = lake.features.online([{"user_id": u} for u in range(30)], ["user_spend:n_items_sum_1d"], now=end)
     assert after.to_dict(True) == before.to_dict(True)
+
+
+def test_sqlite_store_read_only_before_its_table_exists(tmp_path) -> None:
+    # a read-only lake that opens the store file between its creation and the writer's
+    # CREATE TABLE reads an empty store, not a raw SQLite error
+    import sqlite3
+
+    from lakebed.features.online.sqlite import SqliteOnlineStore
+
+    path = tmp_path / "online.db"
+    sqlite3.connect(path).close()  # the file, without the table
+    ro = SqliteOnlineStore(path, read_only=True)
+    assert ro.read("v", ["a"]) == [None]
+    assert ro.read("v", ["a", "b"]) == [None, None]
+    assert ro.raw_get("v", "a") is None and ro.count("v") == 0
+    rw = SqliteOnlineStore(path)
+    rw.write("v", ["a"], [b"x"])
+    assert ro.read("v", ["a", "b"]) == [b"x", None]  # the same reader sees the table once it is made

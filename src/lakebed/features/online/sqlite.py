@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from lakebed.errors import InvalidArgument
 from lakebed.features.online.base import FSYNC_MODES, DeferredTransactions, OnlineStore
@@ -97,25 +98,33 @@ class SqliteOnlineStore(DeferredTransactions, OnlineStore):
             self._begin()
             self._con.executemany(sql, rows)
 
+    def _rows(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        """A query's rows; none while the table is not made yet (a read-only lake opened
+        as the writer creates its store)."""
+        try:
+            return self._con.execute(sql, args).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise
+
     def read(self, view: str, keys: Sequence[str]) -> list[bytes | None]:
         if len(keys) == 1:
             with self._lock:
-                row = self._con.execute(_GET, (view, keys[0])).fetchone()
-            return [row[0] if row is not None else None]
+                rows = self._rows(_GET, (view, keys[0]))
+            return [rows[0][0] if rows else None]
         found: dict[str, bytes] = {}
         with self._lock:
             for start in range(0, len(keys), _CHUNK):
                 chunk = keys[start:start + _CHUNK]
                 marks = ",".join("?" * len(chunk))
-                cur = self._con.execute(
-                    f"SELECT key, value FROM online WHERE view = ? AND key IN ({marks})", (view, *chunk)
-                )
-                found.update(cur.fetchall())
+                found.update(self._rows(f"SELECT key, value FROM online WHERE view = ? AND key IN ({marks})",
+                                        (view, *chunk)))
         return [found.get(k) for k in keys]
 
     def raw_get(self, view: str, key: str) -> bytes | None:
-        row = self._con.execute(_GET, (view, key)).fetchone()
-        return row[0] if row is not None else None
+        rows = self._rows(_GET, (view, key))
+        return rows[0][0] if rows else None
 
     def count(self, view: str) -> int:
         with self._lock:
