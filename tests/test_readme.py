@@ -29,8 +29,11 @@ FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 # The block that talks to a server: the test serves the README's lake on this address (in a
 # thread) and defines ``secret``, the key `lakebed keys create` would print.
 SERVED = 'lakebed.connect("http://127.0.0.1:8765"'
-# `lakebed` commands that are not run: long-running or needing a terminal.
-COMMANDS_NOT_RUN = ("lakebed serve", "lakebed demo")
+# The block that talks to a cluster: the test starts one (3 NATS servers, 3 nodes) on these ports.
+CLUSTER = "lakebed+cluster://127.0.0.1:8771,127.0.0.1:8772,127.0.0.1:8773"
+# `lakebed` commands that are not run: long-running, needing a terminal, or a cluster
+# (the cluster commands run against the README's cluster in tests/cluster).
+COMMANDS_NOT_RUN = ("lakebed serve", "lakebed demo", "lakebed cluster")
 
 
 def blocks(kind: str) -> list[str]:
@@ -89,8 +92,27 @@ def _served(lake: lakebed.Lake) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def _cluster(root: Path) -> Iterator[None]:
+    """A local cluster whose nodes listen where the README's cluster block connects."""
+    from lakebed.cluster._local import LocalCluster
+
+    ports = [8771, 8772, 8773]
+    for port in ports:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                pytest.skip(f"port {port}, which the README's cluster snippet uses, is taken")
+    lc = LocalCluster(root, node_ports=ports)
+    try:
+        lc.start()
+        yield
+    finally:
+        lc.stop()
+
+
 def test_the_served_block_is_still_in_the_readme() -> None:
     assert SERVED in README.read_text()
+    assert CLUSTER in README.read_text()
 
 
 def test_python_blocks_then_lakebed_commands_run_verbatim(
@@ -109,6 +131,8 @@ def test_python_blocks_then_lakebed_commands_run_verbatim(
 
                 namespace["secret"] = keys.create(namespace["lake"], "readme", ["admin"]).secret
                 served = _served(namespace["lake"])
+            elif CLUSTER in body:
+                served = _cluster(tmp_path / "readme-cluster")
             try:
                 with served:
                     exec(compile(body, f"README.md python block {i + 1}", "exec"), namespace)
@@ -116,9 +140,9 @@ def test_python_blocks_then_lakebed_commands_run_verbatim(
                 pytest.fail(f"README python block {i + 1} fails: {type(exc).__name__}: {exc}\n{body}")
             ran += 1
     finally:
-        remote = namespace.get("remote")
-        if remote is not None:
-            remote.close()
+        for client in ("remote", "cluster"):
+            if namespace.get(client) is not None:
+                namespace[client].close()
         for value in list(namespace.values()):  # the CLI below needs the writer lock
             if isinstance(value, lakebed.Lake):
                 value.close()

@@ -31,6 +31,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "features": ("lakebed.features.cli", "app", "The feature store: definitions, materialization, online lookups."),
     "streams": ("lakebed.streams.cli", "app", "Streams: create, list, tail, lag; replay stream feature views."),
     "runs": ("lakebed.tracking.cli", "runs_app", "Experiment runs: list, show, compare."),
+    "cluster": ("lakebed.cluster.cli", "app", "A lakebed cluster on NATS JetStream: status of nodes and shards."),
     "models": ("lakebed.tracking.cli", "models_app", "The model registry: list models, show versions."),
     "lineage": ("lakebed.tracking.cli", "lineage_command",
                 "Show the lineage of REF as a tree: what it was made from (or, with -d, what used it)."),
@@ -232,14 +233,23 @@ def serve(
     stream_processors: Annotated[bool, typer.Option(
         "--stream-processors", help="Also run the stream processor of every stream feature view in the writer "
                                     "(views applied later are picked up).")] = False,
+    cluster: Annotated[str | None, typer.Option(
+        help="Join a lakebed cluster on these NATS servers: nats://h1:4222,nats://h2:4222,...")] = None,
+    node_id: Annotated[str | None, typer.Option(help="This node's name in the cluster (with --cluster).")] = None,
+    cluster_name: Annotated[str, typer.Option(help="The cluster's name (several clusters can share NATS).")
+                            ] = "lakebed",
+    advertise: Annotated[str | None, typer.Option(
+        help="The URL other nodes and clients reach this node at (default http://HOST:PORT).")] = None,
 ) -> None:
     """Serve the lake over HTTP (the same API for lakebed.connect("http://...")."""
     from lakebed.server import serve as run
 
     more = f", {workers} processes" if workers > 1 else ""
     more += ", stream processors" if stream_processors else ""
+    more += f", cluster node {node_id}" if cluster else ""
     run(path, host=host, port=port, workers=workers, threads=threads, loop=loop, public_metrics=public_metrics,
         sql_timeout=sql_timeout, sql_max_rows=sql_max_rows, stream_processors=stream_processors,
+        cluster=cluster, node_id=node_id, cluster_name=cluster_name, advertise=advertise,
         on_ready=lambda: console.print(f"serving [bold]{path}[/] on http://{host}:{port} (OpenAPI at /docs{more})"))
 
 

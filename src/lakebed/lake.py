@@ -50,7 +50,8 @@ def connect(
 
     Args:
         location: a directory path, ``":memory:"`` for a throw-away lake (kept in a
-            temporary directory removed on close), or ``http(s)://host:port`` for a
+            temporary directory removed on close), ``lakebed+cluster://h1:8765,h2:8765`` for a
+            cluster (see docs/cluster.md), or ``http(s)://host:port`` for a
             lakebed server.
         catalog: a ``postgresql://`` URL for the catalog; default: SQLite inside the lake.
         online: the online feature store: ``redis://...``, ``postgresql://...``; default:
@@ -66,6 +67,10 @@ def connect(
         >>> lake.close()
     """
     loc = str(location)
+    if loc.startswith("lakebed+cluster://"):
+        from lakebed.cluster import ClusterClient
+
+        return ClusterClient(loc, api_key=api_key)  # type: ignore[return-value]
     if loc.startswith(("http://", "https://")):
         from lakebed.client import connect_remote
 

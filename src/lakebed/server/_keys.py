@@ -140,6 +140,38 @@ def create(lake: Lake, name: str, scopes: Sequence[str] = ("read",), grants: Seq
     return ApiKey(key_id, name, tuple(scopes), tuple(grants or ()), now, None, secret)
 
 
+def export_keys(lake: Lake) -> list[dict[str, Any]]:
+    """The stored keys of ``lake`` (salted hashes, never secrets), for :func:`import_keys`:
+    the nodes of a cluster answer the same keys when each lake holds the same rows."""
+    with lake.catalog.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.select(api_keys)).mappings()]
+
+
+def import_keys(lake: Lake, rows: Sequence[dict[str, Any]]) -> int:
+    """Store keys exported from another lake (those it lacks); how many were added.
+
+    Example:
+        >>> import lakebed
+        >>> with lakebed.connect(":memory:") as a, lakebed.connect(":memory:") as b:
+        ...     key = create(a, "ops", ["read"])
+        ...     import_keys(b, export_keys(a)), verify(b, key.secret).name
+        (1, 'ops')
+    """
+    lake.check_writable()
+    added = 0
+    with lake.catalog.begin() as conn:
+        have = {r[0] for r in conn.execute(sa.select(api_keys.c.key_id))}
+        for row in rows:
+            if row["key_id"] in have:
+                continue
+            _check(row["scopes"], row.get("grants"))
+            conn.execute(api_keys.insert().values(**{c.name: row.get(c.name) for c in api_keys.columns}))
+            added += 1
+        if added and conn.execute(sa.select(lake_meta.c.key).where(lake_meta.c.key == _CLOSED)).first() is None:
+            conn.execute(lake_meta.insert().values(key=_CLOSED, value=time.time()))
+    return added
+
+
 def _from_row(row: Any) -> ApiKey:
     return ApiKey(row.key_id, row.name, tuple(row.scopes), tuple(row.grants or ()), row.created_at, row.revoked_at)
 

@@ -43,6 +43,10 @@ def serve(
     sql_max_rows: int = 100_000,
     stream_processors: bool = False,
     on_ready: Callable[[], None] | None = None,
+    cluster: str | None = None,
+    node_id: str | None = None,
+    cluster_name: str = "lakebed",
+    advertise: str | None = None,
 ) -> None:
     """Serve the lake at ``path`` until interrupted.
 
@@ -64,6 +68,10 @@ def serve(
     ``stream_processors``: the writer also runs the stream processor of every stream
     feature view, in a thread started once the app is ready and stopped (the offline tail
     landed) on shutdown (see ``lakebed.server._streams``).
+    ``cluster``: the NATS servers (``nats://h1:4222,nats://h2:4222,...``) of a lakebed
+    cluster this server joins as node ``node_id`` (see docs/cluster.md); it adds the
+    ``/v1/cluster`` routes and is reached by the others at ``advertise`` (by default
+    ``http://host:port``).
 
     Example:
         >>> from lakebed.server import serve
@@ -82,6 +90,14 @@ def serve(
     changes: ChangeLog | None = None
     pool: Any = None
     runner: Any = None
+    node: Any = None
+    if cluster is not None:
+        if not node_id:
+            lake.close()
+            raise InvalidArgument("--cluster needs --node-id (a name unique in the cluster, e.g. n1)")
+        if workers != 1:
+            lake.close()
+            raise InvalidArgument("a cluster node serves with --workers 1")
     try:
         check_bind(lake, host)
         if on_ready is not None:
@@ -103,6 +119,17 @@ def serve(
             settle_heap()
 
         app.router.on_startup.append(_startup)
+        if cluster is not None:
+            from lakebed.cluster._node import Node
+            from lakebed.cluster._routes import router as cluster_router
+
+            node = Node(lake, cluster, str(node_id), advertise or f"http://{host}:{port}", cluster=cluster_name)
+            app.state.cluster_node = node
+            app.include_router(cluster_router(node, app.state.auth))
+            from lakebed.cluster._metrics import attach_metrics
+
+            attach_metrics(node, app.state.metrics)
+            app.router.on_startup.append(node.start)
         if stream_processors:
             from lakebed.server._streams import attach_stream_runner
 
@@ -121,6 +148,8 @@ def serve(
         config = uvicorn.Config(app, log_level=log_level, loop=loop)  # type: ignore[attr-defined]
         uvicorn.Server(config).run(sockets=[public, primary])  # type: ignore[attr-defined]
     finally:
+        if node is not None:
+            node.close()
         if runner is not None:
             runner.stop()
         if pool is not None:

@@ -105,13 +105,23 @@ def _unesc(token: str) -> str:
     return out.decode()
 
 
-def _split_url(url: str) -> tuple[str, str]:
-    """(url without the query, host:port for messages: no credentials)."""
-    parts = urlsplit(url)
-    where = parts.hostname or "127.0.0.1"
-    if parts.port:
-        where += f":{parts.port}"
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")), where
+def _split_url(url: str) -> tuple[list[str], str]:
+    """(the server URLs without their queries, host:port of each for messages: no
+    credentials); ``url`` may list several servers of one cluster, comma-separated.
+
+    Example:
+        >>> _split_url("nats://u:p@h1:4222,nats://h2:4223?x=1")
+        (['nats://u:p@h1:4222', 'nats://h2:4223'], 'h1:4222,h2:4223')
+    """
+    urls, wheres = [], []
+    for one in url.split(","):
+        parts = urlsplit(one.strip())
+        where = parts.hostname or "127.0.0.1"
+        if parts.port:
+            where += f":{parts.port}"
+        urls.append(urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")))
+        wheres.append(where)
+    return urls, ",".join(wheres)
 
 
 def _reply_meta(reply: str) -> tuple[int, int]:
@@ -195,17 +205,23 @@ class _Consumer:
         if len(pull.msgs) >= pull.want:
             pull.done.set_result(None)
 
-    async def fetch(self, want: int) -> list[Any]:
-        """Up to ``want`` messages from where the consumer is (fewer at the end)."""
+    async def fetch(self, want: int, expires: float | None = None) -> list[Any]:
+        """Up to ``want`` messages from where the consumer is (fewer at the end); with
+        ``expires`` (seconds) and nothing there, wait that long for the first message
+        (a long poll: the server answers as soon as one is stored)."""
         nc = self.backend._nc
         loop = asyncio.get_running_loop()
         out: list[Any] = []
         while len(out) < want:
-            pull = self.pull = _Pull(min(_PULL_BATCH, want - len(out)), loop)
-            req = self.backend._dumps({"batch": pull.want, "no_wait": True})
-            await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{self.name}", req, reply=self.inbox)
+            poll = expires is not None and not out
+            pull = self.pull = _Pull(1 if poll else min(_PULL_BATCH, want - len(out)), loop)
+            ask = {"batch": 1, "expires": int(expires * 1e9)} if poll and expires is not None else {
+                "batch": pull.want, "no_wait": True}
+            await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{self.name}", self.backend._dumps(ask),
+                             reply=self.inbox)
             try:
-                await asyncio.wait_for(asyncio.shield(pull.done), _API_TIMEOUT)
+                await asyncio.wait_for(asyncio.shield(pull.done), _API_TIMEOUT + (expires or 0) if poll else
+                                       _API_TIMEOUT)
             except TimeoutError:
                 raise _ApiError(408, 0, "no answer to a pull request") from None
             finally:
@@ -216,6 +232,10 @@ class _Consumer:
             out.extend(pull.msgs)
             if pull.msgs:
                 self.next_seq = _reply_meta(pull.msgs[-1].reply)[0] + 1
+            if poll:
+                if not pull.msgs:
+                    break
+                continue  # the first one came: take what followed it without waiting
             if len(pull.msgs) < pull.want:
                 break
         return out
@@ -278,7 +298,9 @@ class NatsBackend(StreamBackend):
         self._nats: Any = cast(Any, require("nats", "streams"))
         self._orjson: Any = cast(Any, require("orjson", "streams"))
         self._dumps: Callable[[Any], bytes] = self._orjson.dumps
-        self.url, self.where = _split_url(url)
+        self.urls, self.where = _split_url(url)
+        self.url = self.urls[0]
+        self._ack_timeout = _ACK_TIMEOUT
         self.namespace = namespace
         self.fsync = fsync
         self._ack_tok = 0
@@ -348,7 +370,7 @@ class NatsBackend(StreamBackend):
             # nats-py retries a first connection max_reconnect_attempts times (60 by default,
             # 2 s apart): fail after two tries instead, then reconnect for as long as it takes
             self._nc: Any = await nats.connect(
-                self.url, connect_timeout=5, allow_reconnect=False, error_cb=on_error,
+                self.urls, connect_timeout=5, allow_reconnect=False, error_cb=on_error,
                 disconnected_cb=on_disconnect, name=f"lakebed-streams-{self.namespace}",
                 max_reconnect_attempts=1, reconnect_time_wait=0.5, **_fast_subjects(nats),
             )
@@ -560,7 +582,8 @@ class NatsBackend(StreamBackend):
             index[p] = pos
         if not payloads:
             return {p: [] for p in parts}
-        seqs = self._run(self._append(spec, subjects, payloads, ids), timeout=_ACK_TIMEOUT * (_APPEND_TRIES + 2)
+        seqs = self._run(self._append(spec.name, subjects, payloads, ids),
+                         timeout=self._ack_timeout * (_APPEND_TRIES + 2)
                          + len(payloads) / 1000)
         return {p: [seqs[j] - 1 for j in pos] for p, pos in index.items()}
 
@@ -598,14 +621,14 @@ class NatsBackend(StreamBackend):
         if state.inflight <= state.wake_at or state.error is not None:
             state.wake.set()
 
-    async def _append(self, spec: StreamSpec, subjects: list[str], payloads: list[bytes], ids: list[str]) -> list[int]:
+    async def _append(self, name: str, subjects: list[str], payloads: list[bytes], ids: list[str]) -> list[int]:
         nc = self._nc
         max_payload = nc.max_payload
         for payload, mid in zip(payloads, ids, strict=True):
             # the server counts the header too, and closes the connection of a client that goes over
             size = len(payload) + len(mid.encode()) + 32
             if size > max_payload:
-                raise InvalidArgument(f"a record of stream {spec.name!r} takes {size} bytes as a NATS message (JSON "
+                raise InvalidArgument(f"a record of stream {name!r} takes {size} bytes as a NATS message (JSON "
                                       f"and message id); NATS at {self.where} takes messages of up to {max_payload} "
                                       "bytes (max_payload in the server's configuration)")
         state = _Append(subjects)
@@ -639,7 +662,7 @@ class NatsBackend(StreamBackend):
                 state.inflight = 0
                 todo = [j for j in range(len(payloads)) if state.seqs[j] == 0]
                 log.warning("append to stream %r: %d of %d records unacknowledged by NATS at %s (%s); "
-                            "resending them (try %d of %d)", spec.name, len(todo), len(payloads), self.where,
+                            "resending them (try %d of %d)", name, len(todo), len(payloads), self.where,
                             type(exc).__name__, attempt + 2, _APPEND_TRIES)
                 if attempt + 1 < _APPEND_TRIES:
                     await asyncio.sleep(0.5 * (attempt + 1))
@@ -648,18 +671,18 @@ class NatsBackend(StreamBackend):
                     self._acks.pop(tok, None)
                 raise
         raise BackendUnavailable(
-            f"append to stream {spec.name!r}: NATS at {self.where} did not acknowledge {len(todo)} of "
+            f"append to stream {name!r}: NATS at {self.where} did not acknowledge {len(todo)} of "
             f"{len(payloads)} records after {_APPEND_TRIES} tries; the others are stored (appending the same "
             "message ids again is safe within the dedup window)")
 
     async def _settle(self, state: _Append) -> None:
         """Wait until no more than ``state.wake_at`` records are in flight (or an error);
-        raise TimeoutError after ``_ACK_TIMEOUT`` without any acknowledgement."""
+        raise TimeoutError after the ack timeout (10 s) without any acknowledgement."""
         while state.inflight > state.wake_at and state.error is None:
             state.wake.clear()
             before = state.progress
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(state.wake.wait(), _ACK_TIMEOUT)
+                await asyncio.wait_for(state.wake.wait(), self._ack_timeout)
             if state.progress == before and state.error is None:
                 raise TimeoutError
 
@@ -674,7 +697,7 @@ class NatsBackend(StreamBackend):
         batch = decode_records([m.data for m in msgs], spec, where=f"partition {partition} (NATS)")
         return Records(batch, meta[:, 0] - 1, meta[:, 1] // 1000)
 
-    async def _read(self, stream: str, offset: int, max_records: int) -> list[Any]:
+    async def _read(self, stream: str, offset: int, max_records: int, expires: float | None = None) -> list[Any]:
         lock = self._read_locks.get(stream)
         if lock is None:
             lock = self._read_locks[stream] = asyncio.Lock()
@@ -693,7 +716,7 @@ class NatsBackend(StreamBackend):
                                            "lakebed)") from None
                         raise
                 try:
-                    msgs = await c.fetch(max_records)
+                    msgs = await c.fetch(max_records, expires)
                 except _ApiError:
                     # the consumer went away (idle too long, or the stream was re-created): make it anew
                     await c.close()

@@ -175,6 +175,7 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
         self._seq = int(manifest["seq"])
         self._next_key = int(manifest["next_key"])
         self._next_seg = int(manifest["next_segment"])
+        self._log_seq = int(manifest.get("log_seq", 0))
         self._kinds: dict[str, str] = dict(manifest.get("payload_indexes", {}))
         if version == versions[-1] and not self._read_only:
             self._remove_orphans()
@@ -311,6 +312,8 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
         vectors: Any,
         payloads: Any = None,
         texts: Any = None,
+        *,
+        log_seq: int | None = None,
     ) -> None:
         """Insert or replace points. Validates everything first: a bad batch stores nothing.
 
@@ -321,6 +324,9 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
             payloads: optional list of JSON objects (dicts), one per id.
             texts: optional list of str (or None), one per id; indexed for BM25 when the
                 collection has a text field.
+            log_seq: the position of this write in an external log (a cluster replica passes
+                the JetStream sequence it applies); stored in the same write-ahead record as
+                the points, so :attr:`log_seq` after a crash is exactly the last write kept.
 
         Example:
             >>> import lakebed
@@ -337,6 +343,8 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
         pls = check_payloads(payloads, n)
         txts = check_texts(texts, n)
         if n == 0:
+            if log_seq is not None:
+                self._mark(log_seq)
             return
         with self._wlock:
             self._check_writable()
@@ -347,6 +355,8 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
             seq = self._seq + 1
             header = {"seq": seq, "op": "upsert", "key": start, "ids": id_list, "payloads": pls,
                       "texts": txts, "tomb": tomb}
+            if log_seq is not None:
+                header["log"] = int(log_seq)
             assert self._wal is not None
             self._wal.append(header, vecs)
             self._apply(WalRecord(header, vecs))
@@ -355,8 +365,11 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
                 self._freeze()
             self._refresh()
 
-    def delete(self, ids: Any = None, filter: dict[str, Any] | None = None) -> int:
+    def delete(self, ids: Any = None, filter: dict[str, Any] | None = None, *,
+               log_seq: int | None = None) -> int:
         """Delete points by id or by payload filter (one of the two); return how many.
+        ``log_seq`` is recorded with the write as in :meth:`upsert` (also when nothing
+        matched).
 
         Example:
             >>> import lakebed
@@ -378,15 +391,48 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
                 bm = self._filter_keys(filter, snap=self._snap_now())
                 keys = list(bm) if bm is not None else []
             if not keys:
+                if log_seq is not None:
+                    self._mark(log_seq)
                 return 0
             seq = self._seq + 1
             header = {"seq": seq, "op": "delete", "keys": keys}
+            if log_seq is not None:
+                header["log"] = int(log_seq)
             assert self._wal is not None
             self._wal.append(header)
             self._apply(WalRecord(header, None))
             self._seq = seq
             self._refresh()
             return len(keys)
+
+    @property
+    def log_seq(self) -> int:
+        """The last external log position recorded by a write (``log_seq=``); 0 when none.
+
+        Example:
+            >>> import lakebed
+            >>> with lakebed.connect(":memory:") as lake:
+            ...     col = lake.collections.create("c", dim=2)
+            ...     col.upsert([1], [[1.0, 0.0]], log_seq=41)
+            ...     col.delete(ids=[7], log_seq=42)  # nothing to delete: the position still moves
+            ...     col.log_seq
+            0
+            42
+        """
+        return self._log_seq
+
+    def _mark(self, log_seq: int) -> None:
+        """Record a log position with no change of points (a write that matched nothing):
+        a delete record with no keys, which older versions replay as a no-op."""
+        with self._wlock:
+            self._check_writable()
+            seq = self._seq + 1
+            header = {"seq": seq, "op": "delete", "keys": [], "log": int(log_seq)}
+            assert self._wal is not None
+            self._wal.append(header)
+            self._apply(WalRecord(header, None))
+            self._seq = seq
+            self._refresh()
 
     def _snap_now(self) -> Snapshot:
         self._refresh()
@@ -395,6 +441,8 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
     def _apply(self, rec: WalRecord) -> None:
         """Apply one record to the in-memory state (live writes and replay alike)."""
         h = rec.header
+        if "log" in h:
+            self._log_seq = max(self._log_seq, int(h["log"]))
         if h["op"] == "upsert":
             ids = h["ids"]
             n = len(ids)
@@ -590,6 +638,7 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
             "segments": segs,
             "payload_indexes": self._kinds,
             "points": sum(s.live for s in self._sealed),
+            "log_seq": self._log_seq,
         }
         if self._wal is not None and self._durable:
             self._wal.sync()

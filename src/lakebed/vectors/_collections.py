@@ -46,6 +46,31 @@ def collection_dir(lake_root: Path, location: str) -> Path:
     return Path(location)  # an absolute location outside any collections/ dir: kept
 
 
+def check_config(name: str, dim: int, metric: str, index: dict[str, Any] | None,
+                 quantization: str | None) -> dict[str, Any]:
+    """Validate a collection's configuration; its normalized index configuration.
+
+    Example:
+        >>> check_config("docs", 4, "cosine", None, None)["type"]
+        'hnsw'
+        >>> check_config("docs", 4, "cos", None, None)
+        Traceback (most recent call last):
+        ...
+        lakebed.errors.InvalidArgument: unknown metric 'cos'; use one of cosine, l2, dot
+    """
+    check_name(name)
+    if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= 65536:
+        raise InvalidArgument(f"dim must be an integer in 1..65536, got {dim!r}")
+    if metric not in METRICS:
+        raise InvalidArgument(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
+    if quantization not in QUANTIZATIONS:
+        raise InvalidArgument(f"unknown quantization {quantization!r}; use None, 'fp16' or 'int8'")
+    cfg = normalize_index_config(index, dim)
+    if cfg["type"] == "ivf_pq" and quantization is not None:
+        raise InvalidArgument("ivf_pq compresses vectors itself; leave quantization=None")
+    return cfg
+
+
 def _get_embedder(name: str) -> Any:
     try:
         from lakebed.rag.embedders import get_embedder
@@ -119,16 +144,7 @@ class Collections:
             32
         """
         self._lake.check_writable()
-        check_name(name)
-        if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= 65536:
-            raise InvalidArgument(f"dim must be an integer in 1..65536, got {dim!r}")
-        if metric not in METRICS:
-            raise InvalidArgument(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
-        if quantization not in QUANTIZATIONS:
-            raise InvalidArgument(f"unknown quantization {quantization!r}; use None, 'fp16' or 'int8'")
-        cfg = normalize_index_config(index, dim)
-        if cfg["type"] == "ivf_pq" and quantization is not None:
-            raise InvalidArgument("ivf_pq compresses vectors itself; leave quantization=None")
+        cfg = check_config(name, dim, metric, index, quantization)
         emb = None
         if embedder is not None:
             emb = _get_embedder(embedder)
