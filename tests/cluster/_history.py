@@ -100,7 +100,7 @@ class Workload:
                 for i in ids:
                     h.acked[i] = versions[i]
                 try:
-                    got = {p.id: p.payload["v"] for p in col.get(ids, consistency="session", timeout=10)}
+                    got = {p.id: p.payload["v"] for p in col.get(ids, consistency="session", timeout=5)}
                 except LakebedError as exc:
                     h.read_errors.append((time.monotonic(), f"session get: {exc}"))
                     continue
@@ -134,7 +134,8 @@ def wait_converged(cluster: LocalCluster, name: str, timeout: float = 90.0) -> d
             try:
                 st = client.status()
                 shards = st["collections"][name]["shard_status"]
-                if all(r["lag"] == 0 and r["alive"] for s in shards for r in s["replicas"]):
+                if all(r["lag"] == 0 and r["alive"] for s in shards for r in s["replicas"]) and all(
+                        len({r["digest"] for r in s["replicas"]}) == 1 for s in shards):
                     return st
             except LakebedError:
                 st = None

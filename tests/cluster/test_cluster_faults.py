@@ -180,3 +180,28 @@ def test_the_checker_sees_loss_phantoms_and_session_misses(faulty: LocalCluster)
     missed.session_violations.append("id 1: acked v2, session read 1")
     with pytest.raises(AssertionError, match="session read"):
         check_replicas(faulty, "chk", missed)
+
+
+def test_a_diverged_replica_is_rebuilt_from_the_log(faulty: LocalCluster) -> None:
+    """A replica that applied something the others did not (here: a write slipped into its
+    lake while the node was down, as a server that served writes a partition later
+    discarded would cause) disagrees with the others' log digests, is rebuilt from the
+    log, and converges; the foreign point is gone."""
+    import lakebed
+
+    _collection(faulty, "dv")
+    w = Workload(faulty, "dv", seed=5)
+    w.start()
+    time.sleep(1.5)
+    w.stop()
+    wait_converged(faulty, "dv")
+    faulty.kill_node(2)
+    with lakebed.connect(faulty.root / "node2") as lake:
+        for local in [n for n in lake.collections.list() if n.startswith("dv.")]:
+            col = lake.collections.open(local)
+            col.upsert([10**8], np.ones((1, 8), dtype=np.float32), payloads=[{"v": -1}], log_seq=col.log_seq,
+                       log_digest="f" * 16)
+    faulty.start_node(2)
+    st = wait_converged(faulty, "dv")
+    assert st["nodes"]["n2"]["rebuilds"] >= 1
+    check_replicas(faulty, "dv", w.h)  # the point 10**8 would be a phantom

@@ -60,15 +60,17 @@ def test_log_seq_survives_reopen_seal_and_empty_deletes(tmp_path: Path) -> None:
         assert col.delete(ids=["missing"], log_seq=12) == 0
         assert col.delete(filter={"nope": 1}, log_seq=13) == 0
         col.upsert([], np.zeros((0, 2)), log_seq=14)
+        col.upsert([8], [[0.5, 1.0]], log_seq=15, log_digest="abc")
         col.upsert([7], [[0.0, 1.0]])  # a write without a position keeps the last one
-        assert col.log_seq == 14
+        assert (col.log_seq, col.log_digest) == (15, "abc")
     with lakebed.connect(path) as lake:
         col = lake.collections.open("c")
-        assert col.log_seq == 14
-        assert col.count() == 7
+        assert (col.log_seq, col.log_digest) == (15, "abc")
+        assert col.count() == 8
         col.flush()
     with lakebed.connect(path) as lake:
-        assert lake.collections.open("c").log_seq == 14
+        col = lake.collections.open("c")
+        assert (col.log_seq, col.log_digest) == (15, "abc")
 
 
 def test_log_seq_is_atomic_with_the_write_under_sigkill(tmp_path: Path) -> None:

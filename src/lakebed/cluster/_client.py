@@ -27,7 +27,7 @@ import numpy as np
 
 from lakebed.client._collections import _hit, _ids
 from lakebed.client._http import Http
-from lakebed.errors import BackendUnavailable, InvalidArgument, NotFound
+from lakebed.errors import BackendUnavailable, InvalidArgument, LakebedError, NotFound
 from lakebed.server._wire import encode_vectors
 from lakebed.vectors._hit import Hit, Point
 from lakebed.vectors.fusion import FUSIONS, fuse
@@ -70,6 +70,7 @@ class ClusterClient:
         self.nodes: dict[str, str] = {}  # node id -> url, from the last status
         self.down: dict[str, float] = {}  # url -> when it last failed
         self.last_node: str | None = None  # the url that answered the last write
+        self._nodes_at = 0.0  # when the node list was last read
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lakebed-cluster-client")
         self.collections = ClusterCollections(self)
         self.refresh()
@@ -80,6 +81,8 @@ class ClusterClient:
             h = self._http.get(url)
             if h is None:
                 h = self._http[url] = Http(url, api_key=self.api_key, timeout=self.timeout, retries=0)
+                # a node that is down or cut off is found out in 2 s, not the whole timeout
+                h.client.timeout = h._httpx.Timeout(self.timeout, connect=2.0)
             return h
 
     def _urls(self) -> list[str]:
@@ -103,10 +106,28 @@ class ClusterClient:
             return out, url
         raise BackendUnavailable("no lakebed cluster node answered: " + "; ".join(errors))
 
+    def refresh_nodes(self, every: float = 3.0) -> None:
+        """Read the live nodes again when the last look is older than ``every`` seconds
+        (a node cut off stops heartbeating and leaves the list within ~6 s, so reads stop
+        going to it before its requests would time out). Failures keep the old list."""
+        now = time.monotonic()
+        if now - self._nodes_at < every:
+            return
+        self._nodes_at = now
+        for url in self._urls()[:2]:
+            try:
+                self.nodes = self.http(url).request("GET", "/v1/cluster/nodes", idempotent=False, timeout=2.0)
+                return
+            except BackendUnavailable:
+                self.down[url] = time.monotonic()
+            except LakebedError:
+                return
+
     def refresh(self) -> dict[str, Any]:
         """Read the cluster's status from any node (nodes, collections, shard placement)."""
         status, _ = self.call("GET", "/v1/cluster/status")
         self.nodes = {nid: n["url"] for nid, n in status["nodes"].items()}
+        self._nodes_at = time.monotonic()
         self.collections._specs = status["collections"]
         return status  # type: ignore[no-any-return]
 
@@ -220,6 +241,7 @@ class ClusterCollection:
     def _plan(self, skip: dict[int, set[str]]) -> dict[str, list[int]]:
         """One replica per shard, rotating over the live ones: url -> shards."""
         c = self._client
+        c.refresh_nodes()
         now = time.monotonic()
         self._turn += 1
         plan: dict[str, list[int]] = {}
@@ -250,8 +272,10 @@ class ClusterCollection:
                 break
             plan = {u: [s for s in ss if s in missing] for u, ss in self._plan(skip).items()}
             plan = {u: ss for u, ss in plan.items() if ss}
-            futs = {u: c._pool.submit(c.http(u).request, "POST", f"{self._base}/{op}",
-                                      json={**body, "shards": ss}, idempotent=False) for u, ss in plan.items()}
+            # a replica that does not answer within its wait plus 3 s is passed over
+            futs = {u: c._pool.submit(c.http(u).request, "POST", f"{self._base}/{op}", json={**body, "shards": ss},
+                                      idempotent=False, timeout=float(body.get("timeout", 5.0)) + 3.0)
+                    for u, ss in plan.items()}
             for u, fut in futs.items():
                 try:
                     out = fut.result()

@@ -37,12 +37,12 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
-def _wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes], what: str, log: Path) -> None:
+def _wait_port(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes], what: str, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise BackendUnavailable(f"{what} exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
             return
         time.sleep(0.05)
     raise BackendUnavailable(f"{what} did not listen on port {port} within {timeout:g} s: {log.read_text()[-2000:]}")
@@ -60,7 +60,8 @@ class LocalCluster:
     def __init__(self, root: str | Path, *, servers: int = 3, nodes: int = 3, name: str = "lakebed",
                  nats_server: str | None = None, node_env: dict[str, str] | None = None,
                  fsync: str = "always", keys: dict[str, list[str]] | None = None,
-                 node_ports: list[int] | None = None) -> None:
+                 node_ports: list[int] | None = None, hosts: list[str] | None = None,
+                 netns: list[str | None] | None = None) -> None:
         if not 1 <= servers <= 9 or not 1 <= nodes <= 9:
             raise InvalidArgument("a local cluster has 1..9 servers and 1..9 nodes")
         self.root = Path(root)
@@ -77,6 +78,13 @@ class LocalCluster:
         self.route_ports = ports[servers:2 * servers]
         self.node_ports = list(node_ports) if node_ports is not None else ports[2 * servers:]
         self.node_env = dict(node_env or {})
+        # NATS server i and node i listen on hosts[i] (127.0.0.1 by default), inside the
+        # network namespace netns[i] when one is named (the partition tests)
+        count = max(servers, nodes)
+        self.hosts = list(hosts) if hosts is not None else ["127.0.0.1"] * count
+        self.netns = list(netns) if netns is not None else [None] * count
+        if len(self.hosts) < count or len(self.netns) < count:
+            raise InvalidArgument(f"hosts and netns need {count} entries each")
         self.nats: list[subprocess.Popen[bytes] | None] = [None] * servers
         self.procs: list[subprocess.Popen[bytes] | None] = [None] * nodes
         self.key_scopes = dict(keys or {})  # name -> scopes: the same keys on every node
@@ -85,20 +93,25 @@ class LocalCluster:
     # -- NATS ------------------------------------------------------------------------------
     @property
     def nats_urls(self) -> str:
-        return ",".join(f"nats://127.0.0.1:{p}" for p in self.nats_ports)
+        return ",".join(f"nats://{h}:{p}" for h, p in zip(self.hosts, self.nats_ports, strict=False))
 
     def start_nats(self, i: int) -> None:
         d = self.root / f"nats{i}"
         d.mkdir(exist_ok=True)
-        args = [self.nats_bin, "-a", "127.0.0.1", "-p", str(self.nats_ports[i]), "-js", "-sd", str(d / "js"),
+        host = self.hosts[i]
+        args = [self.nats_bin, "-a", host, "-p", str(self.nats_ports[i]), "-js", "-sd", str(d / "js"),
                 "--server_name", f"s{i}", "-l", str(d / "log")]
         if len(self.nats_ports) > 1:
-            routes = ",".join(f"nats://127.0.0.1:{p}" for j, p in enumerate(self.route_ports) if j != i)
-            args += ["--cluster_name", f"{self.name}_nats", "--cluster", f"nats://127.0.0.1:{self.route_ports[i]}",
+            routes = ",".join(f"nats://{self.hosts[j]}:{p}" for j, p in enumerate(self.route_ports) if j != i)
+            args += ["--cluster_name", f"{self.name}_nats", "--cluster", f"nats://{host}:{self.route_ports[i]}",
                      "--routes", routes]
-        self.nats[i] = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.nats[i] = subprocess.Popen(self._prefix(i) + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         (d / "log").touch()
-        _wait_port(self.nats_ports[i], 15, self.nats[i], f"nats-server s{i}", d / "log")  # type: ignore[arg-type]
+        _wait_port(host, self.nats_ports[i], 15, self.nats[i], f"nats-server s{i}", d / "log")  # type: ignore[arg-type]
+
+    def _prefix(self, i: int) -> list[str]:
+        ns = self.netns[i]
+        return ["ip", "netns", "exec", ns] if ns else []
 
     def kill_nats(self, i: int, sig: int = signal.SIGKILL) -> None:
         p = self.nats[i]
@@ -138,7 +151,7 @@ class LocalCluster:
 
     # -- nodes -----------------------------------------------------------------------------
     def node_url(self, i: int) -> str:
-        return f"http://127.0.0.1:{self.node_ports[i]}"
+        return f"http://{self.hosts[i]}:{self.node_ports[i]}"
 
     def start_node(self, i: int, timeout: float = 60.0) -> None:
         lake = self.root / f"node{i}"
@@ -150,10 +163,10 @@ class LocalCluster:
         env = {**os.environ, **self.node_env}
         with open(logf, "ab") as out:
             self.procs[i] = subprocess.Popen(
-                [sys.executable, "-c", _NODE_MAIN, "serve", str(lake), "--port", str(self.node_ports[i]),
-                 "--cluster", self.nats_urls, "--node-id", f"n{i}", "--cluster-name", self.name],
-                stdout=out, stderr=subprocess.STDOUT, env=env)
-        _wait_port(self.node_ports[i], timeout, self.procs[i], f"lakebed node n{i}", logf)  # type: ignore[arg-type]
+                [*self._prefix(i), sys.executable, "-c", _NODE_MAIN, "serve", str(lake), "--host", self.hosts[i],
+                 "--port", str(self.node_ports[i]), "--cluster", self.nats_urls, "--node-id", f"n{i}",
+                 "--cluster-name", self.name], stdout=out, stderr=subprocess.STDOUT, env=env)
+        _wait_port(self.hosts[i], self.node_ports[i], timeout, self.procs[i], f"lakebed node n{i}", logf)  # type: ignore[arg-type]
 
     def kill_node(self, i: int, sig: int = signal.SIGKILL) -> None:
         p = self.procs[i]
@@ -203,7 +216,8 @@ class LocalCluster:
     def client(self, **options: Any) -> Any:
         from lakebed.cluster._client import ClusterClient
 
-        return ClusterClient("lakebed+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.node_ports), **options)
+        addrs = ",".join(f"{h}:{p}" for h, p in zip(self.hosts, self.node_ports, strict=False))
+        return ClusterClient("lakebed+cluster://" + addrs, **options)
 
     def stop(self) -> None:
         for i in range(len(self.procs)):

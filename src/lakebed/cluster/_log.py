@@ -20,14 +20,20 @@ docs/cluster.md).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
 from typing import Any
 
 from lakebed.errors import AlreadyExists, BackendUnavailable, InvalidArgument, NotFound
 from lakebed.streams._nats import NatsBackend, _ApiError, _esc, _reply_meta, _unesc
 
 NODE_TTL = 6.0  # seconds a node stays a member without heartbeats
+# JetStream's "temporarily unavailable" (no meta leader) and "no suitable peers" while
+# servers rejoin: both pass within seconds
+_TRANSIENT = frozenset({10008, 10005})
+_TRANSIENT_S = 20.0
 _CLUSTER_RE = re.compile(r"[A-Za-z0-9_]{1,32}", re.ASCII)
 
 
@@ -39,6 +45,8 @@ class ClusterLog(NatsBackend):
         >>> log.members()  # doctest: +SKIP
         {}
     """
+
+    ping_interval = 1.0
 
     def __init__(self, urls: str, *, cluster: str = "lakebed", fsync: str = "batch",
                  ack_timeout: float = 5.0) -> None:
@@ -69,6 +77,22 @@ class ClusterLog(NatsBackend):
                         "cluster in --cluster, each with JetStream on") from None
             buckets.append(kv)
         self._defs, self._nodes = buckets
+
+    async def _api(self, what: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A JetStream API call, tried again for up to 20 s while JetStream says it is
+        temporarily unavailable: its meta group is electing a leader (at start, after a
+        server's death, and after a partition heals), which takes seconds."""
+        deadline = time.monotonic() + _TRANSIENT_S
+        while True:
+            try:
+                return await super()._api(what, body)
+            except _ApiError as exc:
+                if exc.err_code not in _TRANSIENT or time.monotonic() > deadline:
+                    raise
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.25)
 
     # -- names -----------------------------------------------------------------------------
     def stream_name(self, gen: str, shard: int) -> str:
@@ -129,13 +153,16 @@ class ClusterLog(NatsBackend):
         for m in msgs:
             seq = _reply_meta(m.reply)[0]
             if seq != want:  # a consumer that skipped (a pull lost on a timeout): read again from `after`
-                self._drop_readers(self.stream_name(gen, shard))
+                self.drop_readers(gen, shard)
                 break
             out.append((seq, m.data))
             want += 1
         return out
 
-    def _drop_readers(self, stream: str) -> None:
+    def drop_readers(self, gen: str, shard: int) -> None:
+        """Close the consumers kept for a shard: the next fetch makes a new one."""
+        stream = self.stream_name(gen, shard)
+
         async def drop() -> None:
             for key in [k for k in self._readers if k[0] == stream]:
                 await self._readers.pop(key).close()

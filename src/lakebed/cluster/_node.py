@@ -19,13 +19,14 @@ import threading
 import time
 import uuid
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lakebed.cluster._log import ClusterLog
-from lakebed.cluster._wire import decode_op, encode_op, shard_of, upsert_messages
+from lakebed.cluster._wire import decode_op, digest_next, encode_op, shard_of, upsert_messages
 from lakebed.errors import BackendUnavailable, CorruptionError, InvalidArgument, LakebedError, NotFound
 from lakebed.vectors._collections import check_config
 from lakebed.vectors._filters import compile_filter
@@ -40,6 +41,8 @@ log = logging.getLogger("lakebed.cluster")
 CONSISTENCY = ("eventual", "session", "strong")
 _FETCH = 256  # messages per pull of an apply loop
 _POLL = 0.5  # seconds an idle apply loop waits on the server for the next message
+_STUCK_S = 5.0  # seconds without progress, behind another replica, before a new consumer
+_HISTORY = 20_000  # recent (sequence, digest) pairs a replica keeps to compare
 
 
 def assign(gen: str, shards: int, replicas: int, nodes: list[str]) -> dict[str, list[str]]:
@@ -75,19 +78,43 @@ class Replica:
                                                index=spec["index"], quantization=spec["quantization"],
                                                text_field=spec["text_field"])
         self.applied = self.col.log_seq
+        self.digest = self.col.log_digest
+        # the digest at each recent sequence, to compare with the other replicas' heartbeats
+        self.history: OrderedDict[int, str] = OrderedDict([(self.applied, self.digest)])
         self.errors = 0  # messages that could not be applied (recorded as applied, logged)
+        self.resets = 0  # consumers made anew because this replica was stuck
         self.last_error: str | None = None
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lakebed-apply-{self.local}", daemon=True)
         self._thread.start()
 
+    def _stuck(self, idle_since: float) -> bool:
+        """Idle for ``_STUCK_S`` while another replica has applied further: the consumer
+        reads a server whose copy of the stream stopped (seen after a partition healed:
+        nats-server 2.9 kept a consumer on a replica that still believed it led a stalled
+        stream, for minutes). A new consumer is made; it may land on another server."""
+        if time.monotonic() - idle_since < _STUCK_S:
+            return False
+        ahead = max((int(m.get("applied", {}).get(self.name, {}).get(str(self.shard), 0))
+                     for m in self.node.peers.values()), default=0)
+        return ahead > self.applied
+
     def _run(self) -> None:
         backoff = 0.1
         gen = self.spec["gen"]
+        idle_since = time.monotonic()
         while not self._stop.is_set():
             try:
+                if self._stuck(idle_since):
+                    log.warning("replica %s: no progress at %d for %g s while another replica is further; "
+                                "reading through a new consumer", self.local, self.applied, _STUCK_S)
+                    self.node.log.drop_readers(gen, self.shard)
+                    self.resets += 1
+                    idle_since = time.monotonic()
                 msgs = self.node.log.fetch(gen, self.shard, self.applied, _FETCH, _POLL)
+                if msgs:
+                    idle_since = time.monotonic()
                 backoff = 0.1
             except NotFound:  # the stream is gone: the collection was dropped
                 self._stop.wait(1.0)
@@ -110,30 +137,53 @@ class Replica:
                     break
                 with self._cond:
                     self.applied = seq
+                    self.history[seq] = self.digest
+                    if len(self.history) > _HISTORY:
+                        self.history.popitem(last=False)
                     self._cond.notify_all()
 
     def _apply(self, seq: int, raw: bytes) -> None:
         col = self.col
+        digest = digest_next(self.digest, seq, raw)
+        self._write(col, seq, raw, digest)
+        self.digest = digest
+
+    def _write(self, col: Collection, seq: int, raw: bytes, digest: str) -> None:
         try:
             header, vectors = decode_op(raw, f"message {seq} of shard {self.shard} of {self.name!r}")
             if header["op"] == "upsert":
                 col.upsert(header["ids"], vectors, payloads=header["payloads"], texts=header.get("texts"),
-                           log_seq=seq)
+                           log_seq=seq, log_digest=digest)
             elif header.get("index"):
                 field, kind = header["index"]
                 col.create_payload_index(field, kind)
-                col.delete(ids=[], log_seq=seq)
+                col.delete(ids=[], log_seq=seq, log_digest=digest)
             elif "filter" in header:
-                col.delete(filter=header["filter"], log_seq=seq)
+                col.delete(filter=header["filter"], log_seq=seq, log_digest=digest)
             else:
-                col.delete(ids=header["ids"], log_seq=seq)
+                col.delete(ids=header["ids"], log_seq=seq, log_digest=digest)
         except (InvalidArgument, CorruptionError) as exc:
             # bad input (or a message that does not decode): every replica meets the same
             # message and refuses it alike, so the replicas stay identical
             self.errors += 1
             self.last_error = f"message {seq}: {exc}"
             log.error("replica %s could not apply message %d: %s", self.local, seq, exc)
-            col.delete(ids=[], log_seq=seq)
+            col.delete(ids=[], log_seq=seq, log_digest=digest)
+
+    def diverged(self, peers: dict[str, dict[str, Any]], me: str) -> bool:
+        """Whether most of the other replicas of this shard applied other messages than this
+        one at a sequence both passed (their digests differ)."""
+        others = [n for n in self.spec["assignment"][str(self.shard)] if n != me]
+        wrong = 0
+        for n in others:
+            seen = peers.get(n, {}).get("digests", {}).get(self.name, {}).get(str(self.shard))
+            if seen is None:
+                continue
+            seq, digest = int(seen[0]), str(seen[1])
+            mine = self.history.get(seq)
+            if mine is not None and mine != digest:
+                wrong += 1
+        return bool(others) and wrong * 2 > len(others)
 
     def wait(self, seq: int, timeout: float) -> bool:
         """Wait until the replica has applied ``seq``; False after ``timeout`` seconds."""
@@ -175,6 +225,8 @@ class Node:
         self.started = time.time()
         self.replicas: dict[tuple[str, int], Replica] = {}
         self.defs: dict[str, dict[str, Any]] = {}
+        self.peers: dict[str, dict[str, Any]] = {}  # the members' last heartbeats, read each tick
+        self.rebuilds = 0  # replicas rebuilt from the log after their digest disagreed
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -198,16 +250,38 @@ class Node:
         """One heartbeat and one comparison of the definitions with the replicas here."""
         self.sync()
         self.log.node_heartbeat(self.id, self.state())
+        self.peers = self.log.members()
+        self.check_divergence()
+
+    def check_divergence(self) -> None:
+        """Rebuild from the log every replica here that most of its shard's other replicas
+        contradict (see :meth:`Replica.diverged`): JetStream 2.9 was seen, after a partition
+        healed, to have delivered to a consumer on the isolated server a message at a
+        sequence that the majority's log holds another message at. The log is the truth;
+        a rebuilt replica applies it again from the start."""
+        with self._lock:
+            bad = [(key, r) for key, r in self.replicas.items() if r.diverged(self.peers, self.id)]
+            for (name, shard), r in bad:
+                log.error("replica %s applied other messages than the shard's other replicas (digest mismatch at "
+                          "or before %d); rebuilding it from the log", r.local, r.applied)
+                r.stop()
+                self.lake.collections.drop(r.local)
+                self.rebuilds += 1
+                self.replicas[(name, shard)] = Replica(self, name, r.spec, shard)
 
     def state(self) -> dict[str, Any]:
         applied: dict[str, dict[str, int]] = {}
-        errors = 0
+        digests: dict[str, dict[str, list[Any]]] = {}
+        errors = resets = 0
         with self._lock:
             for (name, shard), r in self.replicas.items():
                 applied.setdefault(name, {})[str(shard)] = r.applied
+                digests.setdefault(name, {})[str(shard)] = [r.applied, r.digest]
                 errors += r.errors
+                resets += r.resets
         return {"id": self.id, "url": self.url, "started": self.started, "time": time.time(),
-                "applied": applied, "apply_errors": errors}
+                "applied": applied, "digests": digests, "apply_errors": errors, "consumer_resets": resets,
+                "rebuilds": self.rebuilds}
 
     def sync(self) -> None:
         """Open the replicas of new collections assigned here; close and delete those of
@@ -291,7 +365,14 @@ class Node:
                 payloads.append(m)
                 ids.append(f"{spec['gen']}:{rid}:{s}:{j}")
                 shard_of_msg.append(s)
-        seqs = self.log.publish(subjects, payloads, ids)
+        try:
+            seqs = self.log.publish(subjects, payloads, ids)
+        except BackendUnavailable as exc:
+            raise BackendUnavailable(
+                f"node {self.id}: the write to {spec['name']!r} was not acknowledged by a quorum ({exc}); it is "
+                "undecided, not refused: a message held up by a partition can still be stored when it heals. "
+                f"Send it again with request_id={rid!r} (any node, within 2 minutes) to store it exactly once"
+            ) from None
         out: dict[str, int] = {}
         for s, seq in zip(shard_of_msg, seqs, strict=True):
             out[str(s)] = max(out.get(str(s), 0), seq)
@@ -362,12 +443,22 @@ class Node:
             if consistency == "session" and min_seqs:
                 want = int(min_seqs.get(str(s), 0))
             elif consistency == "strong":
-                want = self.log.last_seq(spec["gen"], s)
+                want = self.known_end(name, spec, s)
             if want and not r.wait(want, timeout):
                 raise BackendUnavailable(f"node {self.id}: shard {s} of {name!r} has applied {r.applied} of "
                                          f"{want} after {timeout:g} s; ask another replica")
             out.append(r)
         return out
+
+    def known_end(self, name: str, spec: dict[str, Any], shard: int) -> int:
+        """The furthest a shard's log is known to reach: the last sequence JetStream reports
+        and the applied sequence of every live replica (a server that comes back from a
+        partition still believing it leads the stream has answered with its own, older
+        end; a replica that applied further proves the log is longer)."""
+        end = self.log.last_seq(spec["gen"], shard)
+        for m in self.log.members().values():
+            end = max(end, int(m.get("applied", {}).get(name, {}).get(str(shard), 0)))
+        return end
 
     def search(self, name: str, vector: Any, k: int = 10, filter: dict[str, Any] | None = None,
                text: str | None = None, shards: list[int] | None = None, consistency: str = "eventual",
@@ -426,18 +517,26 @@ class Node:
                 except LakebedError as exc:
                     info = {"error": str(exc), "last_seq": None, "leader": None}
                 reps = []
+                seen = [int(m.get("applied", {}).get(name, {}).get(str(s), 0)) for m in members.values()]
+                reported = info.get("last_seq")
+                # the end of the log as far as anyone knows (see known_end)
+                last = None if reported is None else max([reported, *seen])
                 for holder in spec["assignment"][str(s)]:
                     m = members.get(holder)
                     applied = None if m is None else m.get("applied", {}).get(name, {}).get(str(s))
-                    last = info.get("last_seq")
+                    dg = None if m is None else m.get("digests", {}).get(name, {}).get(str(s))
                     reps.append({"node": holder, "alive": m is not None, "applied": applied,
-                                 "lag": None if applied is None or last is None else max(last - applied, 0)})
-                shards.append({"shard": s, "last_seq": info.get("last_seq"), "leader": info.get("leader"),
-                               "stream": self.log.stream_name(spec["gen"], s), "replicas": reps})
+                                 "digest": None if dg is None else dg[1],
+                                 "lag": None if applied is None or last is None else last - applied})
+                shards.append({"shard": s, "last_seq": last, "reported_last_seq": reported,
+                               "leader": info.get("leader"), "stream": self.log.stream_name(spec["gen"], s),
+                               "replicas": reps})
             cols[name] = {k: spec[k] for k in ("dim", "metric", "shards", "replicas", "gen", "index", "assignment",
                                                "quantization", "text_field")}
             cols[name]["shard_status"] = shards
         return {"cluster": self.cluster, "answered_by": self.id,
                 "nodes": {nid: {"url": m["url"], "started": m["started"], "heartbeat": m["time"],
-                                "apply_errors": m.get("apply_errors", 0)} for nid, m in sorted(members.items())},
+                                "apply_errors": m.get("apply_errors", 0),
+                                "consumer_resets": m.get("consumer_resets", 0), "rebuilds": m.get("rebuilds", 0)}
+                          for nid, m in sorted(members.items())},
                 "collections": cols}

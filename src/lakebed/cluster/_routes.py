@@ -88,6 +88,11 @@ def router(node: Node, auth: Auth) -> APIRouter:
     def status() -> dict[str, Any]:
         return node.status()
 
+    @r.get("/nodes", summary="Live nodes (heartbeat within the last seconds): id -> url",
+           dependencies=[auth.need("read", "collections")])
+    def nodes() -> dict[str, str]:
+        return {nid: m["url"] for nid, m in sorted(node.log.members().items())}
+
     @r.get("/collections", summary="Cluster collections", dependencies=[auth.need("read", "collections")])
     def list_collections() -> dict[str, Any]:
         node.sync()

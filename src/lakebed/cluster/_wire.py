@@ -10,6 +10,7 @@ points.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 import zlib
@@ -103,3 +104,17 @@ def upsert_messages(ids: list[Any], vectors: np.ndarray, payloads: list[dict[str
             cut(rows[a:a + step], msgs)
         out[s] = msgs
     return out
+
+
+def digest_next(prev: str, seq: int, message: bytes) -> str:
+    """The running digest of a replica's log after applying ``message`` at ``seq``: replicas
+    that applied the same messages have the same digest at the same sequence, so a replica
+    fed other messages (a server that served writes a partition later discarded) is found
+    by comparing digests.
+
+    Example:
+        >>> d1 = digest_next("", 1, b"a")
+        >>> digest_next(d1, 2, b"b") == digest_next(d1, 2, b"b"), digest_next(d1, 2, b"b") == digest_next(d1, 2, b"c")
+        (True, False)
+    """
+    return hashlib.blake2b(prev.encode() + seq.to_bytes(8, "little") + message, digest_size=8).hexdigest()

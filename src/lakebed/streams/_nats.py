@@ -288,6 +288,10 @@ class NatsBackend(StreamBackend):
     """
 
     name = "nats"
+    # seconds between client pings; two unanswered pings close the connection and nats-py
+    # reconnects to another server of the list (the cluster uses 1 s: a server cut off by a
+    # partition is left within ~3 s instead of minutes)
+    ping_interval = 120.0
 
     def __init__(self, url: str, *, namespace: str, fsync: str = "always") -> None:
         if fsync not in FSYNC_MODES:
@@ -372,7 +376,8 @@ class NatsBackend(StreamBackend):
             self._nc: Any = await nats.connect(
                 self.urls, connect_timeout=5, allow_reconnect=False, error_cb=on_error,
                 disconnected_cb=on_disconnect, name=f"lakebed-streams-{self.namespace}",
-                max_reconnect_attempts=1, reconnect_time_wait=0.5, **_fast_subjects(nats),
+                max_reconnect_attempts=1, reconnect_time_wait=0.5, ping_interval=self.ping_interval,
+                max_outstanding_pings=2, **_fast_subjects(nats),
             )
         except Exception as exc:
             cause = last_error[0] if last_error else exc  # "no servers available" says less than its cause
@@ -661,10 +666,10 @@ class NatsBackend(StreamBackend):
                     self._acks.pop(tok, None)
                 state.inflight = 0
                 todo = [j for j in range(len(payloads)) if state.seqs[j] == 0]
-                log.warning("append to stream %r: %d of %d records unacknowledged by NATS at %s (%s); "
-                            "resending them (try %d of %d)", name, len(todo), len(payloads), self.where,
-                            type(exc).__name__, attempt + 2, _APPEND_TRIES)
                 if attempt + 1 < _APPEND_TRIES:
+                    log.warning("append to stream %r: %d of %d records unacknowledged by NATS at %s (%s); "
+                                "resending them (try %d of %d)", name, len(todo), len(payloads), self.where,
+                                type(exc).__name__, attempt + 2, _APPEND_TRIES)
                     await asyncio.sleep(0.5 * (attempt + 1))
             except BaseException:
                 for tok in toks:

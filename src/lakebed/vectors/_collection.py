@@ -176,6 +176,7 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
         self._next_key = int(manifest["next_key"])
         self._next_seg = int(manifest["next_segment"])
         self._log_seq = int(manifest.get("log_seq", 0))
+        self._log_digest = str(manifest.get("log_digest", ""))
         self._kinds: dict[str, str] = dict(manifest.get("payload_indexes", {}))
         if version == versions[-1] and not self._read_only:
             self._remove_orphans()
@@ -314,6 +315,7 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
         texts: Any = None,
         *,
         log_seq: int | None = None,
+        log_digest: str | None = None,
     ) -> None:
         """Insert or replace points. Validates everything first: a bad batch stores nothing.
 
@@ -327,6 +329,8 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
             log_seq: the position of this write in an external log (a cluster replica passes
                 the JetStream sequence it applies); stored in the same write-ahead record as
                 the points, so :attr:`log_seq` after a crash is exactly the last write kept.
+            log_digest: a digest of the log up to ``log_seq`` (a cluster replica's running
+                hash of what it applied), kept the same way (:attr:`log_digest`).
 
         Example:
             >>> import lakebed
@@ -344,7 +348,7 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
         txts = check_texts(texts, n)
         if n == 0:
             if log_seq is not None:
-                self._mark(log_seq)
+                self._mark(log_seq, log_digest)
             return
         with self._wlock:
             self._check_writable()
@@ -355,8 +359,7 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
             seq = self._seq + 1
             header = {"seq": seq, "op": "upsert", "key": start, "ids": id_list, "payloads": pls,
                       "texts": txts, "tomb": tomb}
-            if log_seq is not None:
-                header["log"] = int(log_seq)
+            self._log_header(header, log_seq, log_digest)
             assert self._wal is not None
             self._wal.append(header, vecs)
             self._apply(WalRecord(header, vecs))
@@ -366,7 +369,7 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
             self._refresh()
 
     def delete(self, ids: Any = None, filter: dict[str, Any] | None = None, *,
-               log_seq: int | None = None) -> int:
+               log_seq: int | None = None, log_digest: str | None = None) -> int:
         """Delete points by id or by payload filter (one of the two); return how many.
         ``log_seq`` is recorded with the write as in :meth:`upsert` (also when nothing
         matched).
@@ -392,12 +395,11 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
                 keys = list(bm) if bm is not None else []
             if not keys:
                 if log_seq is not None:
-                    self._mark(log_seq)
+                    self._mark(log_seq, log_digest)
                 return 0
             seq = self._seq + 1
             header = {"seq": seq, "op": "delete", "keys": keys}
-            if log_seq is not None:
-                header["log"] = int(log_seq)
+            self._log_header(header, log_seq, log_digest)
             assert self._wal is not None
             self._wal.append(header)
             self._apply(WalRecord(header, None))
@@ -421,13 +423,26 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
         """
         return self._log_seq
 
-    def _mark(self, log_seq: int) -> None:
+    @property
+    def log_digest(self) -> str:
+        """The ``log_digest`` recorded with the write of :attr:`log_seq` ("" when none)."""
+        return self._log_digest
+
+    @staticmethod
+    def _log_header(header: dict[str, Any], log_seq: int | None, log_digest: str | None) -> None:
+        if log_seq is not None:
+            header["log"] = int(log_seq)
+            if log_digest is not None:
+                header["log_digest"] = str(log_digest)
+
+    def _mark(self, log_seq: int, log_digest: str | None = None) -> None:
         """Record a log position with no change of points (a write that matched nothing):
         a delete record with no keys, which older versions replay as a no-op."""
         with self._wlock:
             self._check_writable()
             seq = self._seq + 1
-            header = {"seq": seq, "op": "delete", "keys": [], "log": int(log_seq)}
+            header = {"seq": seq, "op": "delete", "keys": []}
+            self._log_header(header, log_seq, log_digest)
             assert self._wal is not None
             self._wal.append(header)
             self._apply(WalRecord(header, None))
@@ -441,8 +456,9 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
     def _apply(self, rec: WalRecord) -> None:
         """Apply one record to the in-memory state (live writes and replay alike)."""
         h = rec.header
-        if "log" in h:
-            self._log_seq = max(self._log_seq, int(h["log"]))
+        if "log" in h and int(h["log"]) >= self._log_seq:
+            self._log_seq = int(h["log"])
+            self._log_digest = str(h.get("log_digest", ""))
         if h["op"] == "upsert":
             ids = h["ids"]
             n = len(ids)
@@ -639,6 +655,7 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
             "payload_indexes": self._kinds,
             "points": sum(s.live for s in self._sealed),
             "log_seq": self._log_seq,
+            "log_digest": self._log_digest,
         }
         if self._wal is not None and self._durable:
             self._wal.sync()
