@@ -5,8 +5,8 @@
 - SIGKILL of the JetStream leader of a shard during writes: writes resume after the
   election, nothing acknowledged is lost;
 - a node frozen (SIGSTOP) for seconds, as a node cut off by a partition looks to the rest;
-- randomized schedules of all of these (``LAKEBED_CLUSTER_SCHEDULES``, 2 by default; the
-  slow run takes 50).
+- randomized schedules of all of these (``LAKEBED_CLUSTER_SCHEDULES``: 2 by default, 50 in
+  the long run).
 
 After every schedule all replicas converge to identical ids, vectors and payloads, and no
 ``session`` read missed the session's own acknowledged writes.
@@ -77,16 +77,20 @@ def test_stream_leader_killed_during_writes(faulty: LocalCluster) -> None:
     assert leader is not None
     faulty.kill_nats(leader)
     killed = time.monotonic()
-    time.sleep(8.0)
+    # JetStream elects a new leader in 5-7 s here; the benchmark measures the gap against
+    # its 10 s target, this test only bounds it (a loaded CI machine is slower)
+    time.sleep(15.0)
     acked_while_down = [t for t in w.h.ack_times if t > killed]
     faulty.start_nats(leader)
     time.sleep(3.0)
     w.stop()
     wait_converged(faulty, "lk")
     check_replicas(faulty, "lk", w.h)
-    assert acked_while_down, "no write was acknowledged in the 8 s after the leader died"
+    assert acked_while_down, "no write was acknowledged in the 15 s after the leader died"
+    # an election is not a missing stream: no write may fail as if the stream were gone
+    assert not [e for e in w.h.write_errors if "no JetStream stream" in e], w.h.write_errors[:3]
     failover = acked_while_down[0] - max([t for t in w.h.ack_times if t <= killed], default=killed)
-    assert failover < 10.0, f"failover took {failover:.1f} s"
+    assert failover < 15.0, f"failover took {failover:.1f} s"
 
 
 def test_node_frozen_then_resumed(faulty: LocalCluster) -> None:
@@ -131,8 +135,17 @@ def _random_fault(lc: LocalCluster, rng: np.random.Generator, name: str) -> None
         proc.send_signal(signal.SIGCONT)
 
 
-@pytest.mark.parametrize("schedule", range(int(os.environ.get("LAKEBED_CLUSTER_SCHEDULES", "2"))))
+# randomized schedules: 2 by default, LAKEBED_CLUSTER_SCHEDULES=50 for the long run
+SCHEDULES = int(os.environ.get("LAKEBED_CLUSTER_SCHEDULES", "2"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("schedule", range(SCHEDULES))
 def test_random_fault_schedule(faulty: LocalCluster, schedule: int) -> None:
+    _schedule(faulty, schedule)
+
+
+def _schedule(faulty: LocalCluster, schedule: int) -> None:
     rng = np.random.default_rng(1000 + schedule)
     name = f"rs{schedule}"
     _collection(faulty, name, shards=int(rng.integers(1, 4)))

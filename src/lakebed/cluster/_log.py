@@ -49,12 +49,16 @@ class ClusterLog(NatsBackend):
     ping_interval = 1.0
 
     def __init__(self, urls: str, *, cluster: str = "lakebed", fsync: str = "batch",
-                 ack_timeout: float = 5.0) -> None:
+                 ack_timeout: float = 1.5, tries: int = 10) -> None:
         if not isinstance(cluster, str) or not _CLUSTER_RE.fullmatch(cluster):
             raise InvalidArgument(f"a cluster name is 1-32 ASCII letters, digits or '_', got {cluster!r}")
         super().__init__(urls, namespace=f"c_{cluster}", fsync=fsync)
         self.cluster = cluster
+        # a stream leader's death stops acknowledgements until JetStream elects another
+        # (5-7 s here): resend soon and often (same message ids: stored once) rather than
+        # wait long, so the first write after the election is not held back by a timer
         self._ack_timeout = ack_timeout
+        self._append_tries = tries
         # the metadata is replicated as the data is, on up to 3 of the servers named
         self.meta_replicas = min(3, len(self.urls))
         self._run(self._open_buckets(), timeout=30)
@@ -139,9 +143,21 @@ class ClusterLog(NatsBackend):
 
     def publish(self, subjects: list[str], payloads: list[bytes], ids: list[str]) -> list[int]:
         """Publish messages and wait for JetStream's acknowledgement of each (resent with
-        the same ids while unacknowledged); their sequences, in order."""
-        return self._run(self._append("cluster write", subjects, payloads, ids),
-                         timeout=self._ack_timeout * 5 + len(payloads) / 100)
+        the same ids while unacknowledged); their sequences, in order.
+
+        "No responders" means no server takes the subject right now: a stream without a
+        leader during an election, as well as a deleted stream. Both look the same, so the
+        publish is tried again for up to 20 s (the same ids: what was stored is not stored
+        twice) before the NotFound stands."""
+        deadline = time.monotonic() + _TRANSIENT_S
+        while True:
+            try:
+                return self._run(self._append("cluster write", subjects, payloads, ids),
+                                 timeout=self._ack_timeout * (self._append_tries + 4) + len(payloads) / 100)
+            except NotFound:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.25)
 
     def fetch(self, gen: str, shard: int, after: int, max_messages: int, wait: float) -> list[tuple[int, bytes]]:
         """Messages after sequence ``after``, in order, without a gap (up to
@@ -187,7 +203,7 @@ class ClusterLog(NatsBackend):
         self._run(delete())
 
     def definitions(self) -> dict[str, dict[str, Any]]:
-        rows = self._run(self._scan(self._defs, "col.*"))
+        rows = self._run(self._scan(self._defs, "col.*"), timeout=10)
         return {_unesc(key[4:]): json.loads(value) for key, value, _rev, _ts in rows}
 
     def node_heartbeat(self, node_id: str, state: dict[str, Any]) -> None:

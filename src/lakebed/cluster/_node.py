@@ -61,6 +61,33 @@ def assign(gen: str, shards: int, replicas: int, nodes: list[str]) -> dict[str, 
     return out
 
 
+def _groups(msgs: list[tuple[int, bytes]], max_points: int = 20_000) -> list[list[tuple[int, bytes, Any]]]:
+    """Consecutive messages cut into groups applied as one write: runs of upserts with
+    distinct ids (up to ``max_points``); anything else (a delete, an index, a message that
+    does not decode) alone. Each entry: (seq, raw, decoded or None)."""
+    out: list[list[tuple[int, bytes, Any]]] = []
+    run: list[tuple[int, bytes, Any]] = []
+    seen: set[Any] = set()
+    for seq, raw in msgs:
+        try:
+            decoded: Any = decode_op(raw)
+        except CorruptionError:
+            decoded = None
+        ids = decoded[0]["ids"] if decoded is not None and decoded[0]["op"] == "upsert" else None
+        if ids is None or (run and (len(seen) + len(ids) > max_points or not seen.isdisjoint(ids))):
+            if run:
+                out.append(run)
+            run, seen = [], set()
+        if ids is None:
+            out.append([(seq, raw, decoded)])
+            continue
+        run.append((seq, raw, decoded))
+        seen.update(ids)
+    if run:
+        out.append(run)
+    return out
+
+
 class Replica:
     """One shard of one collection on this node, and the thread that applies its log."""
 
@@ -124,33 +151,54 @@ class Replica:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 2.0)
                 continue
-            for seq, raw in msgs:
+            for group in _groups(msgs):
                 if self._stop.is_set():
                     return
+                seq = group[-1][0]
                 try:
-                    self._apply(seq, raw)
+                    digests = self._apply(group)
                 except LakebedError as exc:  # a disk or lake problem here: try again from `applied`
                     self.last_error = f"message {seq}: {exc}"
-                    log.error("replica %s could not apply message %d (%s); retrying", self.local, seq, exc)
+                    log.error("replica %s could not apply messages %d..%d (%s); retrying", self.local,
+                              group[0][0], seq, exc)
                     self._stop.wait(backoff)
                     backoff = min(backoff * 2, 2.0)
                     break
                 with self._cond:
                     self.applied = seq
-                    self.history[seq] = self.digest
-                    if len(self.history) > _HISTORY:
+                    self.history.update(digests)
+                    while len(self.history) > _HISTORY:
                         self.history.popitem(last=False)
                     self._cond.notify_all()
 
-    def _apply(self, seq: int, raw: bytes) -> None:
-        col = self.col
-        digest = digest_next(self.digest, seq, raw)
-        self._write(col, seq, raw, digest)
+    def _apply(self, group: list[tuple[int, bytes, Any]]) -> list[tuple[int, str]]:
+        """Apply consecutive messages (several upserts of distinct ids go in as one write:
+        one write-ahead record and one fsync); the digest after each."""
+        digests, digest = [], self.digest
+        for seq, raw, _ in group:
+            digest = digest_next(digest, seq, raw)
+            digests.append((seq, digest))
+        seq, raw, decoded = group[-1]
+        if len(group) > 1:
+            ids: list[Any] = []
+            payloads: list[Any] = []
+            texts: list[Any] = []
+            for _, _, (h, _v) in group:
+                ids += h["ids"]
+                payloads += h["payloads"]
+                texts += h.get("texts") or [None] * len(h["ids"])
+            vectors = np.concatenate([v for _, _, (_h, v) in group])
+            decoded = ({"op": "upsert", "ids": ids, "payloads": payloads,
+                        "texts": texts if any(t is not None for t in texts) else None}, vectors)
+        self._write(self.col, seq, raw, digest, decoded)
         self.digest = digest
+        return digests
 
-    def _write(self, col: Collection, seq: int, raw: bytes, digest: str) -> None:
+    def _write(self, col: Collection, seq: int, raw: bytes, digest: str, decoded: Any) -> None:
         try:
-            header, vectors = decode_op(raw, f"message {seq} of shard {self.shard} of {self.name!r}")
+            if decoded is None:
+                decoded = decode_op(raw, f"message {seq} of shard {self.shard} of {self.name!r}")
+            header, vectors = decoded
             if header["op"] == "upsert":
                 col.upsert(header["ids"], vectors, payloads=header["payloads"], texts=header.get("texts"),
                            log_seq=seq, log_digest=digest)

@@ -305,6 +305,7 @@ class NatsBackend(StreamBackend):
         self.urls, self.where = _split_url(url)
         self.url = self.urls[0]
         self._ack_timeout = _ACK_TIMEOUT
+        self._append_tries = _APPEND_TRIES
         self.namespace = namespace
         self.fsync = fsync
         self._ack_tok = 0
@@ -588,7 +589,7 @@ class NatsBackend(StreamBackend):
         if not payloads:
             return {p: [] for p in parts}
         seqs = self._run(self._append(spec.name, subjects, payloads, ids),
-                         timeout=self._ack_timeout * (_APPEND_TRIES + 2)
+                         timeout=self._ack_timeout * (self._append_tries + 2)
                          + len(payloads) / 1000)
         return {p: [seqs[j] - 1 for j in pos] for p, pos in index.items()}
 
@@ -639,7 +640,7 @@ class NatsBackend(StreamBackend):
         state = _Append(subjects)
         todo = list(range(len(payloads)))
         prefix = self._ack_prefix
-        for attempt in range(_APPEND_TRIES):
+        for attempt in range(self._append_tries):
             toks: list[int] = []
             try:
                 state.wake_at = _WINDOW // 2
@@ -666,18 +667,18 @@ class NatsBackend(StreamBackend):
                     self._acks.pop(tok, None)
                 state.inflight = 0
                 todo = [j for j in range(len(payloads)) if state.seqs[j] == 0]
-                if attempt + 1 < _APPEND_TRIES:
+                if attempt + 1 < self._append_tries:
                     log.warning("append to stream %r: %d of %d records unacknowledged by NATS at %s (%s); "
                                 "resending them (try %d of %d)", name, len(todo), len(payloads), self.where,
-                                type(exc).__name__, attempt + 2, _APPEND_TRIES)
-                    await asyncio.sleep(0.5 * (attempt + 1))
+                                type(exc).__name__, attempt + 2, self._append_tries)
+                    await asyncio.sleep(min(0.5 * (attempt + 1), 1.0))
             except BaseException:
                 for tok in toks:
                     self._acks.pop(tok, None)
                 raise
         raise BackendUnavailable(
             f"append to stream {name!r}: NATS at {self.where} did not acknowledge {len(todo)} of "
-            f"{len(payloads)} records after {_APPEND_TRIES} tries; the others are stored (appending the same "
+            f"{len(payloads)} records after {self._append_tries} tries; the others are stored (appending the same "
             "message ids again is safe within the dedup window)")
 
     async def _settle(self, state: _Append) -> None:
