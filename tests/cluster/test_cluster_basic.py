@@ -145,19 +145,20 @@ def test_keys_and_scopes_hold_on_every_node(cluster: LocalCluster) -> None:
         writer.collections.drop("guarded")
     for i in range(3):  # every node: no key is 401, a wrong one too
         url = cluster.node_url(i)
-        assert httpx.get(f"{url}/v1/cluster/status").status_code == 401
-        r = httpx.post(f"{url}/v1/cluster/collections/guarded/count", json={},
+        assert httpx.get(f"{url}/v1/cluster/status", timeout=60).status_code == 401
+        r = httpx.post(f"{url}/v1/cluster/collections/guarded/count", json={}, timeout=60,
                        headers={"authorization": "Bearer lb_nope_nope"})
         assert r.status_code == 401
         # names are validated, oversized and malformed bodies refused before any work
         h = {"authorization": f"Bearer {cluster.keys['admin']}"}
         assert httpx.post(f"{url}/v1/cluster/collections/guarded/search",
-                          json={"vector": [1, 0], "k": 10**9}, headers=h).status_code == 422
+                          json={"vector": [1, 0], "k": 10**9}, headers=h, timeout=60).status_code == 422
         assert httpx.post(f"{url}/v1/cluster/collections/guarded/upsert",
-                          json={"ids": [9], "vectors": [[1, 0]], "request_id": "a b\n"}, headers=h).status_code == 422
+                          json={"ids": [9], "vectors": [[1, 0]], "request_id": "a b\n"}, headers=h,
+                          timeout=60).status_code == 422
         assert httpx.post(f"{url}/v1/cluster/collections/guarded/count",
-                          json={"shards": [999]}, headers=h).status_code == 422
-        r = httpx.post(f"{url}/v1/cluster/collections/..%2F..%2Fetc/count", json={}, headers=h)
+                          json={"shards": [999]}, headers=h, timeout=60).status_code == 422
+        r = httpx.post(f"{url}/v1/cluster/collections/..%2F..%2Fetc/count", json={}, headers=h, timeout=60)
         assert r.status_code in (404, 422)
         big = {"ids": list(range(100_001)), "vectors": [[0.0, 1.0]] * 100_001}
         assert httpx.post(f"{url}/v1/cluster/collections/guarded/upsert", json=big, headers=h,
@@ -198,7 +199,7 @@ def test_status_cli_and_metrics(cluster: LocalCluster) -> None:
     assert table.exit_code == 0 and "ops: 2 shards x 3 replicas" in table.output
     denied = runner.invoke(app, ["cluster", "status", addrs])
     assert denied.exit_code != 0
-    metrics = httpx.get(f"{cluster.node_url(0)}/metrics",
+    metrics = httpx.get(f"{cluster.node_url(0)}/metrics", timeout=60,
                         headers={"authorization": f"Bearer {cluster.keys['admin']}"}).text
     assert 'lakebed_cluster_replica_lag{collection="ops",shard="0"}' in metrics
     assert "lakebed_cluster_nodes_alive 3.0" in metrics

@@ -108,7 +108,7 @@ class ClusterClient:
 
     def refresh_nodes(self, every: float = 3.0) -> None:
         """Read the live nodes again when the last look is older than ``every`` seconds
-        (a node cut off stops heartbeating and leaves the list within ~6 s, so reads stop
+        (a node cut off stops heartbeating and leaves the list within ~10 s, so reads stop
         going to it before its requests would time out). Failures keep the old list."""
         now = time.monotonic()
         if now - self._nodes_at < every:

@@ -29,7 +29,7 @@ from typing import Any
 from lakebed.errors import AlreadyExists, BackendUnavailable, InvalidArgument, NotFound
 from lakebed.streams._nats import NatsBackend, _ApiError, _esc, _reply_meta, _unesc
 
-NODE_TTL = 6.0  # seconds a node stays a member without heartbeats
+NODE_TTL = 10.0  # seconds a node stays a member without heartbeats
 # JetStream's "temporarily unavailable" (no meta leader) and "no suitable peers" while
 # servers rejoin: both pass within seconds
 _TRANSIENT = frozenset({10008, 10005})
@@ -148,15 +148,18 @@ class ClusterLog(NatsBackend):
         "No responders" means no server takes the subject right now: a stream without a
         leader during an election, as well as a deleted stream. Both look the same, so the
         publish is tried again for up to 20 s (the same ids: what was stored is not stored
-        twice) before the NotFound stands."""
+        twice); after that it is reported as JetStream unavailable."""
         deadline = time.monotonic() + _TRANSIENT_S
         while True:
             try:
                 return self._run(self._append("cluster write", subjects, payloads, ids),
                                  timeout=self._ack_timeout * (self._append_tries + 4) + len(payloads) / 100)
-            except NotFound:
+            except NotFound as exc:
                 if time.monotonic() > deadline:
-                    raise
+                    # the collection's definition exists (the node checked it): no server
+                    # taking the subject for this long is JetStream unavailable here, e.g.
+                    # the node's side of a partition holds no quorum
+                    raise BackendUnavailable(f"{exc} for {_TRANSIENT_S:g} s") from None
                 time.sleep(0.25)
 
     def fetch(self, gen: str, shard: int, after: int, max_messages: int, wait: float) -> list[tuple[int, bytes]]:

@@ -277,28 +277,41 @@ class Node:
         self.rebuilds = 0  # replicas rebuilt from the log after their digest disagreed
         self._lock = threading.RLock()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self.on_read: Callable[[float], None] | None = None  # the read-latency metric
 
     # -- membership ---------------------------------------------------------------------
     def start(self) -> None:
-        """Heartbeat once, open the replicas this node holds, then go on every second."""
+        """Heartbeat once and open the replicas this node holds; then two threads go on
+        every second: the heartbeat (never held up by the other: a node whose heartbeat
+        waited on a slow definitions scan dropped out of the members on a loaded machine)
+        and the comparison of definitions and digests with the replicas here."""
         self.tick()
-        self._thread = threading.Thread(target=self._loop, name="lakebed-cluster-node", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._loop, args=(fn, what), name=f"lakebed-cluster-{what}",
+                                          daemon=True)
+                         for fn, what in ((self.beat, "heartbeat"), (self.reconcile, "sync"))]
+        for t in self._threads:
+            t.start()
 
-    def _loop(self) -> None:
+    def _loop(self, fn: Callable[[], None], what: str) -> None:
         while not self._stop.wait(self.heartbeat_every):
             try:
-                self.tick()
+                fn()
             except LakebedError as exc:
-                log.warning("node %s: heartbeat failed (%s)", self.id, exc)
+                log.warning("node %s: %s failed (%s)", self.id, what, exc)
 
     def tick(self) -> None:
-        """One heartbeat and one comparison of the definitions with the replicas here."""
-        self.sync()
+        """One comparison of the definitions with the replicas here, and one heartbeat."""
+        self.reconcile()
+        self.beat()
+
+    def beat(self) -> None:
+        """Write this node's heartbeat and read the others'."""
         self.log.node_heartbeat(self.id, self.state())
         self.peers = self.log.members()
+
+    def reconcile(self) -> None:
+        self.sync()
         self.check_divergence()
 
     def check_divergence(self) -> None:
@@ -321,12 +334,11 @@ class Node:
         applied: dict[str, dict[str, int]] = {}
         digests: dict[str, dict[str, list[Any]]] = {}
         errors = resets = 0
-        with self._lock:
-            for (name, shard), r in self.replicas.items():
-                applied.setdefault(name, {})[str(shard)] = r.applied
-                digests.setdefault(name, {})[str(shard)] = [r.applied, r.digest]
-                errors += r.errors
-                resets += r.resets
+        for (name, shard), r in list(self.replicas.items()):  # a copy: no lock, never held up
+            applied.setdefault(name, {})[str(shard)] = r.applied
+            digests.setdefault(name, {})[str(shard)] = [r.applied, r.digest]
+            errors += r.errors
+            resets += r.resets
         return {"id": self.id, "url": self.url, "started": self.started, "time": time.time(),
                 "applied": applied, "digests": digests, "apply_errors": errors, "consumer_resets": resets,
                 "rebuilds": self.rebuilds}
@@ -349,8 +361,8 @@ class Node:
 
     def close(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
+        for t in self._threads:
+            t.join(15)
         with self._lock:
             for r in self.replicas.values():
                 r.stop()
