@@ -16,7 +16,6 @@ leader has it when the read arrives: every write acknowledged before the read be
 from __future__ import annotations
 
 import builtins
-import contextlib
 import threading
 import time
 import uuid
@@ -290,8 +289,9 @@ class ClusterCollection:
                     got[int(s)] = entry
                     who[int(s)] = out["node"]
             if len(got) < self.shards:
-                with contextlib.suppress(BackendUnavailable):
-                    c.refresh()
+                # the live nodes again (cheap), not the whole status: that asks JetStream for
+                # every shard's state and waits out elections, seconds a read cannot spare
+                c.refresh_nodes(every=0.0)
         if len(got) < self.shards:
             raise BackendUnavailable(f"{self.name!r}: shards {sorted(set(range(self.shards)) - set(got))} found no "
                                      "replica that answered: " + "; ".join(errors[-6:]))
