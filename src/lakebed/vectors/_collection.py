@@ -348,7 +348,7 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
         txts = check_texts(texts, n)
         if n == 0:
             if log_seq is not None:
-                self._mark(log_seq, log_digest)
+                self._delete_record([], log_seq, log_digest)
             return
         with self._wlock:
             self._check_writable()
@@ -393,18 +393,8 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
             else:
                 bm = self._filter_keys(filter, snap=self._snap_now())
                 keys = list(bm) if bm is not None else []
-            if not keys:
-                if log_seq is not None:
-                    self._mark(log_seq, log_digest)
-                return 0
-            seq = self._seq + 1
-            header = {"seq": seq, "op": "delete", "keys": keys}
-            self._log_header(header, log_seq, log_digest)
-            assert self._wal is not None
-            self._wal.append(header)
-            self._apply(WalRecord(header, None))
-            self._seq = seq
-            self._refresh()
+            if keys or log_seq is not None:  # no keys: the record only carries the log position
+                self._delete_record(keys, log_seq, log_digest)
             return len(keys)
 
     @property
@@ -435,13 +425,13 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
             if log_digest is not None:
                 header["log_digest"] = str(log_digest)
 
-    def _mark(self, log_seq: int, log_digest: str | None = None) -> None:
-        """Record a log position with no change of points (a write that matched nothing):
-        a delete record with no keys, which older versions replay as a no-op."""
+    def _delete_record(self, keys: list[int], log_seq: int | None = None, log_digest: str | None = None) -> None:
+        """Write and apply a delete record; with no keys it records a log position and
+        changes no point (older versions replay it as a no-op)."""
         with self._wlock:
             self._check_writable()
             seq = self._seq + 1
-            header = {"seq": seq, "op": "delete", "keys": []}
+            header = {"seq": seq, "op": "delete", "keys": keys}
             self._log_header(header, log_seq, log_digest)
             assert self._wal is not None
             self._wal.append(header)
