@@ -25,6 +25,7 @@ from lakebed.errors import (
     MissingExtra,
     NotFound,
     PermissionDenied,
+    QualityError,
     ReadOnlyError,
     SchemaError,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "MissingExtra",
     "NotFound",
     "PermissionDenied",
+    "QualityError",
     "ReadOnlyError",
     "SchemaError",
     "__version__",

@@ -30,6 +30,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
                     "Vector collections: list, inspect, search, flush, compact, vacuum."),
     "features": ("lakebed.features.cli", "app", "The feature store: definitions, materialization, online lookups."),
     "streams": ("lakebed.streams.cli", "app", "Streams: create, list, tail, lag; replay stream feature views."),
+    "quality": ("lakebed.quality.cli", "app",
+                "Data quality: contracts, validation results, profiles, drift, reports."),
     "runs": ("lakebed.tracking.cli", "runs_app", "Experiment runs: list, show, compare."),
     "cluster": ("lakebed.cluster.cli", "app", "A lakebed cluster on NATS JetStream: status of nodes and shards."),
     "models": ("lakebed.tracking.cli", "models_app", "The model registry: list models, show versions."),

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table as RichTable
@@ -107,6 +108,19 @@ def generate_events(
         "transactions": txn_table(~late),
         "late_transactions": txn_table(late),
     }
+
+
+def _raw_batch(raw: pa.Table) -> pa.Table:
+    """A bronze batch typed like silver but not cleaned: repeated ids and missing amounts stay."""
+    return pa.table({
+        "txn_id": raw.column("txn_id"),
+        "user_id": pc.cast(raw.column("user_id"), pa.int64()),
+        "ts": pc.cast(raw.column("ts"), pa.timestamp("us", tz="UTC")),
+        "amount": pc.cast(pc.if_else(pc.equal(raw.column("amount"), ""), None,
+                                                     raw.column("amount")), pa.float64()),
+        "merchant": raw.column("merchant"),
+        "created_at": pc.cast(raw.column("created_at"), pa.timestamp("us", tz="UTC")),
+    })
 
 
 def pd_days(days: np.ndarray) -> np.ndarray:
@@ -199,6 +213,29 @@ def run_tables_tour(lake: lakebed.Lake, tour: Tour, data: dict[str, pa.Table]) -
         tour.say(f"silver.transactions {clean.num_rows:,} rows; schema: "
                  + escape(", ".join(f"{f.name}:{f.type}" for f in clean.schema)))
 
+    with tour.section("A data contract on silver: a bad batch is rejected, nothing written"):
+        from lakebed.quality import between, isin, not_null, row_count, unique
+
+        contract = lake.quality.contract(
+            "silver.transactions",
+            checks=[not_null("txn_id"), unique("txn_id"), not_null("amount"), between("amount", -100_000, 100_000),
+                    isin("merchant", MERCHANTS.tolist()), row_count(min=1)],
+            columns={"txn_id": "string", "user_id": "int64", "ts": "timestamp", "amount": "float64"},
+        )
+        tour.say(f"contract v{contract.version} on silver.transactions: "
+                 + escape(", ".join(c.label for c in contract.checks)))
+        # the late batch as it comes, without the cleaning step: repeats and missing amounts
+        raw = _raw_batch(data["late_transactions"])
+        try:
+            lake.tables.write("silver.transactions", raw)
+        except lakebed.QualityError as exc:
+            result: Any = exc.result
+            tour.say(f"[red]rejected[/red] a raw batch of {raw.num_rows:,} rows:")
+            for o in result.failed:
+                tour.say(f"  [red]✗[/red] {escape(o.name)}: {o.failing:,} rows")
+            tour.say(f"silver.transactions is still at version {lake.tables.version('silver.transactions')}; "
+                     f"the result is stored as {result.ref}")
+
     with tour.section("Gold: per-user aggregates"):
         gold = lake.sql(GOLD_USER_FEATURES)
         lake.tables.create("gold.user_features", data=gold)
@@ -241,6 +278,7 @@ AREA_TOURS = [
     ("Feature store: point-in-time training set, materialization, online lookup", "lakebed.features._demo"),
     ("Tracking: a scikit-learn run, a registered model, predictions, lineage", "lakebed.tracking._demo"),
     ("Streams: clicks streaming into windowed features online, a model scoring with both", "lakebed.streams._demo"),
+    ("Monitoring: the model's served inputs against its training set, a drift report", "lakebed.quality._demo"),
 ]
 
 

@@ -7,7 +7,8 @@ everything, or a leaf to handle one case::
     LakebedError
     ├── InvalidArgument          bad input: wrong type, wrong dimension, NaN, malformed filter
     │   ├── SchemaError          columns or types that do not fit a table or a feature view
-    │   └── FilterError          a payload filter that cannot be compiled
+    │   ├── FilterError          a payload filter that cannot be compiled
+    │   └── QualityError         rows that break a table's data contract (nothing was written)
     ├── NotFound                 no such table, collection, feature, run, model, version
     ├── AlreadyExists            the name is taken
     ├── ConflictError            a concurrent change or a rule that the request would break
@@ -43,6 +44,7 @@ __all__ = [
     "MissingExtra",
     "NotFound",
     "PermissionDenied",
+    "QualityError",
     "ReadOnlyError",
     "SchemaError",
     "raise_missing_extra",
@@ -63,6 +65,16 @@ class SchemaError(InvalidArgument):
 
 class FilterError(InvalidArgument):
     """A payload filter that is malformed or does not fit the field's type."""
+
+
+class QualityError(InvalidArgument):
+    """A write broke the table's data contract (``on_violation="reject"``): nothing was
+    written. ``result`` is the stored :class:`lakebed.quality.ValidationResult` naming each
+    failed check with its failing count and example rows."""
+
+    def __init__(self, message: str, result: object = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class NotFound(LakebedError, KeyError):

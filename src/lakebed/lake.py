@@ -27,6 +27,7 @@ from lakebed.storage import LakeLock
 
 if TYPE_CHECKING:
     from lakebed.features import FeatureStore
+    from lakebed.quality import Quality
     from lakebed.rag import Rag
     from lakebed.streams import Streams
     from lakebed.tables import Tables
@@ -145,7 +146,7 @@ def _check_catalog_backend(root: Path, recorded: str | None, catalog: str | None
 
 class Lake:
     """An open lake: hands out one object per area (``tables``, ``collections``,
-    ``features``, ``runs``, ``models``, ``lineage``, ``rag``).
+    ``features``, ``streams``, ``quality``, ``runs``, ``models``, ``lineage``, ``rag``).
 
     One process may write to an embedded lake at a time (an advisory lock; a second
     writer gets LockedError naming the holder); readers open with ``read_only=True``.
@@ -256,6 +257,11 @@ class Lake:
                         conn.execute(t.insert().values(key="online_namespace", value=ns))
             self._namespace = ns
         return ns
+
+    @property
+    def quality(self) -> Quality:
+        """Data quality: contracts enforced on writes, validation results, profiles, drift."""
+        return self._area("quality", "lakebed.quality", "Quality")  # type: ignore[no-any-return]
 
     @property
     def runs(self) -> Runs:

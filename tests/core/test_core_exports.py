@@ -13,7 +13,8 @@ def test_public_names() -> None:
         [
             "AlreadyExists", "AuthError", "BackendUnavailable", "ConflictError", "CorruptionError",
             "FilterError", "InvalidArgument", "Lake", "LakebedError", "LockedError", "MissingExtra",
-            "NotFound", "PermissionDenied", "ReadOnlyError", "SchemaError", "__version__", "connect",
+            "NotFound", "PermissionDenied", "QualityError", "ReadOnlyError", "SchemaError", "__version__",
+            "connect",
         ]
     )
     for name in lakebed.__all__:

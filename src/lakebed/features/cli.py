@@ -75,22 +75,28 @@ def _open(path: str, *, read_only: bool, online: str | None = None, catalog: str
         lake.close()
 
 
-def load_definitions(path: Path) -> list[Any]:
-    """Import a Python file and collect its top-level feature definitions."""
+def load_objects(path: Path, kinds: tuple[type, ...], what: str) -> list[Any]:
+    """Import a Python file and collect its top-level objects of ``kinds`` (``what`` names
+    them in the error when there are none)."""
     if not path.exists():
         raise InvalidArgument(f"no definitions file {path}")
-    name = f"lakebed_feature_defs_{abs(hash(str(path.resolve())))}"
+    name = f"lakebed_defs_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise InvalidArgument(f"{path} is not a Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # lets on-demand functions be found again by module name
     spec.loader.exec_module(module)
-    kinds = (Entity, FeatureView, OnDemandFeatureView, FeatureService)
     found = [v for k, v in vars(module).items() if not k.startswith("_") and isinstance(v, kinds)]
     if not found:
-        raise InvalidArgument(f"{path} defines no Entity, FeatureView, OnDemandFeatureView or FeatureService")
+        raise InvalidArgument(f"{path} defines no {what}")
     return found
+
+
+def load_definitions(path: Path) -> list[Any]:
+    """Import a Python file and collect its top-level feature definitions."""
+    return load_objects(path, (Entity, FeatureView, OnDemandFeatureView, FeatureService),
+                        "Entity, FeatureView, OnDemandFeatureView or FeatureService")
 
 
 def _print_plan(plan: Any, applied: bool) -> None:

@@ -60,7 +60,7 @@ def write_scope(method: str, path: str) -> str | None:
             return "keys"
         if parts[1] == "collections" and len(parts) >= 3:
             return f"collections/{parts[2]}"
-        if parts[1] in ("tables", "streams", "runs", "models", "lineage", "predictions"):
+        if parts[1] in ("tables", "streams", "runs", "models", "lineage", "predictions", "quality"):
             return None  # read workers serve none of these themselves (stream appends: no refresh)
     return "*"
 

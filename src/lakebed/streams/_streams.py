@@ -284,10 +284,19 @@ class Stream:
         """
         self._area.lake.check_writable()
         table = self.validate(rows)
+        spec = self.spec
+        gate = self._gate()
+        if gate is not None and table.num_rows:
+            keep = gate.check(table, "stream")  # QualityError (nothing appended) under reject
+            if ids is not None and keep.num_rows != table.num_rows:  # quarantined rows take their ids along
+                failed = set(range(table.num_rows)) - set(gate.kept_rows)
+                ids = [i for k, i in enumerate(ids) if k not in failed]
+            table = keep
         n = table.num_rows
         if n == 0:
+            if gate is not None:
+                gate.record(None)
             return []
-        spec = self.spec
         if ids is not None:
             if isinstance(ids, str) or len(ids) != n:
                 raise InvalidArgument(f"append to stream {spec.name!r}: ids must be a list with one id per row "
@@ -319,7 +328,17 @@ class Stream:
         for k, idx in rows_of.items():
             for i, off in zip(idx.tolist(), got[k], strict=True):
                 out[i] = Position(k, off)
+        if gate is not None:
+            gate.record(None)
         return out
+
+    def _gate(self) -> Any:
+        """The data contract's check of an append (None when the stream has none)."""
+        from lakebed.quality._contracts import WriteGate, current_contract
+
+        target = f"stream:{self.name}"
+        contract = current_contract(self._area.lake, target)
+        return None if contract is None else WriteGate(self._area.lake, target, contract)
 
     # -- reading -----------------------------------------------------------------------
     def bounds(self) -> builtins.list[tuple[int, int]]:

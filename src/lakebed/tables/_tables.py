@@ -334,10 +334,18 @@ class Tables:
             first = dt.version() + 1
             target = _arrow_schema(dt)
             arrow = to_arrow(data, target)
+            gate = self._gate(name)
+            if isinstance(arrow, pa.RecordBatchReader) and gate is not None:
+                arrow = arrow.read_all()  # a contract judges the whole batch before any of it is written
             if isinstance(arrow, pa.RecordBatchReader):
                 source: Any = _ConformedReader(arrow, target, schema_mode == "merge")
             else:
                 source = conform(arrow, target, allow_new=schema_mode == "merge")
+            if gate is not None:
+                source = gate.check(source, mode)
+                if source.num_rows == 0 and mode == "append":  # every row was quarantined
+                    gate.record(None)
+                    return dt.version()
             try:
                 props = None
                 if commit_metadata:
@@ -355,7 +363,16 @@ class Tables:
                 raise SchemaError(f"cannot write to {name!r}: {exc}") from None
             dt.update_incremental()
             self._durability.committed(Path(path), first, dt.version())
+            if gate is not None:
+                gate.record(dt.version())
             return dt.version()
+
+    def _gate(self, name: str) -> Any:
+        """The data contract's check of a write to ``name`` (None when it has no contract)."""
+        from lakebed.quality._contracts import WriteGate, current_contract
+
+        contract = current_contract(self._lake, name)
+        return None if contract is None else WriteGate(self._lake, name, contract)
 
     def merge(self, name: str, data: Any, on: Sequence[str] | str) -> int:
         """Upsert: rows whose ``on`` keys match are updated, the others inserted.
@@ -393,6 +410,12 @@ class Tables:
                 raise InvalidArgument(
                     f"the data has duplicate keys on {keys}; each key may appear once in a merge"
                 )
+            gate = self._gate(name)
+            if gate is not None:
+                source = gate.check(source, "merge", keys)
+                if source.num_rows == 0:  # every row was quarantined
+                    gate.record(None)
+                    return dt.version()
             predicate = " AND ".join(f'target."{k}" = source."{k}"' for k in keys)
             try:
                 (
@@ -406,6 +429,8 @@ class Tables:
                 raise SchemaError(f"cannot merge into {name!r}: {exc}") from None
             dt.update_incremental()
             self._durability.committed(Path(path), first, dt.version())
+            if gate is not None:
+                gate.record(dt.version())
             return dt.version()
 
     def delete(self, name: str, where: str) -> int:

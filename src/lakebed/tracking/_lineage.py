@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from lakebed.lake import Lake
 
-KINDS = ("table", "featureview", "run", "model", "predictions", "collection")
+KINDS = ("table", "featureview", "run", "model", "predictions", "collection", "quality")
 _REF = re.compile(r"([a-z_]+):(.+)")
 
 
@@ -47,7 +47,7 @@ def parse_ref(ref: str) -> tuple[str, str, str | None]:
             f"{', '.join(KINDS)} (e.g. 'table:gold.train@3', 'model:fraud@champion')"
         )
     kind, rest = m.group(1), m.group(2)
-    if kind == "run":
+    if kind in ("run", "quality"):
         return kind, rest, None
     name, at, version = rest.rpartition("@")
     if not at:
@@ -162,6 +162,7 @@ _COLORS = {
     "model": "green",
     "predictions": "blue",
     "collection": "red",
+    "quality": "bright_white",
 }
 
 
