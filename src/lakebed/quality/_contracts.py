@@ -501,7 +501,28 @@ def _diff(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
 
 
 def current_contract(lake: Lake, name: str) -> Contract | None:
-    """The contract in force for table ``name`` (None when there is none)."""
+    """The contract in force for table ``name`` (None when there is none).
+
+    A writable lake caches the answer: it holds the writer lock, so contracts change only
+    through this handle (:meth:`Contracts.apply` and ``drop_contract`` clear the cache),
+    and a write or an append asks once per call."""
+    cache: dict[str, Contract | None] | None = None
+    if not lake.read_only:
+        cache = lake.__dict__.setdefault("_quality_contracts", {})
+        if name in cache:
+            return cache[name]
+    found = _load_contract(lake, name)
+    if cache is not None:
+        cache[name] = found
+    return found
+
+
+def forget_contracts(lake: Lake) -> None:
+    """Clear the cache of :func:`current_contract` (after contracts changed)."""
+    lake.__dict__.pop("_quality_contracts", None)
+
+
+def _load_contract(lake: Lake, name: str) -> Contract | None:
     t = qs.contracts
     with lake.catalog.connect() as conn:
         row = conn.execute(
@@ -570,6 +591,7 @@ class Contracts:
         plan = self.plan(wanted.values(), prune=prune)
         t = qs.contracts
         now = time.time()
+        forget_contracts(self._lake)
         with self._lake.catalog.begin() as conn:
             for ch in plan.changes:
                 if ch.action in ("create", "update"):
@@ -631,6 +653,7 @@ class Contracts:
         """Stop enforcing the contract of ``table`` (its versions stay in the history)."""
         self._lake.check_writable()
         c = self.get_contract(table)
+        forget_contracts(self._lake)
         with self._lake.catalog.begin() as conn:
             conn.execute(qs.contracts.insert().values(target=table, version=(c.version or 0) + 1, spec=None,
                                                       deleted=True, created_at=time.time()))
