@@ -788,7 +788,23 @@ def run_checks(
     dataset: dict[int, tuple[bool, str]] | None = None,
     sample_columns: Sequence[str] | None = None,
 ) -> list[Outcome]:
-    """Run ``checks`` over ``df`` in one polars pass: failing counts and example rows.
+    """Run ``checks`` over ``df`` in one polars pass: failing counts and example rows
+    (:func:`check_masks` without the masks)."""
+    return check_masks(df, checks, samples=samples, overrides=overrides, dataset=dataset,
+                       sample_columns=sample_columns)[0]
+
+
+def check_masks(
+    df: pl.DataFrame,
+    checks: Sequence[Check],
+    *,
+    samples: int = SAMPLES,
+    overrides: dict[int, pl.Expr] | None = None,
+    dataset: dict[int, tuple[bool, str]] | None = None,
+    sample_columns: Sequence[str] | None = None,
+) -> tuple[list[Outcome], pl.DataFrame]:
+    """Run ``checks`` over ``df`` in one polars pass: the outcomes, and the mask of each row
+    check (column ``__v<i>`` of the second frame: True on a failing row).
 
     ``overrides`` replaces the violation expression of some checks (unique keys judged
     against stored rows, when a write is checked); ``dataset`` gives the verdicts of
@@ -833,7 +849,7 @@ def run_checks(
             failing = 0 if passed else 1
         out.append(Outcome(check.label, check.kind, check.level, check.column_label(), passed, failing, rows,
                            detail, picked))
-    return out
+    return out, masks
 
 
 def _sample_columns(check: Check, shown: Sequence[str]) -> list[str]:

@@ -39,6 +39,7 @@ from lakebed.quality._checks import (
     Unique,
     _pl,
     check_from_spec,
+    check_masks,
     jsonable,
     run_checks,
 )
@@ -351,7 +352,8 @@ class WriteGate:
                     newest = old if newest is None or (old is not None and old > newest) else newest  # type: ignore[operator]
                 dataset[i] = check.judge(newest)
         work = df.with_columns(**extra) if extra else df
-        outcomes = run_checks(work, c.checks, overrides=overrides, dataset=dataset, sample_columns=df.columns)
+        outcomes, masks = check_masks(work, c.checks, overrides=overrides, dataset=dataset,
+                                      sample_columns=df.columns)
         so = schema_outcome(c, schema, df.height)
         if so is not None:
             outcomes.insert(0, so)
@@ -367,18 +369,12 @@ class WriteGate:
                                                == "quarantine"), result)
         if action != "quarantine":
             return batch
-        from lakebed.quality._checks import violations, with_sql_columns
-
-        work = with_sql_columns(work, c.checks, schema)
-        exprs = violations(work, c.checks, schema, overrides)
-        flags = work.select([
-            (e if e is not None else pl.lit(False)).alias(f"__f{i}") for i, e in enumerate(exprs)
-        ])
+        flags = masks.select([pl.col(f"__v{i}") for i in range(len(c.checks)) if f"__v{i}" in masks.columns])
         bad = flags.select(pl.any_horizontal(pl.all()).alias("bad"))["bad"]
-        labels = [ch.label for ch in c.checks]
         reasons = flags.select(
-            pl.concat_list([pl.when(pl.col(f"__f{i}")).then(pl.lit(labels[i])).otherwise(pl.lit(None, pl.String))
-                            for i in range(len(labels))]).list.drop_nulls().alias(REASONS)
+            pl.concat_list([pl.when(pl.col(f"__v{i}")).then(pl.lit(ch.label)).otherwise(pl.lit(None, pl.String))
+                            for i, ch in enumerate(c.checks) if f"__v{i}" in masks.columns])
+            .list.drop_nulls().alias(REASONS)
         )[REASONS]
         mask = bad.to_arrow()
         self.kept_rows = [i for i, b in enumerate(bad.to_list()) if not b]
