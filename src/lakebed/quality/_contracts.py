@@ -286,11 +286,14 @@ def _result_from_row(r: Any) -> ValidationResult:
 
 
 # -- reading stored data with polars --------------------------------------------------------
-def table_frame(lake: Lake, name: str, version: int | None, columns: Sequence[str] | None) -> pl.DataFrame:
-    """The table's columns at ``version`` as a polars DataFrame, read from its Parquet files."""
+def table_frame(lake: Lake, name: str, version: int | None, columns: Sequence[str] | None,
+                dt_: Any = None) -> pl.DataFrame:
+    """The table's columns at ``version`` as a polars DataFrame, read from its Parquet files
+    (``dt_``: the DeltaTable at that version, when the caller has it open already)."""
     pl = _pl()
     tables = lake.tables
-    dt_ = tables._delta(name, version)
+    if dt_ is None:
+        dt_ = tables._delta(name, version)
     schema = pa.schema(dt_.schema().to_arrow())  # type: ignore[call-overload]
     cols = list(dict.fromkeys(columns)) if columns is not None else schema.names
     partitioned = bool(dt_.metadata().partition_columns)
@@ -683,14 +686,15 @@ class Contracts:
             else:
                 contract = self.get_contract(name)
             tables = self._lake.tables
-            v = tables.version(name) if version is None else version
-            schema = tables.schema(name, v)
+            dt_ = tables._delta(name, version)  # opened once: version, schema, files, count
+            v = dt_.version()
+            schema = pa.schema(dt_.schema().to_arrow())  # type: ignore[call-overload]
             contract.bind(schema)
             cols = _needed_columns(contract.checks, schema)
             if cols:
-                df = table_frame(self._lake, name, v, cols)
+                df = table_frame(self._lake, name, v, cols, dt_)
             else:  # only dataset checks without columns (row_count): n rows of nothing
-                n = int(tables._delta(name, v).to_pyarrow_dataset().count_rows())
+                n = int(dt_.to_pyarrow_dataset().count_rows())
                 df = pl.select(pl.repeat(None, n, dtype=pl.Null).alias("__lakebed_n"))
             outcomes = run_checks(df, contract.checks, samples=samples,
                                   sample_columns=[c for c in df.columns if not c.startswith("__lakebed_")])
