@@ -11,6 +11,9 @@ When a service is unreachable those tests skip with a message, unless
 - ``nats_url``: a NATS server with JetStream (``LAKEBED_TEST_NATS_URL``, default
   ``nats://127.0.0.1:4222``) and a namespace of the test's own, purged afterwards.
 
+- ``demo_lake``: one quick demo lake for the session (built once by ``run_demo``): its
+  path and the tour's text. Tests that write take a copy (``copy_demo_lake``).
+
 - ``dataset``: ``dataset("hybrid-dev")`` is the folder of a shared dataset, found in
   ``$LAKEBED_DATASETS`` or else at ``../shared/datasets`` from the project root (where CI
   puts it, next to the clone); the test skips, naming both, when it is not there.
@@ -155,3 +158,26 @@ def streams_url(request: pytest.FixtureRequest) -> str | None:
     if request.param == "nats":
         return str(request.getfixturevalue("nats_url"))
     return str(request.getfixturevalue("redis_url"))
+
+
+@pytest.fixture(scope="session")
+def demo_lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The demo lake (quick size), built once per session, and the text its tour printed.
+    Read it only; a test that writes works on ``copy_demo_lake``."""
+    from rich.console import Console
+
+    from lakebed.demo import run_demo
+
+    console = Console(record=True, width=120)
+    root = run_demo(tmp_path_factory.mktemp("demo") / "lake", console, quick=True)
+    return root, console.export_text()
+
+
+@pytest.fixture
+def copy_demo_lake(demo_lake: tuple[Path, str], tmp_path: Path) -> Path:
+    """A private copy of the session's demo lake, free to write to."""
+    import shutil
+
+    target = tmp_path / "lake"
+    shutil.copytree(demo_lake[0], target)
+    return target

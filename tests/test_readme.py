@@ -33,7 +33,7 @@ SERVED = 'lakebed.connect("http://127.0.0.1:8765"'
 CLUSTER = "lakebed+cluster://127.0.0.1:8771,127.0.0.1:8772,127.0.0.1:8773"
 # `lakebed` commands that are not run: long-running, needing a terminal, or a cluster
 # (the cluster commands run against the README's cluster in tests/cluster).
-COMMANDS_NOT_RUN = ("lakebed serve", "lakebed demo", "lakebed cluster")
+COMMANDS_NOT_RUN = ("lakebed serve", "lakebed demo", "lakebed cluster", "lakebed ui")
 
 
 def blocks(kind: str) -> list[str]:

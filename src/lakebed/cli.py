@@ -255,6 +255,33 @@ def serve(
         on_ready=lambda: console.print(f"serving [bold]{path}[/] on http://{host}:{port} (OpenAPI at /docs{more})"))
 
 
+@app.command()
+def ui(
+    path: LakePath,
+    host: Annotated[str, typer.Option(help="Loopback address to bind (the UI of an embedded lake stays on this "
+                                           "machine; use `lakebed serve` with API keys to share it).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8766,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open the UI in the default browser.")] = False,
+) -> None:
+    """Browse the lake in a web browser: tables, collections, features, runs, models, lineage, quality."""
+    from lakebed.server import serve as run
+    from lakebed.server._app import is_loopback
+
+    if not is_loopback(host):
+        raise typer.BadParameter(f"{host!r} is not a loopback address; `lakebed ui` serves on this machine only "
+                                 "(use `lakebed serve` with an API key to share a lake)", param_hint="--host")
+    url = f"http://{host}:{port}/ui/"
+
+    def ready() -> None:
+        console.print(f"lakebed UI of [bold]{path}[/] at [bold]{url}[/] (Ctrl-C stops it)")
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(url)
+
+    run(path, host=host, port=port, on_ready=ready)
+
+
 CheckPath = Annotated[
     Path, typer.Argument(envvar="LAKEBED_LAKE", help="Path of the lake (or LAKEBED_LAKE).")
 ]

@@ -21,10 +21,8 @@ def test_generated_events_are_deterministic_and_dirty() -> None:
     assert min(late.column("created_at").to_pylist()) > max(txns.column("ts").to_pylist())
 
 
-def test_demo_runs_end_to_end(tmp_path: Path) -> None:
-    console = Console(record=True, width=120)
-    root = run_demo(tmp_path / "lake", console, quick=True)
-    out = console.export_text()
+def test_demo_runs_end_to_end(demo_lake: tuple[Path, str]) -> None:
+    root, out = demo_lake
     assert "Time travel" in out and "done" in out
     with lakebed.connect(root, read_only=True) as lake:
         for name in ["bronze.transactions", "silver.transactions", "gold.user_features"]:

@@ -18,7 +18,10 @@ def test_demo_section_on_a_fresh_lake(lake):
     assert "model:fraud@1" in text and "table:gold.fraud_train@0" in text
     assert lake.models.get("fraud@champion").version == 1
     assert lake.predictions("fraud@champion").read().num_rows == 5
-    assert lake.runs.search("tags.demo = 'yes'").num_rows == 2
+    assert lake.runs.search("tags.demo = 'yes'").num_rows == 3
+    ids = lake.runs.search("").column("run_id").to_pylist()
+    curves = [lake.runs.get(r).metric_history("val_log_loss") for r in ids]
+    assert all(c.num_rows == 10 and c.column("step").to_pylist() == list(range(10)) for c in curves)
 
 
 def test_demo_section_uses_gold_user_features(lake):

@@ -142,12 +142,18 @@ class RemoteRuns:
         return RemoteRun(self._http, self._http.request("GET", f"/v1/runs/{run_id}"))
 
     def search(self, query: str = "", experiment: str | Iterable[str] | None = None,
-               order_by: Iterable[str] | None = None, limit: int | None = 100) -> pa.Table:
+               order_by: Iterable[str] | None = None, limit: int | None = 100, offset: int = 0) -> pa.Table:
         exp = experiment if isinstance(experiment, str) or experiment is None else builtins.list(experiment)
         body = {"query": query, "experiment": exp, "order_by": builtins.list(order_by) if order_by else None,
-                "limit": limit}
+                "limit": limit, "offset": offset}
         return self._http.request("POST", "/v1/runs/search", json=body, idempotent=True,  # type: ignore[no-any-return]
                                   expect_arrow=True)
+
+    def count(self, query: str = "", experiment: str | Iterable[str] | None = None) -> int:
+        exp = experiment if isinstance(experiment, str) or experiment is None else builtins.list(experiment)
+        out = self._http.request("POST", "/v1/runs/count", json={"query": query, "experiment": exp},
+                                 idempotent=True)
+        return int(out["count"])
 
     def list(self, experiment: str | None = None, *, status: str | None = None,
              limit: int | None = None) -> pa.Table:

@@ -318,6 +318,9 @@ def create_app(lake: Lake, *, max_body_bytes: int = DEFAULT_MAX_BODY, changes: C
     from lakebed.server.routers import streams as stream_routes
 
     app.include_router(stream_routes.router(lake, auth, metrics))
+    from lakebed.ui import mount as mount_ui
+
+    mount_ui(app, lake, auth)
     wrapped_app = app.build_middleware_stack
 
     fast = hot_routes(lake, auth, metrics, max_body_bytes)

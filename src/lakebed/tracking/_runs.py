@@ -639,6 +639,7 @@ class Runs:
         experiment: str | Iterable[str] | None = None,
         order_by: Iterable[str] | None = None,
         limit: int | None = 100,
+        offset: int = 0,
     ) -> pa.Table:
         """Runs matching ``query`` as an Arrow table: one row per run, attribute columns
         then ``metrics.<key>`` (latest value), ``params.<key>`` and ``tags.<key>``.
@@ -647,7 +648,8 @@ class Runs:
         ``params.x``, ``tags.x`` and attributes (``status``, ``name``, ``experiment``,
         ``start_time``, ...), joined by ``and`` / ``or`` with parentheses; strings in
         single quotes. The filter, ordering and limit run as one SQL statement.
-        Default order: newest first.
+        Default order: newest first. ``offset`` skips that many matching runs (pages;
+        :meth:`count` gives the total).
 
         Example:
             >>> import lakebed
@@ -660,6 +662,8 @@ class Runs:
         """
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise InvalidArgument(f"limit must be a non-negative integer or None, got {limit!r}")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidArgument(f"offset must be a non-negative integer, got {offset!r}")
         if isinstance(order_by, str):
             order_by = [order_by]
         node = parse(query)
@@ -688,12 +692,42 @@ class Runs:
         stmt = stmt.select_from(src).order_by(*order_cols, s.runs.c.start_time.desc(), s.runs.c.id)
         if limit is not None:
             stmt = stmt.limit(limit)
+        if offset:
+            stmt = stmt.offset(offset)
         with self._catalog.connect() as conn:
             rows = conn.execute(stmt).all()
             # plain DBAPI tuples: these columns need no type processing, and Row objects
             # for a few hundred thousand key-values cost more than the query
             kv = conn.execute(self._kv_query(stmt, rows)).cursor.fetchall() if rows else []
         return _to_arrow(list(rows), kv)
+
+    def count(self, query: str = "", experiment: str | Iterable[str] | None = None) -> int:
+        """How many runs :meth:`search` would find for ``query`` (without a limit).
+
+        Example:
+            >>> import lakebed
+            >>> with lakebed.connect(":memory:") as lake:
+            ...     for lr in (0.1, 0.01, 0.001):
+            ...         with lake.runs.start(experiment="x") as run:
+            ...             run.log_metric("auc", lr)
+            ...     lake.runs.count("metrics.auc < 0.05")
+            2
+        """
+        node = parse(query)
+        self.flush()
+        src: Any = s.runs
+        stmt = sa.select(sa.func.count(sa.distinct(s.runs.c.id)))
+        if node is not None:
+            inner, where = compile_joins(node, self._catalog.dialect)
+            for t, on in inner:
+                src = src.join(t, on)
+            if where is not None:
+                stmt = stmt.where(where)
+        if experiment is not None:
+            names = [experiment] if isinstance(experiment, str) else builtins.list(experiment)
+            stmt = stmt.where(s.runs.c.experiment.in_(names))
+        with self._catalog.connect() as conn:
+            return int(conn.execute(stmt.select_from(src)).scalar_one())
 
     def list(self, experiment: str | None = None, *, status: str | None = None, limit: int | None = None) -> pa.Table:
         """All runs (of an experiment, with a status), newest first, as in :meth:`search`."""

@@ -57,6 +57,22 @@ def _side_grant(key: Any, side: str) -> None:
     key.allows("read", "tables", name.split("@", 1)[0])
 
 
+def build_report(lake: Lake, key: Any, table: str | None, reference: str | None, current: str | None,
+                 results: int) -> Any:
+    """The report of ``table``'s results and/or the drift from ``reference`` to ``current``,
+    each side checked against ``key``'s grants (also the web UI's)."""
+    if (reference is None) != (current is None):
+        raise InvalidArgument("give both reference= and current=, or neither")
+    if table is not None and key is not None:
+        key.allows("read", "tables", table)
+    drift = None
+    if reference is not None and current is not None:
+        _side_grant(key, reference)
+        _side_grant(key, current)
+        drift = lake.quality.drift(reference, current)
+    return lake.quality.report(table=table, drift=drift, results=results)
+
+
 def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
     r = APIRouter(prefix="/v1/quality", tags=["quality"])
 
@@ -147,16 +163,7 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
         current: str | None = Query(None, pattern=REF), results: int = Query(50, ge=1, le=1000),
         format: Literal["html", "json"] = "html", key: Any = auth.need("read"),
     ) -> Response:
-        if (reference is None) != (current is None):
-            raise InvalidArgument("give both reference= and current=, or neither")
-        if table is not None and key is not None:
-            key.allows("read", "tables", table)
-        drift = None
-        if reference is not None and current is not None:
-            _side_grant(key, reference)
-            _side_grant(key, current)
-            drift = quality().drift(reference, current)
-        rep = quality().report(table=table, drift=drift, results=results)
+        rep = build_report(lake, key, table, reference, current, results)
         if format == "json":
             import json
 

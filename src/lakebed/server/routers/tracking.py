@@ -57,6 +57,7 @@ class Search(BaseModel):
     experiment: str | list[str] | None = None
     order_by: list[str] | None = None
     limit: int | None = Field(100, ge=1, le=1_000_000)
+    offset: int = Field(0, ge=0, lt=2**31)
 
 
 class Register(BaseModel):
@@ -109,7 +110,11 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
             dependencies=[read_runs])
     def search(body: Search) -> Response:
         return arrow_response(lake.runs.search(body.query, experiment=body.experiment, order_by=body.order_by,
-                                               limit=body.limit))
+                                               limit=body.limit, offset=body.offset))
+
+    @r.post("/runs/count", summary="How many runs a search finds", dependencies=[read_runs])
+    def count(body: Search) -> dict[str, int]:
+        return {"count": lake.runs.count(body.query, experiment=body.experiment)}
 
     @r.get("/runs/{run_id}", summary="A run with its params, metrics and tags", dependencies=[read_runs])
     def get(run_id: str) -> Response:
