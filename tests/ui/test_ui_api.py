@@ -73,6 +73,8 @@ def test_collection_search_lineage_runs_and_quality(demo_client: tuple[lakebed.L
     assert hits and all(h["payload"]["topic"] == "databases" for h in hits)
     detail = c.get("/ui/api/collections/demo_docs").json()
     assert detail["stats"]["points"] == col.count() and "topic" in detail["payload_indexes"]
+    segs = detail["stats"]["segments"]
+    assert sum(x["live"] for x in segs) == col.count() and sum(x["deleted"] for x in segs) == col.stats()["deleted"]
     text = c.post("/ui/api/collections/lakebed_docs/search", json={"mode": "keyword", "q": "feature store"}).json()
     assert text["hits"] and text["plan"] is None
 
@@ -80,6 +82,8 @@ def test_collection_search_lineage_runs_and_quality(demo_client: tuple[lakebed.L
     run_id = lake.models.get("fraud@1").run_id
     edges = {(e["source"], e["target"]) for e in graph["edges"]}
     assert (f"run:{run_id}", "model:fraud@1") in edges
+    labels = {(e["source"], e["target"]): e["label"] for e in graph["edges"]}
+    assert labels[("model:fraud@1", "predictions:fraud@1")] == "predicted @1"  # the version on the edge
     tables = [n for n in graph["nodes"] if n["kind"] == "table"]
     assert any((n["id"], f"run:{run_id}") in edges and n["link"].startswith("/ui/tables/") for n in tables)
 

@@ -68,6 +68,7 @@ class Tab:
 
     def __init__(self, browser: Any, site: Site, key: str | None) -> None:
         self.site = site
+        self.shots = key == site.keys["admin"]
         self.context = browser.new_context(viewport={"width": 1400, "height": 900})
         self.page = self.context.new_page()
         self.errors: list[str] = []
@@ -80,14 +81,15 @@ class Tab:
             self.page.wait_for_selector('[data-testid="page-overview"][data-ready="1"]')
 
     def open(self, path: str, name: str, shot: str | None = None) -> Any:
-        """Go to ``path``, wait until page ``name`` has its data; the load time in ms."""
+        """Go to ``path``, wait until page ``name`` has its data (a screenshot named ``shot``
+        with the write key); the page's root element."""
         self.page.goto(self.site.url + path)
         root = self.page.locator(f'[data-testid="page-{name}"][data-ready="1"]')
         root.wait_for(timeout=15_000)
         ms = self.page.evaluate(
             "() => { const m = performance.getEntriesByName('lakebed:ready'); return m.length ? m[m.length - 1]"
             ".startTime : null }")
-        if shot:
+        if shot and self.shots:
             self.page.screenshot(path=str(self.site.shots / f"{shot}.png"), full_page=False)
         print(f"{path}: ready in {ms:.0f} ms" if ms is not None else f"{path}: no ready mark")
         return root
@@ -96,9 +98,12 @@ class Tab:
         self.context.close()
 
 
-def test_every_page_shows_the_lake(browser: Any, site: Site) -> None:
+@pytest.mark.parametrize("who", ["admin", "read"])
+def test_every_page_shows_the_lake(browser: Any, site: Site, who: str) -> None:
+    """The same flows with a write key and a read key (which sees every page); screenshots
+    are taken once, with the write key."""
     lake = site.lake
-    tab = Tab(browser, site, site.keys["admin"])
+    tab = Tab(browser, site, site.keys[who])
     page = tab.page
     run_id = lake.models.get("fraud@1").run_id
     assert run_id is not None
@@ -121,7 +126,8 @@ def test_every_page_shows_the_lake(browser: Any, site: Site) -> None:
     page.get_by_test_id("sql-run").click()
     n = lake.tables.read("silver.transactions").num_rows
     page.wait_for_function(f"() => document.body.innerText.includes('{n}')", timeout=10_000)
-    page.screenshot(path=str(site.shots / "sql.png"))
+    if tab.shots:
+        page.screenshot(path=str(site.shots / "sql.png"))
 
     tab.open("/ui/collections", "collections", "collections")
     tab.open("/ui/collections/lakebed_docs", "collection", None)
@@ -133,7 +139,8 @@ def test_every_page_shows_the_lake(browser: Any, site: Site) -> None:
     expect = lake.collections.open("lakebed_docs").query("how are feature values served online?",
                                                          mode="vector", k=1)[0].id
     assert hit.get_attribute("data-id") == str(expect)
-    page.screenshot(path=str(site.shots / "collection.png"))
+    if tab.shots:
+        page.screenshot(path=str(site.shots / "collection.png"))
 
     root = tab.open("/ui/features", "features", "features")
     assert "user_clicks" in root.inner_text() and "clicks" in root.inner_text()
@@ -158,11 +165,14 @@ def test_every_page_shows_the_lake(browser: Any, site: Site) -> None:
 
 
 def test_lineage_clicks_through_from_model_to_source_table(browser: Any, site: Site) -> None:
-    tab = Tab(browser, site, site.keys["read"])
+    tab = Tab(browser, site, site.keys["admin"])
     page = tab.page
     run_id = site.lake.models.get("fraud@1").run_id
     tab.open("/ui/models/fraud", "model")
-    tab.open("/ui/lineage?ref=model:fraud@1", "lineage", "lineage")
+    page.locator('[data-testid="page-model"] a[href*="/ui/lineage"]').first.click()  # the model's lineage
+    page.locator('[data-testid="page-lineage"][data-ready="1"]').wait_for(timeout=15_000)
+    assert "ref=model%3Afraud%401" in page.url or "ref=model:fraud@1" in page.url
+    page.screenshot(path=str(site.shots / "lineage.png"))
     edges = page.get_by_test_id("lineage-edges").inner_text()
     assert f"run:{run_id}" in edges and "model:fraud@1" in edges
     table_node = page.locator('[data-testid="lineage-node"][data-ref^="table:"]').first
@@ -191,7 +201,7 @@ def test_writes_with_a_write_key_and_refused_with_a_read_key(browser: Any, site:
     reader = Tab(browser, site, site.keys["read"])
     page = reader.page
     reader.open("/ui/models/fraud", "model")
-    assert page.get_by_test_id("read-only").is_visible()
+    page.get_by_test_id("read-only").wait_for(timeout=10_000)  # the session answers beside the page's data
     assert page.get_by_test_id("alias-submit").is_disabled()
     # the server refuses the write whatever the page shows
     status = page.evaluate("""async () => (await fetch('/ui/api/models/fraud/aliases', {method: 'POST',

@@ -66,7 +66,11 @@ export async function api(path, { method = 'GET', params, body, signal, noRedire
     const err = (data && data.error) || {};
     const msg = err.message || (text && !data ? text.slice(0, 300) : `${res.status} ${res.statusText}`);
     const e = new ApiError(res.status, err.type || 'http', msg);
-    if (res.status === 401 && !noRedirect) navigate(loginUrl(currentHref()));
+    // several requests of one page may all answer 401: the first one sends the user to the
+    // key form (remembering the page), the others must not replace that with the form itself
+    if (res.status === 401 && !noRedirect && !currentHref().startsWith('/ui/login')) {
+      navigate(loginUrl(currentHref()));
+    }
     throw e;
   }
   return data;

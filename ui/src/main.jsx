@@ -183,9 +183,9 @@ function App() {
         <ErrorBox error={error} />
       </section>
     );
-  } else if (!session) {
-    body = <div class="loading">Loading…</div>;
   } else {
+    // the page asks for its data at once, beside /session (not after it): a page load is
+    // one round trip after the script, not two; write controls stay off until the session says
     body = <Routed key={loc.path} path={loc.path} />;
   }
   return (

@@ -257,6 +257,7 @@ def _record(store: FeatureStore, view: str, version: int, end_us: int, rows: int
 
 
 def status(store: FeatureStore) -> list[dict[str, Any]]:
+    known = store.__dict__.setdefault("_newest_events", {})
     store.registry.refresh_if_changed()
     last = _last_ends(store)
     out = []
@@ -267,12 +268,21 @@ def status(store: FeatureStore) -> list[dict[str, Any]]:
                 continue
             newest = None
             if store.lake.tables.exists(spec["source"]):
-                if con is None:
-                    con = sandboxed_duckdb(read_dirs=[store.lake.path / "tables"], timezone=None)
-                register_source(con, store, spec["source"], f"__src{i}")
-                val = con.sql(f"SELECT max(epoch_us({q(spec['timestamp_field'])})) FROM __src{i}").fetchall()[0]
-                if val[0] is not None:
-                    newest = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(val[0]))
+                # a table version never changes, so its newest event is computed once per version
+                # (created_at tells a dropped and re-created table of the same name apart)
+                source = spec["source"]
+                memo = (source, store.lake.tables._row(source).created_at, store.lake.tables.version(source),
+                        spec["timestamp_field"])
+                if memo not in known:
+                    if con is None:
+                        con = sandboxed_duckdb(read_dirs=[store.lake.path / "tables"], timezone=None)
+                    register_source(con, store, spec["source"], f"__src{i}")
+                    val = con.sql(f"SELECT max(epoch_us({q(spec['timestamp_field'])})) FROM __src{i}").fetchall()[0]
+                    if len(known) > 10_000:
+                        known.clear()
+                    known[memo] = (None if val[0] is None else
+                                     datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(val[0])))
+                newest = known[memo]
             out.append(_status_row(store, name, version, spec, newest, last))
     finally:
         if con is not None:

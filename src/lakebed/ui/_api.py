@@ -279,7 +279,8 @@ def router(lake: Lake, auth: Auth) -> APIRouter:
         return fast_json({
             "name": name, "dim": col.dim, "metric": col.metric,
             "info": {k: cell(v) for k, v in info.items() if k not in ("location",)},
-            "stats": {k: cell(v) if not isinstance(v, list | dict) else v for k, v in st.items()},
+            "stats": {**{k: cell(v) if not isinstance(v, list | dict) else v for k, v in st.items()},
+                      "segments": col.segments()},
             "payload_indexes": dict(col._kinds),
             "versions": [{k: cell(v) for k, v in x.items()} for x in col.versions()[-50:]][::-1],
             "has_embedder": col._embedder is not None,
@@ -453,7 +454,9 @@ def router(lake: Lake, auth: Auth) -> APIRouter:
             if (e.src, e.dst) in seen:
                 continue
             seen.add((e.src, e.dst))
-            edges.append({"source": e.src, "target": e.dst, "label": e.kind})
+            version = nodes[e.src]["version"] if e.src in nodes else None
+            edges.append({"source": e.src, "target": e.dst, "kind": e.kind,
+                          "label": f"{e.kind} @{version}" if version else e.kind})
         if len(nodes) > 400:
             raise InvalidArgument(f"the lineage of {ref!r} at depth {depth} has {len(nodes)} nodes; ask for less depth")
         return fast_json({"root": root, "nodes": list(nodes.values()), "edges": edges})

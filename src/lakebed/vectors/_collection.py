@@ -758,6 +758,34 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
             )
         return out
 
+    def segments(self) -> list[dict[str, Any]]:
+        """The segments of the current version: id, sealed or growing, rows, live and deleted
+        rows, the index kernel, the log sequences it holds and its bytes on disk.
+
+        Example:
+            >>> import lakebed
+            >>> with lakebed.connect(":memory:") as lake:
+            ...     col = lake.collections.create("c", dim=2)
+            ...     col.upsert([1, 2], [[1, 0], [0, 1]])
+            ...     col.flush()
+            ...     [(s["sealed"], s["rows"], s["live"]) for s in col.segments()]
+            [(True, 2, 2)]
+        """
+        out = []
+        for view in self._snap.views:
+            data = view.data
+            size = None
+            if data.sealed:
+                sdir = self.path / "segments" / f"{data.seg_id:08d}"
+                size = sum(p.stat().st_size for p in sdir.iterdir() if p.is_file()) if sdir.is_dir() else None
+            out.append({
+                "segment": data.seg_id, "sealed": bool(data.sealed), "rows": view.n, "live": view.live,
+                "deleted": len(view.deleted),
+                "index": type(data.index).__name__.removeprefix("Index") if data.index is not None else "exact",
+                "first_seq": data.first_seq, "last_seq": data.last_seq, "bytes_on_disk": size,
+            })
+        return out
+
     def stats(self) -> dict[str, Any]:
         """Points, segments, deleted rows, bytes on disk and in memory, and more.
 
