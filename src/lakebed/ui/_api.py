@@ -454,9 +454,9 @@ def router(lake: Lake, auth: Auth) -> APIRouter:
             if (e.src, e.dst) in seen:
                 continue
             seen.add((e.src, e.dst))
-            version = nodes[e.src]["version"] if e.src in nodes else None
+            src_version = nodes[e.src]["version"] if e.src in nodes else None
             edges.append({"source": e.src, "target": e.dst, "kind": e.kind,
-                          "label": f"{e.kind} @{version}" if version else e.kind})
+                          "label": f"{e.kind} @{src_version}" if src_version else e.kind})
         if len(nodes) > 400:
             raise InvalidArgument(f"the lineage of {ref!r} at depth {depth} has {len(nodes)} nodes; ask for less depth")
         return fast_json({"root": root, "nodes": list(nodes.values()), "edges": edges})
