@@ -1,5 +1,5 @@
 import { render } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useLayoutEffect, useState } from 'preact/hooks';
 import './style.css';
 import { api, clearKey, getKey } from './api.js';
 import { interceptLinks, navigate, useLocation } from './router.js';
@@ -147,7 +147,7 @@ function App() {
   const onLogin = /^\/ui\/login\/?$/.test(loc.path);
   const keyNow = getKey();
 
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (onLogin) return undefined;
     let alive = true;
     setError(null);
