@@ -80,12 +80,16 @@ class Tab:
             self.page.get_by_test_id("key-submit").click()
             self.page.wait_for_selector('[data-testid="page-overview"][data-ready="1"]')
 
-    def open(self, path: str, name: str, shot: str | None = None) -> Any:
+    def open(self, path: str, name: str, shot: str | None = None, charts: int = 0) -> Any:
         """Go to ``path``, wait until page ``name`` has its data (a screenshot named ``shot``
         with the write key); the page's root element."""
         self.page.goto(self.site.url + path)
         root = self.page.locator(f'[data-testid="page-{name}"][data-ready="1"]')
         root.wait_for(timeout=15_000)
+        if charts:  # ECharts loads on demand and draws after the data: wait for the drawings
+            self.page.wait_for_function(
+                f"() => document.querySelectorAll('.chart svg path').length > 0 && "
+                f"document.querySelectorAll('.chart svg').length >= {charts}", timeout=15_000)
         ms = self.page.evaluate(
             "() => { const m = performance.getEntriesByName('lakebed:ready'); return m.length ? m[m.length - 1]"
             ".startTime : null }")
@@ -146,13 +150,13 @@ def test_every_page_shows_the_lake(browser: Any, site: Site, who: str) -> None:
     assert "user_clicks" in root.inner_text() and "clicks" in root.inner_text()
     tab.open("/ui/features/views/user_profile", "view", "view")
 
-    root = tab.open("/ui/runs?experiment=fraud", "runs", "runs")
+    root = tab.open("/ui/runs?experiment=fraud", "runs", "runs", charts=2)  # metric over steps, parallel
     assert root.get_by_test_id("run-row").count() == lake.runs.count(experiment="fraud")
     auc = lake.runs.get(run_id).metrics["auc"]
-    root = tab.open(f"/ui/runs/{run_id}", "run", "run")
+    root = tab.open(f"/ui/runs/{run_id}", "run", "run", charts=1)
     assert f"{auc:.4f}"[:5] in root.inner_text()
     ids = lake.runs.search("", limit=2).column("run_id").to_pylist()
-    tab.open(f"/ui/compare?ids={','.join(ids)}", "compare", "compare")
+    tab.open(f"/ui/compare?ids={','.join(ids)}", "compare", "compare", charts=1)
 
     root = tab.open("/ui/models/fraud", "model", "model")
     assert "champion" in root.inner_text()

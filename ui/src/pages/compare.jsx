@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { Empty, ErrorBox, Page, Section, StatusBadge, Val } from '../components.jsx';
 import { enc, fmtNum, text } from '../format.js';
@@ -10,7 +10,7 @@ const MAX_RUNS = 20;
 function useRuns(ids) {
   const [state, setState] = useState({ runs: null, error: null, done: false });
   const key = ids.join(',');
-  useEffect(() => {
+  useLayoutEffect(() => {  // before the first paint, as useApi
     const ctl = new AbortController();
     setState({ runs: null, error: null, done: false });
     Promise.all(ids.map((id) => api(`/runs/${enc(id)}`, { signal: ctl.signal }))).then(

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { ErrorBox, Grid, Page, Section } from '../components.jsx';
 import { fmtInt, fmtMs } from '../format.js';
@@ -16,7 +16,7 @@ export function Sql() {
 
   useEffect(() => setDraft(q), [q]);
 
-  useEffect(() => {
+  useLayoutEffect(() => {  // before the first paint, as useApi
     if (!q.trim()) {
       setRes({ data: null, error: null, busy: false, done: true });
       return undefined;
