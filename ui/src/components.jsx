@@ -99,7 +99,7 @@ export function Pager({ total, offset, limit, count, onPage, testid = 'pager' })
 export function Val({ v, max = 120 }) {
   if (v === null || v === undefined) return <span class="null">null</span>;
   if (typeof v === 'boolean') return <span class="bool">{String(v)}</span>;
-  if (typeof v === 'number') return <span class="num">{String(v)}</span>;
+  if (typeof v === 'number') return <span class="num">{text(v)}</span>;
   const s = text(v);
   if (s.length > max) return <span title={s}>{s.slice(0, max)}…</span>;
   return <span>{s}</span>;
