@@ -308,7 +308,8 @@ def run_demo(path: str | Path, console: Console | None = None, *, quick: bool = 
         f"[bold green]done[/] in {time.perf_counter() - tour.started:.1f} s. Explore it: "
         f"[bold]export LAKEBED_LAKE={root}[/], then [bold]lakebed tables ls[/], "
         "[bold]lakebed tables sql \"SELECT * FROM gold.user_features LIMIT 5\"[/], "
-        "[bold]lakebed collections ls[/], [bold]lakebed runs ls[/]"
+        "[bold]lakebed collections ls[/], [bold]lakebed runs ls[/], "
+        f"or in a browser: [bold]lakebed ui {root}[/]"
     )
     return root
 
