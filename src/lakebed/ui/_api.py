@@ -17,8 +17,8 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from lakebed.errors import InvalidArgument, NotFound, PermissionDenied
-from lakebed.server.routers._common import fast_json
+from lakebed.errors import InvalidArgument, NotFound
+from lakebed.server.routers._common import fast_json, key_allows
 
 if TYPE_CHECKING:
     from lakebed.lake import Lake
@@ -85,12 +85,15 @@ def node_link(ref: str) -> str | None:
     """
     from urllib.parse import quote
 
-    kind, _, rest = ref.partition(":")
-    if kind not in PAGES or not rest:
+    from lakebed.tracking._lineage import parse_ref
+
+    try:
+        kind, name, version = parse_ref(ref)
+    except InvalidArgument:
         return None
-    name, at, version = rest.rpartition("@") if kind not in ("run", "quality") else (rest, "", "")
-    if not at:
-        name, version = rest, ""
+    if kind not in PAGES:
+        return None
+    version = version or ""
     url = PAGES[kind].format(name=quote(name, safe="."), version=quote(version))
     return url.removesuffix("?version=")
 
@@ -131,16 +134,6 @@ class AliasBody(BaseModel):
     version: int = Field(ge=1, lt=2**31)
 
 
-def _allowed(key: Any, scope: str, area: str, name: str | None) -> bool:
-    if key is None:
-        return True
-    try:
-        key.allows(scope, area, name)
-        return True
-    except PermissionDenied:
-        return False
-
-
 def router(lake: Lake, auth: Auth) -> APIRouter:
     r = APIRouter(prefix="/ui/api", tags=["ui"], include_in_schema=False)
     Offset = Query(0, ge=0, lt=2**31)
@@ -163,7 +156,7 @@ def router(lake: Lake, auth: Auth) -> APIRouter:
     @r.get("/overview")
     def overview(key: Any = auth.need("read")) -> Response:
         def count(area: str, fn: Any) -> int | None:
-            if area not in ("tables", "collections", "streams") and not _allowed(key, "read", area, None):
+            if area not in ("tables", "collections", "streams") and not key_allows(key, "read", area, None):
                 return None  # lists of tables, collections and streams are filtered name by name
             try:
                 return int(fn())
@@ -172,9 +165,10 @@ def router(lake: Lake, auth: Auth) -> APIRouter:
 
         fs = lake.features
         return fast_json({
-            "tables": count("tables", lambda: sum(1 for t in lake.tables.list() if _allowed(key, "read", "tables", t))),
+            "tables": count("tables", lambda: sum(
+                1 for t in lake.tables.list() if key_allows(key, "read", "tables", t))),
             "collections": count("collections", lambda: sum(
-                1 for c in lake.collections.list() if _allowed(key, "read", "collections", c))),
+                1 for c in lake.collections.list() if key_allows(key, "read", "collections", c))),
             "views": count("features", lambda: len(fs.list_views())),
             "entities": count("features", lambda: len(fs.list_entities())),
             "experiments": count("runs", lambda: len(lake.runs.experiments())),
@@ -182,14 +176,14 @@ def router(lake: Lake, auth: Auth) -> APIRouter:
             "models": count("models", lambda: len(lake.models.list())),
             "streams": count("streams", lambda: len(lake.streams.list())),
             "contracts": count("tables", lambda: sum(
-                1 for c in lake.quality.contracts() if _allowed(key, "read", "tables", c.table))),
+                1 for c in lake.quality.contracts() if key_allows(key, "read", "tables", c.table))),
         })
 
     # ---- tables --------------------------------------------------------------------
     @r.get("/tables")
     def tables(namespace: str | None = Query(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"),
                offset: int = Offset, limit: int = Limit, key: Any = auth.need("read")) -> Response:
-        names = [t for t in lake.tables.list() if _allowed(key, "read", "tables", t)]
+        names = [t for t in lake.tables.list() if key_allows(key, "read", "tables", t)]
         spaces = sorted({t.split(".", 1)[0] for t in names})
         if namespace is not None:
             names = [t for t in names if t.split(".", 1)[0] == namespace]
@@ -260,7 +254,7 @@ def router(lake: Lake, auth: Auth) -> APIRouter:
     # ---- collections ---------------------------------------------------------------
     @r.get("/collections")
     def collections(offset: int = Offset, limit: int = Limit, key: Any = auth.need("read")) -> Response:
-        names = [c for c in lake.collections.list() if _allowed(key, "read", "collections", c)]
+        names = [c for c in lake.collections.list() if key_allows(key, "read", "collections", c)]
         items = []
         for name in names[offset:offset + limit]:
             info = lake.collections.info(name)
@@ -352,7 +346,7 @@ def router(lake: Lake, auth: Auth) -> APIRouter:
 
     @r.get("/streams")
     def streams(offset: int = Offset, limit: int = Limit, key: Any = auth.need("read")) -> Response:
-        described = [d for d in lake.streams.describe() if _allowed(key, "read", "streams", d["name"])]
+        described = [d for d in lake.streams.describe() if key_allows(key, "read", "streams", d["name"])]
         items = []
         for d in described[offset:offset + limit]:
             groups = d.get("groups") or {}
@@ -396,11 +390,13 @@ def router(lake: Lake, auth: Auth) -> APIRouter:
 
     @r.get("/runs/{run_id}", dependencies=[auth.need("read", "runs")])
     def run(run_id: str = Path(pattern=RUN_ID)) -> Response:
+        from lakebed.server.routers.tracking import run_json
+
         x = lake.runs.get(run_id)
-        info = _run_rows(lake.runs.search(f"run_id = '{x.id}'", limit=1))
-        head = info[0] if info else {}
+        head = run_json(x)
         return fast_json({
-            **{k: head.get(k) for k in ("id", "name", "experiment", "status", "start_time", "end_time")},
+            **{k: head[k] for k in ("id", "name", "experiment", "status")},
+            "start_time": _when(head["start_time"]), "end_time": _when(head["end_time"]),
             "params": {k: cell(v) for k, v in x.params.items()}, "metrics": {k: cell(v) for k, v in x.metrics.items()},
             "tags": {k: cell(v) for k, v in x.tags.items()}, "inputs": list(x.inputs),
             "artifacts": [{"name": a.name, "size": a.size, "sha256": a.sha256, "kind": a.kind, "flavor": a.flavor}
@@ -436,6 +432,8 @@ def router(lake: Lake, auth: Auth) -> APIRouter:
     # ---- lineage -------------------------------------------------------------------
     @r.get("/lineage", dependencies=[auth.need("read", "lineage")])
     def lineage(ref: str = Query(pattern=REF), depth: int = Query(3, ge=1, le=10)) -> Response:
+        from lakebed.tracking._lineage import parse_ref
+
         root = lake.lineage.resolve(ref)
         up = lake.lineage.upstream(root, depth)
         down = lake.lineage.downstream(root, depth)
@@ -443,10 +441,7 @@ def router(lake: Lake, auth: Auth) -> APIRouter:
         for n in [*up.nodes, *down.nodes]:
             if n in nodes:
                 continue
-            kind, _, rest = n.partition(":")
-            name, at, version = rest.rpartition("@")
-            if not at or kind in ("run", "quality"):
-                name, version = rest, ""
+            kind, name, version = parse_ref(n)
             nodes[n] = {"id": n, "kind": kind, "label": name, "version": version or None, "link": node_link(n)}
         seen = set()
         edges = []
@@ -464,7 +459,7 @@ def router(lake: Lake, auth: Auth) -> APIRouter:
     # ---- quality -------------------------------------------------------------------
     @r.get("/quality/contracts")
     def contracts(offset: int = Offset, limit: int = Limit, key: Any = auth.need("read")) -> Response:
-        found = [c for c in lake.quality.contracts() if _allowed(key, "read", "tables", c.table)]
+        found = [c for c in lake.quality.contracts() if key_allows(key, "read", "tables", c.table)]
         items = [{"table": c.table, "version": c.version, "on_violation": c.on_violation, "checks": len(c.checks),
                   "description": c.description} for c in found[offset:offset + limit]]
         return page(items, len(found), offset, limit)
@@ -475,7 +470,7 @@ def router(lake: Lake, auth: Auth) -> APIRouter:
         if table is not None and key is not None:
             key.allows("read", "tables", table)
         got = [x for x in lake.quality.results(table, limit=offset + limit)
-               if x.table is None or _allowed(key, "read", "tables", x.table)]
+               if x.table is None or key_allows(key, "read", "tables", x.table)]
         return page([_jsonable(x.to_dict()) for x in got[offset:offset + limit]], None, offset, limit)
 
     @r.get("/quality/result/{result_id}")

@@ -13,7 +13,7 @@ import pyarrow as pa
 from fastapi import Request
 from fastapi.responses import Response
 
-from lakebed.errors import InvalidArgument, LakebedError
+from lakebed.errors import InvalidArgument, LakebedError, PermissionDenied
 from lakebed.server._wire import ARROW_STREAM, ipc_to_table, table_to_ipc
 
 if TYPE_CHECKING:
@@ -27,6 +27,19 @@ except ImportError:  # pragma: no cover - the server extra installs it
     _orjson = None
 # NaN and infinities become null either way; datetimes and keys as the json module writes them
 _ORJSON_OPTS = 0 if _orjson is None else _orjson.OPT_NON_STR_KEYS | _orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def key_allows(key: Any, scope: str, area: str, name: str | None) -> bool:
+    """Whether ``key``'s grants name ``area:name`` for ``scope`` (no key, or a key without
+    grants: yes; the route's own dependency has checked the scope). Lists use it to keep
+    only what the key may see."""
+    if key is None or not key.grants:
+        return True
+    try:
+        key.allows(scope, area, name)
+    except PermissionDenied:
+        return False
+    return True
 
 
 def arrow_response(table: pa.Table) -> Response:

@@ -15,7 +15,8 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from lakebed.errors import InvalidArgument, PermissionDenied
+from lakebed.errors import InvalidArgument
+from lakebed.server.routers._common import key_allows
 
 if TYPE_CHECKING:
     from lakebed.lake import Lake
@@ -80,13 +81,7 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
         return lake.quality
 
     def visible(key: Any, table: str | None) -> bool:
-        if key is None or not key.grants or table is None:
-            return True
-        try:
-            key.allows("read", "tables", table)
-            return True
-        except PermissionDenied:
-            return False
+        return table is None or key_allows(key, "read", "tables", table)
 
     @r.get("/contracts", summary="Contracts in force (of the tables the key may read)")
     def contracts(key: Any = auth.need("read")) -> list[dict[str, Any]]:

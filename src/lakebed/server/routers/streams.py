@@ -30,9 +30,9 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from lakebed._names import validate_name
-from lakebed.errors import InvalidArgument, PermissionDenied
+from lakebed.errors import InvalidArgument
 from lakebed.server._wire import ARROW_STREAM, ipc_to_table
-from lakebed.server.routers._common import ARROW_RESPONSE, arrow_response, fast_json
+from lakebed.server.routers._common import ARROW_RESPONSE, arrow_response, fast_json, key_allows
 from lakebed.streams._spec import MAX_PARTITIONS, StreamSpec, check_stream_name
 
 if TYPE_CHECKING:
@@ -174,13 +174,7 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
     write = auth.need("write", "streams", "name")
 
     def granted(key: Any, scope: str, name: str) -> bool:
-        if key is None or not key.grants:
-            return True
-        try:
-            key.allows(scope, "streams", name)
-        except PermissionDenied:
-            return False
-        return True
+        return key_allows(key, scope, "streams", name)
 
     def check_grant(request: Request, scope: str, name: str) -> None:
         """The key's grant on a stream named in the body (refusals are logged as others)."""
