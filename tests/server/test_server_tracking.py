@@ -63,3 +63,33 @@ def test_tracking_congruence(served_any: Any) -> None:
         got = _script(remote)
     assert got == expected
     assert ("error", "ConflictError") in got
+
+
+def test_runs_count_route_keys_injection_and_size(tmp_path: Any) -> None:
+    """POST /v1/runs/count: the same key scope and parser as search; counts match the lake;
+    SQL in the query is a 400 that changes nothing; oversized or negative input is refused."""
+    from fastapi.testclient import TestClient
+
+    from lakebed.server import create_app
+    from lakebed.server import keys as key_store
+
+    with lakebed.connect(tmp_path / "lake") as lake:
+        for i in range(7):
+            with lake.runs.start(experiment="a" if i < 4 else "b") as run:
+                run.log_metric("auc", i / 10)
+        reader = key_store.create(lake, "reader", scopes=["read"]).secret
+        tables_only = key_store.create(lake, "t", scopes=["read"], grants=["tables:*"]).secret
+        c = TestClient(create_app(lake))
+        assert c.post("/v1/runs/count", json={"query": ""}).status_code == 401
+        h = {"Authorization": f"Bearer {reader}"}
+        got = c.post("/v1/runs/count", json={"query": "metrics.auc >= 0.3", "experiment": "a"}, headers=h)
+        assert got.json() == {"count": lake.runs.count("metrics.auc >= 0.3", experiment="a")} == {"count": 1}
+        assert c.post("/v1/runs/count", json={"query": ""},
+                      headers={"Authorization": f"Bearer {tables_only}"}).status_code == 403
+        bad = c.post("/v1/runs/count", json={"query": "1=1; DROP TABLE runs"}, headers=h)
+        assert bad.status_code == 400 and lake.runs.count() == 7
+        too_long = c.post("/v1/runs/count", json={"query": "metrics.auc > 0 " * 100_000}, headers=h)
+        assert too_long.status_code in (400, 413, 422) and lake.runs.count() == 7
+        assert c.post("/v1/runs/search", json={"query": "", "offset": -1}, headers=h).status_code == 422
+        page = c.post("/v1/runs/search", json={"query": "", "offset": 5, "limit": 10}, headers=h)
+        assert page.status_code == 200
