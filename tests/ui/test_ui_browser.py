@@ -132,6 +132,12 @@ def test_every_page_shows_the_lake(browser: Any, site: Site, who: str) -> None:
     page.wait_for_function(f"() => document.body.innerText.includes('{n}')", timeout=10_000)
     if tab.shots:
         page.screenshot(path=str(site.shots / "sql.png"))
+    # a long result paints its first rows at once and every row just after
+    page.get_by_test_id("sql-input").fill("SELECT * FROM silver.transactions ORDER BY 1 LIMIT 150")
+    page.get_by_test_id("sql-run").click()
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=sql-row]').length === 150", timeout=10_000)
+    last = lake.sql("SELECT * FROM silver.transactions ORDER BY 1 LIMIT 150").to_pylist()[-1]
+    assert str(next(iter(last.values()))) in page.get_by_test_id("sql-row").nth(149).inner_text()
 
     tab.open("/ui/collections", "collections", "collections")
     tab.open("/ui/collections/lakebed_docs", "collection", None)

@@ -105,8 +105,31 @@ export function Val({ v, max = 120 }) {
   return <span>{s}</span>;
 }
 
+// A long grid paints its first rows at once and the rest just after the first paint:
+// a screen holds about 30 rows, and building 200 rows of cells before anything shows
+// costs a page ~100 ms of its load.
+const FIRST_ROWS = 40;
+
+function useProgressiveRows(rows) {
+  const [state, setState] = useState({ rows, shown: FIRST_ROWS });
+  const shown = state.rows === rows ? state.shown : FIRST_ROWS;
+  useEffect(() => {
+    if (!rows || shown >= rows.length) return undefined;
+    let timer = 0;
+    const frame = requestAnimationFrame(() => {
+      timer = setTimeout(() => setState({ rows, shown: rows.length }), 0);
+    });
+    return () => {
+      cancelAnimationFrame(frame);
+      clearTimeout(timer);
+    };
+  }, [rows, shown]);
+  return rows ? rows.slice(0, shown) : rows;
+}
+
 // columns: [name], rows: [[...]]
 export function Grid({ columns, rows, testid, rowTestid, empty = 'No rows' }) {
+  const visible = useProgressiveRows(rows);
   if (!rows || rows.length === 0) return <Empty>{empty}</Empty>;
   // a column is numeric when its first non-null value is a number
   const numeric = columns.map((_, j) => {
@@ -114,7 +137,7 @@ export function Grid({ columns, rows, testid, rowTestid, empty = 'No rows' }) {
     return false;
   });
   return (
-    <div class="grid-wrap" data-testid={testid}>
+    <div class="grid-wrap" data-testid={testid} data-rows-shown={visible.length} data-rows={rows.length}>
       <table class="grid data">
         <thead>
           <tr>
@@ -126,7 +149,7 @@ export function Grid({ columns, rows, testid, rowTestid, empty = 'No rows' }) {
           </tr>
         </thead>
         <tbody>
-          {rows.map((r, i) => (
+          {visible.map((r, i) => (
             <tr key={i} data-testid={rowTestid}>
               {r.map((v, j) => (
                 <td key={j} class={typeof v === 'number' ? 'r' : ''}>
