@@ -538,7 +538,7 @@ def cluster_writes(lc: Any, d: Data, repeats: int, threads: list[int]) -> dict[s
 
 
 def cluster_search(lc: Any, d: Data, repeats: int, threads: list[int], label: str = "cluster") -> dict[str, Any]:
-    from lakebed.server._wire import encode_vectors
+    from lakebed._wire import encode_vectors
 
     clients = [lc.client() for _ in range(max(threads))]
     try:

@@ -94,3 +94,15 @@ def validate_name(kind: str, value: Any, what: str | None = None) -> str:
     if isinstance(value, str) and pattern.fullmatch(value):
         return value
     raise InvalidArgument(f"{label} name {value!r} is not valid: use {rule}")
+
+
+def parse_name(name: str) -> tuple[str, str]:
+    """Split ``namespace.name`` and check both parts are plain identifiers."""
+    if not isinstance(name, str) or name.count(".") != 1:
+        raise InvalidArgument(
+            f"table names are 'namespace.name' (e.g. 'silver.events'), got {name!r}"
+        )
+    ns, tname = name.split(".")
+    validate_name("table", ns, f"table {name!r}: namespace")
+    validate_name("table", tname, f"table {name!r}: table")
+    return ns, tname

@@ -21,6 +21,7 @@ from typer.core import TyperCommand, TyperGroup
 
 import lakebed
 from lakebed.config import DEFAULT_LAKE
+from lakebed.lake import open_local
 
 # Area commands live beside their areas (lakebed/<area>/cli.py) and are imported only when
 # invoked, so `lakebed --help` or `lakebed tables ls` do not load FAISS, tantivy or torch.
@@ -41,6 +42,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
                "Ingest documents (.txt .md .html .pdf) into a collection: chunk, embed, index."),
     "query": ("lakebed.rag.cli", "query_command",
               "Retrieve the chunks of COLLECTION that best answer QUESTION, with citations."),
+    "import": ("lakebed.importers.cli", "app",
+               "Import from other tools: MLflow tracking stores, Feast repositories."),
 }
 
 
@@ -114,7 +117,7 @@ LakeOption = Annotated[
 
 
 def _open(path: Path, read_only: bool = True) -> lakebed.Lake:
-    return lakebed.connect(path, read_only=read_only, create=False)
+    return open_local(path, read_only=read_only, create=False)
 
 
 def _print_rows(rows: list[dict[str, Any]], title: str | None = None) -> None:
@@ -203,6 +206,75 @@ def tables_history(
             for h in lake.tables.history(name)
         ]
         _print_rows(rows, f"history of {name}")
+
+
+@tables_app.command("import")
+def tables_import(
+    file: Annotated[Path, typer.Argument(
+        help="The file: .csv .tsv .jsonl .ndjson .avro .parquet (CSV and JSON Lines may end in .gz .bz2 .zst).")],
+    name: Annotated[str, typer.Argument(help="Table name, namespace.name.")],
+    lake_at: Annotated[str, typer.Option(
+        "--lake", "-l", envvar="LAKEBED_LAKE",
+        help="Path of the lake, or the http(s) URL of a lakebed server (or LAKEBED_LAKE).")] = DEFAULT_LAKE,
+    file_format: Annotated[str | None, typer.Option(
+        "--format", "-f", help="csv, jsonl, avro or parquet (default: from the file's extension).")] = None,
+    mode: Annotated[str, typer.Option(
+        help="create: a new table; append or overwrite: an existing one.")] = "create",
+    types: Annotated[list[str] | None, typer.Option(
+        "--type", "-t", help="NAME=TYPE: read the column NAME as TYPE, e.g. zip=string (repeatable).")] = None,
+    delimiter: Annotated[str | None, typer.Option(help="The CSV field separator (default , and tab for .tsv).")
+                         ] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="LAKEBED_API_KEY",
+                                                help="API key, for a server (or LAKEBED_API_KEY).")] = None,
+) -> None:
+    """Import a CSV, JSON Lines, Avro or Parquet FILE into the table NAME, in one commit.
+
+    A line that does not read stops the import with its number, and nothing is written.
+    """
+    import pyarrow as pa
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from lakebed.tables._arrow import parse_schema
+    from lakebed.tables._files import open_file
+
+    if mode not in ("create", "append", "overwrite"):
+        raise typer.BadParameter(f"{mode!r} is not one of create, append, overwrite", param_hint="--mode")
+    column_types: dict[str, str] = {}
+    for spec in types or []:
+        column, sep, kind = spec.partition("=")
+        if not sep or not column.strip() or not kind.strip():
+            raise typer.BadParameter(f"{spec!r} is not NAME=TYPE (e.g. zip=string)", param_hint="--type")
+        column_types[column.strip()] = kind.strip()
+    remote = lake_at.startswith(("http://", "https://"))
+    with lakebed.connect(lake_at, api_key=api_key) if remote else _open(Path(lake_at), read_only=False) as lake:
+        schema = parse_schema(column_types)
+        if mode != "create":  # read the file's columns as the table's types
+            if remote:
+                table_schema = lake.tables.read(name, where="FALSE").schema
+            else:
+                table_schema = lake.tables.schema(name)
+            overrides = schema
+            schema = pa.schema([overrides.field(f.name) if f.name in overrides.names else f for f in table_schema]
+                               + [f for f in overrides if f.name not in table_schema.names])
+        elif lake.tables.exists(name):
+            raise lakebed.AlreadyExists(f"table {name!r} exists; import into it with --mode append or overwrite")
+        big = file.is_file() and file.stat().st_size >= 16 * 1024 * 1024
+        progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
+                            TimeRemainingColumn(), console=console, transient=True, disable=not big)
+        with progress:
+            task = progress.add_task(f"reading {file.name}", total=None)
+
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total,
+                                description=f"reading {file.name}" if done < total else f"writing {name}")
+
+            reader = open_file(file, file_format, schema, delimiter=delimiter, on_progress=advance)
+            if mode == "create":
+                version = lake.tables.create(name, data=reader)
+            else:
+                version = lake.tables.write(name, reader, mode="append" if mode == "append" else "overwrite")
+    console.print(f"imported {reader.rows_read:,} rows, {len(reader.schema)} columns from {escape(str(file))} "
+                  f"into [bold]{name}[/] (version {version})")
 
 
 @tables_app.command("sql")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from lakebed.catalog import Catalog
+from lakebed.api._lake import LakeAPI
 from lakebed.config import TOML_NAME, Settings, read_lake_toml, write_toml
 from lakebed.errors import ConflictError, InvalidArgument, NotFound, ReadOnlyError
 from lakebed.storage import LakeLock
@@ -46,8 +46,9 @@ def connect(
     create: bool = True,
     api_key: str | None = None,
     **settings: Any,
-) -> Lake:
-    """Open (or create) a lake.
+) -> LakeAPI:
+    """Open (or create) a lake: embedded (a directory) or served (``http(s)://``); both
+    answer the same :class:`lakebed.api.LakeAPI`.
 
     Args:
         location: a directory path, ``":memory:"`` for a throw-away lake (kept in a
@@ -71,13 +72,36 @@ def connect(
     if loc.startswith("lakebed+cluster://"):
         from lakebed.cluster import ClusterClient
 
+        # the cluster client serves collections (docs/cluster.md), not every area of LakeAPI
         return ClusterClient(loc, api_key=api_key)  # type: ignore[return-value]
     if loc.startswith(("http://", "https://")):
         from lakebed.client import connect_remote
 
-        return connect_remote(loc, api_key=api_key)  # type: ignore[return-value]
+        return connect_remote(loc, api_key=api_key)
     if api_key is not None:
         raise InvalidArgument("api_key applies to http(s) locations only; a local lake needs none")
+    return open_local(loc, catalog=catalog, online=online, read_only=read_only, create=create, **settings)
+
+
+def open_local(
+    location: str | Path,
+    *,
+    catalog: str | None = None,
+    online: str | None = None,
+    read_only: bool = False,
+    create: bool = True,
+    **settings: Any,
+) -> Lake:
+    """:func:`connect` for a directory or ``":memory:"`` only, typed as the embedded
+    :class:`Lake` (for code that needs its engine-side members, such as the server).
+
+    Example:
+        >>> from lakebed.lake import open_local
+        >>> with open_local(":memory:") as lake:
+        ...     lake.temporary
+        True
+    """
+    loc = str(location)
     temporary = loc == MEMORY
     if temporary:
         root = Path(tempfile.mkdtemp(prefix="lakebed-mem-"))
@@ -144,7 +168,7 @@ def _check_catalog_backend(root: Path, recorded: str | None, catalog: str | None
     )
 
 
-class Lake:
+class Lake(LakeAPI):
     """An open lake: hands out one object per area (``tables``, ``collections``,
     ``features``, ``streams``, ``quality``, ``runs``, ``models``, ``lineage``, ``rag``).
 
@@ -170,6 +194,8 @@ class Lake:
             self._lock.acquire()
         try:
             url = settings.catalog or f"sqlite:///{root / 'catalog.db'}"
+            from lakebed.catalog import Catalog
+
             self.catalog = Catalog(url, read_only=read_only, fsync="never" if temporary else settings.fsync)
             if not read_only:
                 self.catalog.migrate()
@@ -216,22 +242,18 @@ class Lake:
 
     @property
     def tables(self) -> Tables:
-        """Versioned tables (Delta Lake), addressed as ``namespace.name``."""
         return self._area("tables", "lakebed.tables", "Tables")  # type: ignore[no-any-return]
 
     @property
     def collections(self) -> Collections:
-        """Vector collections."""
         return self._area("collections", "lakebed.vectors", "Collections")  # type: ignore[no-any-return]
 
     @property
     def features(self) -> FeatureStore:
-        """The feature store."""
         return self._area("features", "lakebed.features", "FeatureStore")  # type: ignore[no-any-return]
 
     @property
     def streams(self) -> Streams:
-        """Streams of records: the embedded log, or JetStream / Redis Streams (``streams=``)."""
         return self._area("streams", "lakebed.streams", "Streams")  # type: ignore[no-any-return]
 
     @property
@@ -260,46 +282,31 @@ class Lake:
 
     @property
     def quality(self) -> Quality:
-        """Data quality: contracts enforced on writes, validation results, profiles, drift."""
         return self._area("quality", "lakebed.quality", "Quality")  # type: ignore[no-any-return]
 
     @property
     def runs(self) -> Runs:
-        """Experiment runs: params, metrics, artifacts."""
         return self._area("runs", "lakebed.tracking", "Runs")  # type: ignore[no-any-return]
 
     @property
     def models(self) -> Models:
-        """The model registry."""
         return self._area("models", "lakebed.tracking", "Models")  # type: ignore[no-any-return]
 
     @property
     def lineage(self) -> Lineage:
-        """Lineage from source data to features, models and predictions."""
         return self._area("lineage", "lakebed.tracking", "Lineage")  # type: ignore[no-any-return]
 
     @property
     def rag(self) -> Rag:
-        """Document ingestion and retrieval."""
         return self._area("rag", "lakebed.rag", "Rag")  # type: ignore[no-any-return]
 
     def predictions(self, model: str) -> PredictionLog:
-        """The prediction log of a model (``"fraud"``, ``"fraud@champion"``, ``"fraud@3"``)."""
         from lakebed.tracking import PredictionLog
 
         self._check_open()
         return PredictionLog(self, model)
 
     def sql(self, query: str) -> pa.Table:
-        """Run SQL over the lake's tables with DuckDB (tables named ``namespace.name``).
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     _ = lake.tables.create("gold.t", data=[{"x": 1}, {"x": 2}])
-            ...     lake.sql("SELECT max(x) AS m, count(*) AS n FROM gold.t").to_pylist()
-            [{'m': 2, 'n': 2}]
-        """
         return self.tables.sql(query)
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -325,7 +332,6 @@ class Lake:
         return self._closed
 
     def close(self) -> None:
-        """Flush and close every area, release the writer lock. Idempotent."""
         if self._closed:
             return
         errors: list[BaseException] = []

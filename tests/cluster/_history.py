@@ -163,7 +163,7 @@ def check_replicas(cluster: LocalCluster, name: str, h: History,
                     json={"ids": ids[a:a + 5000], "shards": shards, "consistency": "strong", "timeout": 30})
                 for entry in out["shards"].values():
                     for p in entry["points"]:
-                        from lakebed.server._wire import decode_vectors
+                        from lakebed._wire import decode_vectors
 
                         points[p["id"]] = (p["payload"]["v"], decode_vectors(p["vector"])[0].tolist())
             copies.append((n, shards, points))

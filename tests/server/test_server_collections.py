@@ -67,3 +67,49 @@ def test_collections_congruence(served_any: Any) -> None:
         got = _script(remote)
     assert got == expected
     assert ("error", "InvalidArgument") in got
+
+
+def _text_and_maintenance_script(lake: Any) -> list[Any]:
+    """The rest of the collection API: a bound embedder (add_texts, query with options),
+    hybrid candidates, flush without sealing, segments, versions and vacuum."""
+    out: list[Any] = []
+
+    def step(fn: Callable[[], Any]) -> None:
+        try:
+            out.append(fn())
+        except lakebed.LakebedError as exc:
+            out.append(("error", type(exc).__name__))
+
+    col = lake.collections.create("notes", dim=64, text_field=True, embedder="hash")
+    out.append((col.dim, col.metric, col.index_config, col.text_field))
+    words = ["cats", "dogs", "birds", "fish", "lakes", "rivers"]
+    texts = [f"{words[i % 6]} and {words[(i * 5) % 6]} number {i}" for i in range(60)]
+    step(lambda: col.add_texts(texts[:40], ids=list(range(40)), payloads=[{"n": i} for i in range(40)]))
+    step(lambda: col.flush(seal=False))
+    step(lambda: [(s["segment"], s["sealed"], s["rows"], s["live"]) for s in col.segments()])
+    step(lambda: col.add_texts(texts[40:], ids=list(range(40, 60))))
+    step(lambda: col.flush())
+    step(lambda: [(s["sealed"], s["rows"], s["live"], s["deleted"]) for s in col.segments()])
+    step(lambda: _hits(col.query("cats and fish", k=5)))
+    step(lambda: _hits(col.query("cats and fish", k=5, fusion="weighted", alpha=0.8, candidates=20)))
+    step(lambda: _hits(col.query("rivers", k=3, mode="text")))
+    step(lambda: _hits(col.query("rivers", k=3, mode="vector", alpha=0.3)))      # vector takes no options
+    step(lambda: _hits(col.hybrid_search("dogs number 7", k=4, candidates=10)))
+    step(lambda: col.delete(ids=list(range(10))))
+    step(lambda: col.compact() and None)
+    step(lambda: len(col.versions()) > 1)
+    step(lambda: col.vacuum(keep_versions=1))
+    step(lambda: len(col.versions()))
+    step(lambda: col.vacuum(keep_versions=0))                                    # invalid
+    step(lambda: col.count())
+    return out
+
+
+def test_collections_text_and_maintenance_congruence(served_any: Any) -> None:
+    with lakebed.connect(":memory:") as embedded:
+        expected = _text_and_maintenance_script(embedded)
+    with lakebed.connect(served_any.url) as remote:
+        got = _text_and_maintenance_script(remote)
+    assert got == expected
+    assert got[-1] == 50
+    assert ("error", "InvalidArgument") in got

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 import lakebed
+from lakebed._wire import ARROW_STREAM
 from lakebed.server import keys
-from lakebed.server._wire import ARROW_STREAM
 
 
 @pytest.fixture

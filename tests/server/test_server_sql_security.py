@@ -15,8 +15,8 @@ from tests._injections import SQL_INJECTIONS, WHERE_INJECTIONS, snapshot
 from tests.server.conftest import serving
 
 import lakebed
+from lakebed._wire import ipc_to_table
 from lakebed.server import keys
-from lakebed.server._wire import ipc_to_table
 
 SCOPES = ["reader", "writer", "admin", "silver"]
 TIMEOUT = 1.0

@@ -22,10 +22,10 @@ from tests._injections import SQL_INJECTIONS, WHERE_INJECTIONS, snapshot
 from tests.server.conftest import MAX_BODY, Served, serving
 
 import lakebed
+from lakebed._wire import ARROW_STREAM, table_to_ipc
 from lakebed.features import Aggregation, Entity, StreamFeatureView
 from lakebed.server import create_app
 from lakebed.server import keys as key_store
-from lakebed.server._wire import ARROW_STREAM, table_to_ipc
 
 SCHEMA = {"user_id": "int64", "price": "float64", "ts": "timestamp[us, tz=UTC]"}
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -47,9 +47,7 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 10.0) -> Non
 
 
 def _commit(stream: Any, group: str, offsets: dict[int, int]) -> dict[int, int]:
-    """Commit offsets: a remote stream has commit(); embedded, a consumer of the group does."""
-    if hasattr(stream, "commit"):
-        return dict(stream.commit(group, offsets))
+    """Commit offsets through a consumer of the group (embedded and remote alike)."""
     consumer = stream.consumer(group)
     try:
         consumer.commit(offsets)
@@ -266,8 +264,9 @@ def test_scopes_and_grants_on_stream_routes(keyed: tuple[Served, dict[str, str]]
     with lakebed.connect(url, api_key=k["write"]) as remote:
         [pos] = remote.streams.get("clicks").append(rows(1, start=3), ids=["w1"])
         assert pos.offset == ends[pos.partition]
-        stream: Any = remote.streams.get("clicks")  # a RemoteStream: commit() is remote-only
-        assert stream.commit("g", {0: 1}) == {0: 1}
+        with remote.streams.get("clicks").consumer("g") as consumer:
+            consumer.commit({0: 1})
+        assert remote.streams.get("clicks").committed("g") == {0: 1}
     with lakebed.connect(url, api_key=k["admin"]) as remote:
         remote.streams.drop("orders")
     assert lake.streams.list() == ["clicks"]
@@ -438,3 +437,186 @@ def test_stream_writes_leave_read_workers_alone() -> None:
     for method, path in [("POST", "/v1/streams"), ("POST", "/v1/streams/clicks/append"),
                          ("POST", "/v1/streams/clicks/groups/g/commit"), ("DELETE", "/v1/streams/clicks")]:
         assert write_scope(method, path) is None, path
+
+
+# -- consumers: the same consumer embedded and remote; groups shared across processes ------
+
+
+def _plain(result: Any) -> Any:
+    """Batches and tables as rows (but the append time, which differs between lakes)."""
+    if isinstance(result, tuple):
+        return tuple(_plain(r) for r in result)
+    if isinstance(result, pa.RecordBatch):
+        return (result.schema.names, result.drop_columns(["_time"]).to_pylist())
+    if isinstance(result, pa.Table):
+        return (result.schema, result.to_pylist())
+    return result
+
+
+def _consumer_script(lake: Any) -> list[Any]:
+    out: list[Any] = []
+
+    def step(fn: Callable[[], Any]) -> None:
+        try:
+            result = fn()
+        except lakebed.LakebedError as exc:
+            result = ("error", type(exc).__name__)
+        out.append(_plain(result))
+
+    S = lake.streams
+    s = S.create("events", schema={"user_id": "int64", "v": "int64"}, key="user_id", partitions=3,
+                 retention=timedelta(days=1))
+    s.append([{"user_id": i % 5, "v": i} for i in range(12)])
+    step(lambda: s.validate([{"user_id": 1, "v": 2}, {"v": 3, "user_id": 4}]))
+    step(lambda: s.validate([{"user_id": "x", "v": 1}]))
+    step(lambda: s.validate([{"v": 1}]))
+    c = s.consumer("g", session_timeout=1.5)
+    step(lambda: (c.group, c.start, c.ttl, c.assignment(), dict(c.position)))
+    step(lambda: c.poll(max_records=4))
+    step(lambda: (dict(c.position), c.lag()))
+    step(lambda: (c.commit(), s.committed("g"), s.lag("g")))
+    step(lambda: c.commit({9: 1}))
+    step(lambda: c.commit({0: -1}))
+    step(lambda: (c.seek(0, partition=1), c.poll(max_records=2)))
+    step(lambda: (c.seek(time=datetime.now(UTC) + timedelta(days=1)), dict(c.position), c.poll(timeout=0)))
+    step(lambda: (c.seek(time=datetime(2000, 1, 1)), dict(c.position)))
+    step(lambda: c.seek())
+    step(lambda: c.seek(-1))
+    step(lambda: c.seek(0, partition=7))
+    step(lambda: c.poll(max_records=0))
+    step(lambda: c.poll(max_records=100))
+    # a second member shares the partitions once the first one's heartbeat is due
+    other = s.consumer("g", session_timeout=1.5)
+    time.sleep(0.55)
+    step(lambda: (sorted(c.assignment() + other.assignment()), not set(c.assignment()) & set(other.assignment())))
+    other.close()
+    time.sleep(0.55)
+    step(lambda: c.assignment())
+    c.close()
+    step(lambda: c.poll())
+    step(lambda: c.close())
+    step(lambda: s.consumer(start="middle"))
+    step(lambda: s.consumer("g", session_timeout=0.1))
+    step(lambda: s.consumer("bad group"))
+    with s.consumer() as free:
+        step(lambda: (free.group, free.assignment(), free.commit()))
+    with s.consumer(start="latest") as late:
+        step(lambda: late.poll(timeout=0))
+    step(lambda: [b.num_rows for b in s.consume("g", max_records=5, timeout=0)])
+    step(lambda: (s.committed("g"), s.lag("g"), s.groups()))
+    step(lambda: s.trim())
+    step(lambda: S.flush())
+    return out
+
+
+def test_remote_consumers_answer_as_embedded(served_any: Served) -> None:
+    with lakebed.connect(":memory:") as embedded:
+        expected = _consumer_script(embedded)
+    with lakebed.connect(served_any.url) as remote:
+        got = _consumer_script(remote)
+    for i, (e, g) in enumerate(zip(expected, got, strict=True)):
+        assert g == e, f"step {i}: remote {g!r} != embedded {e!r}"
+    assert ("error", "InvalidArgument") in got
+
+
+def test_a_group_is_shared_by_embedded_and_remote_members(served: Served) -> None:
+    lake = served.lake
+    s = lake.streams.create("events", schema={"user_id": "int64"}, key="user_id", partitions=4)
+    s.append([{"user_id": i} for i in range(40)])
+    with lakebed.connect(served.url) as remote:
+        far = remote.streams.get("events").consumer("g", session_timeout=1.5)
+        near = s.consumer("g", session_timeout=1.5)
+        time.sleep(0.55)
+        a, b = far.assignment(), near.assignment()
+        assert sorted(a + b) == [0, 1, 2, 3] and len(a) == len(b) == 2
+        got: list[int] = []
+        for c in (far, near):
+            while (batch := c.poll(max_records=7, timeout=0)) is not None:
+                assert set(batch.column("_partition").to_pylist()) <= set(c.assignment())
+                got += batch.column("user_id").to_pylist()
+            c.commit()
+        assert sorted(got) == list(range(40))  # every record once, by one member or the other
+        assert s.lag("g") == {0: 0, 1: 0, 2: 0, 3: 0}
+        far.close()
+        time.sleep(0.55)
+        assert near.assignment() == [0, 1, 2, 3]  # the remote member left: its partitions moved
+        near.close()
+
+
+def test_scopes_and_grants_on_consumer_routes(keyed: tuple[Served, dict[str, str]]) -> None:
+    served, k = keyed
+    lake, url = served.lake, served.url
+    clicks = lake.streams.get("clicks")
+    assert clicks.groups() == []
+    before = snapshot(Path(lake.path) / "streams")
+    member = "/v1/streams/clicks/groups/g/members/m1"
+    routes = {
+        "flush": ("POST", "/v1/streams/flush", {}),
+        "trim": ("POST", "/v1/streams/clicks/trim", {}),
+        "offset": ("GET", "/v1/streams/clicks/offset", {"params": {"partition": 0, "time_us": 0}}),
+        "join": ("POST", member, {"json": {"session_timeout": 5}}),
+        "leave": ("DELETE", member, {}),
+    }
+
+    def status(who: str | None, route: str) -> int:
+        method, path, kw = routes[route]
+        return httpx.request(method, url + path, headers=_bearer(k.get(who or "", "")), **kw).status_code
+
+    for route in routes:
+        assert status(None, route) == 401, route
+        assert status("nobody", route) == 401, route
+        assert status("tables", route) == 403, route  # grants on tables only
+        assert status("orders", route) == 403, route  # a grant on another stream
+        assert status("read", route) == (200 if route == "offset" else 403), route
+    assert snapshot(Path(lake.path) / "streams") == before
+    for route in routes:
+        assert status("write", route) == 200, route
+    with lakebed.connect(url, api_key=k["read"]) as remote:
+        stream = remote.streams.get("clicks")
+        with pytest.raises(lakebed.PermissionDenied):
+            stream.consumer("g")  # joining a group is a write
+        with stream.consumer() as free:  # reading without a group is not
+            assert free.poll(timeout=0) is not None
+        with pytest.raises(lakebed.PermissionDenied):
+            stream.trim()
+    with lakebed.connect(url, api_key=k["orders"]) as remote:
+        remote.streams.get("orders").consumer("g").close()
+        remote.streams.get("orders").trim()
+        with pytest.raises(lakebed.PermissionDenied):
+            remote.streams.flush()  # every stream's: a grant on one is not enough
+
+
+def test_hostile_consumer_input_is_refused(clicks: tuple[Served, Any]) -> None:
+    served, stream = clicks
+    lake, url = served.lake, served.url
+    assert stream.groups() == []
+    root = Path(lake.path)
+    before = _unchanged(root)
+    base = f"{url}/v1/streams/clicks"
+    with httpx.Client() as client:
+        for bad in HOSTILE:
+            q = urllib.parse.quote(bad, safe="")
+            answers = [client.post(f"{base}/groups/{q}/members/m1", json={"session_timeout": 5}),
+                       client.post(f"{url}/v1/streams/{q}/trim"),
+                       client.get(f"{url}/v1/streams/{q}/offset", params={"time_us": 0})]
+            if bad != "1abc":  # "1abc" is a valid member id (not a valid group or stream name)
+                answers += [client.post(f"{base}/groups/g/members/{q}", json={"session_timeout": 5}),
+                            client.delete(f"{base}/groups/g/members/{q}")]
+            for r in answers:
+                assert r.status_code in (400, 404, 405, 422), (bad, r.request.url, r.status_code, r.text[:200])
+        for name in ["..", "%2e%2e", "a/b", "%00"]:
+            assert _raw(url, "POST", f"/v1/streams/clicks/groups/g/members/{name}", b'{"session_timeout": 5}') in (
+                400, 404, 405)
+            assert _raw(url, "POST", f"/v1/streams/{name}/trim") in (400, 404, 405)
+        # out of range: session timeouts, member ids, partitions and times
+        for body in ({"session_timeout": 0.1}, {"session_timeout": 3601}, {"session_timeout": "x"}, []):
+            assert client.post(f"{base}/groups/g/members/m1", json=body).status_code == 422, body
+        assert client.post(f"{base}/groups/g/members/{'m' * 65}", json={}).status_code == 400
+        for params in ({"partition": 2, "time_us": 0}, {"partition": -1, "time_us": 0}, {"time_us": 2**63},
+                       {"partition": 0}, {"partition": 0, "time_us": "soon"}):
+            assert client.get(f"{base}/offset", params=params).status_code in (400, 422), params
+        big = b'{"session_timeout": 5, "pad": "' + b"x" * (MAX_BODY + 10) + b'"}'
+        r = client.post(f"{base}/groups/g/members/m1", content=big, headers={"content-type": "application/json"})
+        assert r.status_code == 413
+    assert stream.groups() == []
+    assert _unchanged(root) == before

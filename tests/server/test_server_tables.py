@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pyarrow as pa
 import pytest
 
@@ -48,6 +49,15 @@ def _tables_script(lake: Any) -> list[Any]:
     step(lambda: lake.tables.version("bronze.events"))
     step(lambda: lake.sql("SELECT count(*) AS n FROM bronze.events JOIN silver.users USING (id)"))
     step(lambda: lake.sql("SELECT * FROM read_csv('/etc/passwd')"))
+    step(lambda: lake.tables.write("bronze.events", [{"id": 7}], commit_metadata={"lakebed.source": "etl"}))
+    step(lambda: lake.tables.history("bronze.events", limit=1)[0].get("lakebed.source"))
+    step(lambda: lake.tables.write("bronze.events", [{"id": 8}], commit_metadata={"nope": 1}))
+    step(lambda: lake.tables.sql("SELECT count(*) AS n FROM bronze.events", tables=["bronze.events"], timeout=5,
+                                 max_rows=10))
+    step(lambda: lake.tables.sql("SELECT count(*) AS n FROM silver.users", tables=["bronze.events"]))
+    step(lambda: lake.tables.sql("SELECT * FROM bronze.events", max_rows=1))
+    step(lambda: lake.tables.sql("SELECT 1", timeout=0))
+    step(lambda: lake.tables.flush())
     step(lambda: lake.tables.drop("silver.users"))
     step(lambda: lake.tables.list())
     return out
@@ -95,3 +105,25 @@ def test_health_ready_metrics(served: Any) -> None:
 def test_unreachable_server_is_backend_unavailable() -> None:
     with lakebed.connect("http://127.0.0.1:1", ) as remote, pytest.raises(lakebed.BackendUnavailable):
         remote.tables.list()
+
+
+def test_a_path_in_a_request_is_never_read_as_a_file(served: Any, tmp_path: Any) -> None:
+    """``data=`` reads files in the library; over HTTP, rows are rows: a string where rows
+    belong is refused, whatever file it names."""
+    secret = tmp_path / "secret.csv"
+    secret.write_text("token\nabc123\n")
+    for body in ({"rows": str(secret)}, {"rows": "/etc/passwd"}, {"rows": {"path": str(secret)}}, str(secret)):
+        for route in ("/v1/tables/bronze.leak/create", "/v1/tables/bronze.leak/write"):
+            resp = httpx.post(served.url + route, json=body, timeout=10)
+            assert resp.status_code in (400, 404), (route, body, resp.text)
+            assert "abc123" not in resp.text
+    assert not served.lake.tables.exists("bronze.leak")
+    long = "{" + ",".join(f'"lakebed.k{i}": "{"v" * 40}"' for i in range(400)) + "}"
+    served.lake.tables.create("bronze.meta", data=[{"id": 1}])
+    resp = httpx.post(served.url + "/v1/tables/bronze.meta/write", params={"commit_metadata": long},
+                      json={"rows": [{"id": 2}]}, timeout=10)
+    assert resp.status_code in (400, 422) and served.lake.tables.version("bronze.meta") == 0
+    resp = httpx.post(served.url + "/v1/tables/bronze.meta/write", params={"commit_metadata": "[1, 2]"},
+                      json={"rows": [{"id": 2}]}, timeout=10)
+    assert resp.status_code == 400 and "JSON object of strings" in resp.text
+    assert served.lake.tables.version("bronze.meta") == 0

@@ -298,3 +298,18 @@ def test_datetime_index_stored_as_epoch_seconds() -> None:
         assert col.count({"t": {"$lt": 1717236000}}) == 1  # epoch seconds of 2024-06-01T10:00Z
         assert col.count({"t": {"$exists": True}}) == 4
         assert not seg._decoded
+
+
+def test_an_empty_filter_matches_every_point() -> None:
+    import lakebed
+
+    rng = np.random.default_rng(3)
+    vecs = rng.normal(size=(40, 4)).astype(np.float32)
+    with lakebed.connect(":memory:") as lake:
+        col = lake.collections.create("e", dim=4)
+        col.upsert(list(range(40)), vecs, payloads=[{"n": i} for i in range(40)])
+        for exact in (True, False):
+            assert [h.id for h in col.search(vecs[0], k=7, filter={}, exact=exact)] == \
+                [h.id for h in col.search(vecs[0], k=7, exact=exact)]
+        assert col.count({}) == 40
+        assert col.delete(filter={"$and": [{}, {"n": {"$lt": 5}}]}) == 5

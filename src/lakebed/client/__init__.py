@@ -10,23 +10,34 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from lakebed.api._lake import LakeAPI
 from lakebed.client._http import Http
 from lakebed.client._tables import RemoteTables
 
+if TYPE_CHECKING:
+    from lakebed.api._features import FeatureStoreAPI
+    from lakebed.api._quality import QualityAPI
+    from lakebed.api._rag import RagAPI
+    from lakebed.api._streams import StreamsAPI
+    from lakebed.api._tracking import LineageAPI, ModelsAPI, PredictionLogAPI, RunsAPI
+    from lakebed.api._vectors import CollectionsAPI
 
-class RemoteLake:
-    """A lake served over HTTP. Use as a context manager or call :meth:`close`."""
+
+class RemoteLake(LakeAPI):
+    """A lake served over HTTP (``lakebed serve``): the same areas and methods as an
+    embedded :class:`lakebed.Lake` (:class:`lakebed.api.LakeAPI`). Use as a context manager
+    or call :meth:`close`. An area's client module is imported on its first use."""
 
     read_only = False
 
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 30.0, retries: int = 3) -> None:
         self.url = url
         self._http = Http(url, api_key=api_key, timeout=timeout, retries=retries)
-        self.tables = RemoteTables(self._http)
+        self._tables = RemoteTables(self._http)
         self._areas: dict[str, Any] = {}
 
     def _area(self, name: str) -> Any:
@@ -38,34 +49,49 @@ class RemoteLake:
         return self._areas[name]
 
     @property
-    def collections(self) -> Any:
-        return self._area("collections")
+    def tables(self) -> RemoteTables:
+        return self._tables
 
     @property
-    def features(self) -> Any:
-        return self._area("features")
+    def collections(self) -> CollectionsAPI:
+        return self._area("collections")  # type: ignore[no-any-return]
 
     @property
-    def streams(self) -> Any:
-        """Streams through the server (:class:`lakebed.client._streams.RemoteStreams`)."""
-        return self._area("streams")
+    def features(self) -> FeatureStoreAPI:
+        return self._area("features")  # type: ignore[no-any-return]
 
     @property
-    def runs(self) -> Any:
-        return self._area("runs")
+    def streams(self) -> StreamsAPI:
+        return self._area("streams")  # type: ignore[no-any-return]
 
     @property
-    def models(self) -> Any:
-        return self._area("models")
+    def quality(self) -> QualityAPI:
+        return self._area("quality")  # type: ignore[no-any-return]
 
     @property
-    def lineage(self) -> Any:
-        return self._area("lineage")
+    def runs(self) -> RunsAPI:
+        return self._area("runs")  # type: ignore[no-any-return]
+
+    @property
+    def models(self) -> ModelsAPI:
+        return self._area("models")  # type: ignore[no-any-return]
+
+    @property
+    def lineage(self) -> LineageAPI:
+        return self._area("lineage")  # type: ignore[no-any-return]
+
+    @property
+    def rag(self) -> RagAPI:
+        return self._area("rag")  # type: ignore[no-any-return]
+
+    def predictions(self, model: str) -> PredictionLogAPI:
+        return self._area("predictions")(model)  # type: ignore[no-any-return]
 
     def sql(self, query: str) -> pa.Table:
         return self.tables.sql(query)
 
     def health(self) -> dict[str, Any]:
+        """The server's ``/health`` answer (status, version, uptime)."""
         return self._http.request("GET", "/health")  # type: ignore[no-any-return]
 
     def close(self) -> None:
@@ -83,11 +109,14 @@ class RemoteLake:
 
 _AREAS: dict[str, tuple[str, str]] = {
     "collections": ("lakebed.client._collections", "RemoteCollections"),
+    "quality": ("lakebed.client._quality", "RemoteQuality"),
     "features": ("lakebed.client._features", "RemoteFeatureStore"),
     "streams": ("lakebed.client._streams", "RemoteStreams"),
     "runs": ("lakebed.client._tracking", "RemoteRuns"),
     "models": ("lakebed.client._tracking", "RemoteModels"),
     "lineage": ("lakebed.client._tracking", "RemoteLineage"),
+    "predictions": ("lakebed.client._tracking", "RemotePredictions"),
+    "rag": ("lakebed.client._rag", "RemoteRag"),
 }
 
 

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from lakebed._wire import decode_vectors, encode_vectors
+from lakebed.api._vectors import CollectionAPI, CollectionsAPI
 from lakebed.client._http import Http
 from lakebed.errors import NotFound
-from lakebed.server._wire import decode_vectors, encode_vectors
 from lakebed.vectors import Hit, Point
 
 
@@ -27,13 +29,39 @@ def _point(d: dict[str, Any]) -> Point:
     return Point(d["id"], d["payload"], d.get("text"), vec)
 
 
-class RemoteCollection:
+class RemoteCollection(CollectionAPI):
     """A collection of a served lake: the same methods as :class:`lakebed.vectors.Collection`."""
 
     def __init__(self, http: Http, name: str) -> None:
         self._http = http
         self.name = name
         self._base = f"/v1/collections/{name}"
+
+    def _config(self) -> dict[str, Any]:
+        """The collection's configuration, fetched once (it does not change)."""
+        if "_info" not in self.__dict__:
+            self.__dict__["_info"] = self._http.request("GET", self._base)
+        return self.__dict__["_info"]  # type: ignore[no-any-return]
+
+    @property
+    def dim(self) -> int:
+        """The vectors' dimension (as the embedded ``Collection.dim``)."""
+        return int(self._config()["dim"])
+
+    @property
+    def metric(self) -> str:
+        """``cosine``, ``l2`` or ``dot`` (as the embedded ``Collection.metric``)."""
+        return str(self._config()["metric"])
+
+    @property
+    def index_config(self) -> dict[str, Any]:
+        """The index configuration (as the embedded ``Collection.index_config``)."""
+        return dict(self._config()["index_config"])
+
+    @property
+    def text_field(self) -> bool:
+        """Whether the collection keeps a BM25 index of texts."""
+        return bool(self._config()["text_field"])
 
     def _post(self, op: str, body: dict[str, Any], idempotent: bool = True) -> Any:
         return self._http.request("POST", f"{self._base}/{op}", json=body, idempotent=idempotent)
@@ -78,31 +106,40 @@ class RemoteCollection:
         return [_hit(h) for h in self._post("search_text", {"query": query, "k": k, "filter": filter})]
 
     def hybrid_search(self, text: str, vector: Any = None, k: int = 10, filter: dict[str, Any] | None = None,
-                      fusion: str = "rrf", rrf_k: int = 60, alpha: float = 0.5) -> list[Hit]:
+                      fusion: str = "rrf", rrf_k: int = 60, alpha: float = 0.5,
+                      candidates: int | None = None) -> list[Hit]:
         body = {"text": text, "vector": encode_vectors(vector) if vector is not None else None, "k": k,
-                "filter": filter, "fusion": fusion, "rrf_k": rrf_k, "alpha": alpha}
+                "filter": filter, "fusion": fusion, "rrf_k": rrf_k, "alpha": alpha, "candidates": candidates}
         return [_hit(h) for h in self._post("hybrid", body)]
 
-    def add_texts(self, texts: list[str], ids: Any = None, payloads: Any = None) -> list[Any]:
-        body = {"texts": texts, "ids": _ids(ids) if ids is not None else None, "payloads": payloads}
+    def add_texts(self, texts: Sequence[str], ids: Sequence[int | str] | None = None,
+                  payloads: Sequence[dict[str, Any]] | None = None) -> builtins.list[int | str]:
+        body = {"texts": builtins.list(texts), "ids": _ids(ids) if ids is not None else None,
+                "payloads": builtins.list(payloads) if payloads is not None else None}
         return builtins.list(self._post("add_texts", body, idempotent=ids is not None)["ids"])
 
     def query(self, question: str, k: int = 10, mode: str = "hybrid",
-              filter: dict[str, Any] | None = None) -> list[Hit]:
-        body = {"question": question, "k": k, "mode": mode, "filter": filter}
+              filter: dict[str, Any] | None = None, **options: Any) -> list[Hit]:
+        body = {"question": question, "k": k, "mode": mode, "filter": filter, "options": options or None}
         return [_hit(h) for h in self._post("query", body)]
 
     def create_payload_index(self, field: str, kind: str) -> None:
         self._post("payload_index", {"field": field, "kind": kind})
 
-    def flush(self) -> None:
-        self._post("flush", {})
+    def flush(self, seal: bool = True) -> None:
+        self._post("flush", {"seal": seal})
 
     def compact(self) -> dict[str, Any]:
         return self._post("compact", {})  # type: ignore[no-any-return]
 
+    def vacuum(self, keep_versions: int = 1) -> dict[str, int]:
+        return self._post("vacuum", {"keep_versions": keep_versions}, idempotent=False)  # type: ignore[no-any-return]
+
     def versions(self) -> list[dict[str, Any]]:
         return self._http.request("GET", f"{self._base}/versions")  # type: ignore[no-any-return]
+
+    def segments(self) -> list[dict[str, Any]]:
+        return self._http.request("GET", f"{self._base}/segments")  # type: ignore[no-any-return]
 
     def stats(self) -> dict[str, Any]:
         return self._http.request("GET", f"{self._base}/stats")  # type: ignore[no-any-return]
@@ -111,7 +148,7 @@ class RemoteCollection:
         return f"<RemoteCollection {self.name}>"
 
 
-class RemoteCollections:
+class RemoteCollections(CollectionsAPI):
     """``lake.collections`` of a served lake."""
 
     def __init__(self, http: Http) -> None:

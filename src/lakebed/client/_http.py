@@ -7,9 +7,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from lakebed._wire import ARROW_STREAM, error_class, ipc_to_table, table_to_ipc
 from lakebed.errors import BackendUnavailable, InvalidArgument, require
-from lakebed.server._errors import error_class
-from lakebed.server._wire import ARROW_STREAM, ipc_to_table, table_to_ipc
 
 
 class Http:

@@ -1,16 +1,20 @@
 from __future__ import annotations
 
 import builtins
+import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
-import pyarrow.dataset as pads
 
+from lakebed.api._tables import TablesAPI
 from lakebed.client._http import Http
 from lakebed.errors import NotFound
 from lakebed.tables import parse_name, to_arrow
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as pads
 
 
 def _table(data: Any) -> pa.Table:
@@ -18,7 +22,7 @@ def _table(data: Any) -> pa.Table:
     return result.read_all() if isinstance(result, pa.RecordBatchReader) else result
 
 
-class RemoteTables:
+class RemoteTables(TablesAPI):
     """``lake.tables`` of a served lake: the same methods as :class:`lakebed.tables.Tables`."""
 
     def __init__(self, http: Http) -> None:
@@ -26,8 +30,24 @@ class RemoteTables:
 
     def create(self, name: str, schema: pa.Schema | dict[str, Any] | None = None, data: Any = None,
                partition_by: Sequence[str] | None = None, description: str | None = None,
-               exist_ok: bool = False) -> int:
+               exist_ok: bool = False, *, format: str | None = None) -> int:
         parse_name(name)
+        from lakebed.tables._files import is_file_source
+
+        if data is not None and is_file_source(data):  # read here, sent as Arrow
+            from lakebed.tables._arrow import parse_schema
+
+            if exist_ok and self.exists(name):
+                return self.version(name)
+            wanted = parse_schema(schema) if schema is not None else pa.schema([])
+            data = _table(to_arrow(data, wanted, format=format))
+            for field in wanted:  # the schema's columns that the file lacks
+                if field.name not in data.column_names:
+                    data = data.append_column(field, pa.nulls(data.num_rows, field.type))
+        elif format is not None:
+            from lakebed.errors import InvalidArgument
+
+            raise InvalidArgument("format= applies to data given as a file path")
         if data is None:
             from lakebed.tables._arrow import parse_schema
 
@@ -45,8 +65,20 @@ class RemoteTables:
         return int(self._http.request("POST", f"/v1/tables/{name}/create", arrow=_table(data),
                                       params={k: v for k, v in params.items() if v is not None})["version"])
 
-    def write(self, name: str, data: Any, mode: str = "append", schema_mode: str | None = None) -> int:
-        params = {"mode": mode} | ({"schema_mode": schema_mode} if schema_mode else {})
+    def write(self, name: str, data: Any, mode: Literal["append", "overwrite"] = "append",
+              schema_mode: Literal["merge"] | None = None, *, commit_metadata: dict[str, str] | None = None,
+              format: str | None = None) -> int:
+        params: dict[str, str] = {"mode": mode} | ({"schema_mode": schema_mode} if schema_mode else {})
+        if commit_metadata is not None:
+            params["commit_metadata"] = json.dumps(commit_metadata)
+        from lakebed.tables._files import is_file_source
+
+        if is_file_source(data):  # read here as the table's types, sent as Arrow
+            data = to_arrow(data, self.read(name, where="FALSE").schema, format=format)
+        elif format is not None:
+            from lakebed.errors import InvalidArgument
+
+            raise InvalidArgument("format= applies to data given as a file path")
         return int(self._http.request("POST", f"/v1/tables/{name}/write", arrow=_table(data), params=params)["version"])
 
     def merge(self, name: str, data: Any, on: Sequence[str] | str) -> int:
@@ -71,6 +103,8 @@ class RemoteTables:
         return self._http.request("GET", f"/v1/tables/{name}/data", params=params, expect_arrow=True)  # type: ignore[no-any-return]
 
     def dataset(self, name: str, version: int | None = None) -> pads.Dataset:
+        import pyarrow.dataset as pads
+
         return pads.dataset(self.read(name, version=version))
 
     def info(self, name: str) -> dict[str, Any]:
@@ -114,9 +148,15 @@ class RemoteTables:
     def drop(self, name: str) -> None:
         self._http.request("DELETE", f"/v1/tables/{name}")
 
-    def sql(self, query: str) -> pa.Table:
-        return self._http.request("POST", "/v1/sql", json={"query": query}, idempotent=True,  # type: ignore[no-any-return]
+    def sql(self, query: str, *, tables: Sequence[str] | None = None, timeout: float | None = None,
+            max_rows: int | None = None) -> pa.Table:
+        body = {"query": query, "tables": builtins.list(tables) if tables is not None else None,
+                "timeout": timeout, "max_rows": max_rows}
+        return self._http.request("POST", "/v1/sql", json=body, idempotent=True,  # type: ignore[no-any-return]
                                   expect_arrow=True)
+
+    def flush(self) -> None:
+        self._http.request("POST", "/v1/tables/flush", json={})
 
 
 def _simple(alias: str) -> bool:

@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from lakebed._wire import encode_vectors
 from lakebed.client._collections import _hit, _ids
 from lakebed.client._http import Http
 from lakebed.errors import BackendUnavailable, InvalidArgument, LakebedError, NotFound
-from lakebed.server._wire import encode_vectors
 from lakebed.vectors._hit import Hit, Point
 from lakebed.vectors.fusion import FUSIONS, fuse
 
@@ -343,7 +343,7 @@ class ClusterCollection:
 
     def get(self, ids: Any, *, consistency: str = "eventual", timeout: float = 5.0) -> builtins.list[Point]:
         """The points of ``ids`` that exist (with vectors), in the order asked."""
-        from lakebed.server._wire import decode_vectors
+        from lakebed._wire import decode_vectors
 
         ids = _ids(ids)
         got, _ = self._fanout("get", {"ids": ids, "timeout": timeout}, consistency)

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from lakebed._wire import decode_vectors
 from lakebed.errors import InvalidArgument
-from lakebed.server._wire import decode_vectors
 from lakebed.server.routers.collections import CreateCollection, hit_json, point_json
 
 if TYPE_CHECKING:

@@ -12,6 +12,9 @@ Example:
     ['amount']
 """
 
+from typing import TYPE_CHECKING
+
+from lakebed._lazy import lazy_exports
 from lakebed.features._definitions import (
     Aggregation,
     Entity,
@@ -22,10 +25,24 @@ from lakebed.features._definitions import (
     Projection,
     StreamFeatureView,
 )
-from lakebed.features._registry import Change, Plan
-from lakebed.features._serving import EXPIRED, MISSING, PRESENT, OnlineResponse
-from lakebed.features._store import FeatureStore
-from lakebed.features._training import TrainingSet
+from lakebed.features._response import EXPIRED, MISSING, PRESENT, OnlineResponse
+
+if TYPE_CHECKING:
+    from lakebed.features._plan import Change, Plan
+    from lakebed.features._store import FeatureStore
+    from lakebed.features._training import TrainingSet
+
+# The engine classes load on first use: the HTTP client imports this package for its
+# light types without loading the engine.
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "Change": "lakebed.features._plan",
+        "Plan": "lakebed.features._plan",
+        "FeatureStore": "lakebed.features._store",
+        "TrainingSet": "lakebed.features._training",
+    },
+)
 
 __all__ = [
     "EXPIRED",

@@ -10,8 +10,7 @@ from __future__ import annotations
 import importlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -28,66 +27,12 @@ from lakebed.features._definitions import (
     parse_dtype,
     split_ref,
 )
+from lakebed.features._plan import Change, Key, Plan
 
 if TYPE_CHECKING:
     from lakebed.lake import Lake
 
 KINDS = ("entity", "view", "service")
-Key = tuple[str, str]  # (kind, name)
-
-
-@dataclass
-class Change:
-    """One line of a plan: what happens to one definition."""
-
-    kind: str
-    name: str
-    action: str  # "create" | "update" | "delete" | "unchanged"
-    old_version: int | None
-    new_version: int | None
-    diff: dict[str, tuple[Any, Any]] = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        sign = {"create": "+", "update": "~", "delete": "-", "unchanged": "="}[self.action]
-        ver = {
-            "create": f"v{self.new_version}",
-            "update": f"v{self.old_version} -> v{self.new_version}",
-            "delete": f"v{self.old_version} deleted",
-            "unchanged": f"v{self.old_version}",
-        }[self.action]
-        lines = [f"{sign} {self.kind} {self.name} ({ver})"]
-        for key, (old, new) in self.diff.items():
-            lines.append(f"    {key}: {old!r} -> {new!r}")
-        return "\n".join(lines)
-
-
-@dataclass
-class Plan:
-    """The changes :meth:`FeatureStore.apply` would make (or made).
-
-    Example:
-        >>> Plan([]).has_changes
-        False
-    """
-
-    changes: list[Change]
-    _specs: dict[Key, dict[str, Any]] = field(default_factory=dict, repr=False)
-    _objects: dict[Key, Any] = field(default_factory=dict, repr=False)
-
-    @property
-    def has_changes(self) -> bool:
-        return any(c.action != "unchanged" for c in self.changes)
-
-    def __iter__(self) -> Iterator[Change]:
-        return iter(self.changes)
-
-    def __len__(self) -> int:
-        return len(self.changes)
-
-    def __str__(self) -> str:
-        if not self.changes:
-            return "no definitions"
-        return "\n".join(str(c) for c in self.changes)
 
 
 def _kind(obj: Any) -> str:

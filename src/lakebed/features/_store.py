@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from lakebed.api._features import FeatureStoreAPI, ProgressCallback
 from lakebed.errors import InvalidArgument, NotFound
 from lakebed.features import _schema, _serving
 from lakebed.features._definitions import (
@@ -22,6 +22,7 @@ from lakebed.features._definitions import (
     split_ref,
 )
 from lakebed.features._registry import Change, Plan, Registry
+from lakebed.features._resolved import Resolved
 from lakebed.features.online import OnlineStore, open_store
 
 if TYPE_CHECKING:
@@ -32,31 +33,10 @@ if TYPE_CHECKING:
     from lakebed.features._training import TrainingSet
     from lakebed.lake import Lake
 
-ProgressCallback = Callable[[str, int, int | None], None]
 
-
-@dataclass
-class Resolved:
-    """Feature references resolved against view specs."""
-
-    refs: list[tuple[str, str]]
-    needed: dict[str, list[str]] = field(default_factory=dict)
-    odfvs: list[str] = field(default_factory=list)
-    service: str | None = None
-
-    def output_names(self, full: bool) -> list[str]:
-        names = [f"{v}__{f}" if full else f for v, f in self.refs]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise InvalidArgument(
-                f"features {dupes} come from several views; pass full_feature_names=True "
-                "to name the columns view__feature"
-            )
-        return names
-
-
-class FeatureStore:
-    """Feature definitions, training sets, materialization, online reads and pushes.
+class FeatureStore(FeatureStoreAPI):
+    """Feature definitions, training sets, materialization, online reads and pushes: the
+    embedded :class:`lakebed.api.FeatureStoreAPI` (its methods are documented there).
 
     Example:
         >>> from datetime import timedelta
@@ -88,13 +68,6 @@ class FeatureStore:
         return self.lake.tables.schema(name) if self.lake.tables.exists(name) else None
 
     def plan(self, objects: Iterable[Any], *, prune: bool = False) -> Plan:
-        """What :meth:`apply` would change, without changing anything.
-
-        Example:
-            >>> print(lake.features.plan([user, stats]))  # doctest: +SKIP
-            + entity user (v1)
-            + view user_stats (v1)
-        """
         self.registry.refresh_if_changed()
         objs = list(objects)
         from lakebed.features._stream import stream_source_schemas
@@ -107,10 +80,6 @@ class FeatureStore:
         return self.registry.plan(objs, prune=prune, source_schema=source_schema)
 
     def apply(self, objects: Iterable[Any], *, prune: bool = False) -> Plan:
-        """Record the definitions in the catalog: each changed one gets a new version.
-        With ``prune=True`` applied definitions not in ``objects`` are deleted. A plan that
-        would break a FeatureService or an on-demand view raises ConflictError and
-        changes nothing."""
         self.lake.check_writable()
         objs = list(objects)
         plan = self.plan(objs, prune=prune)
@@ -131,9 +100,6 @@ class FeatureStore:
             conn.execute(t.delete().where(t.c.view == name))
 
     def delete(self, name: str, kind: str | None = None) -> Change:
-        """Delete an applied view, service or entity (``kind`` when names collide). A view
-        still used by a service or on-demand view cannot be deleted (ConflictError); its
-        online rows and materialization record go with it."""
         self.lake.check_writable()
         self.registry.refresh_if_changed()
         current = self.registry.current()
@@ -154,7 +120,6 @@ class FeatureStore:
         return FeatureView.from_spec(spec, version)
 
     def list_views(self) -> list[FeatureView | OnDemandFeatureView]:
-        """The applied feature views and on-demand views (current versions)."""
         cur = self.registry.current()
         out = []
         for (kind, _name), (version, spec) in sorted(cur.items()):
@@ -169,7 +134,6 @@ class FeatureStore:
         return out
 
     def get_view(self, name: str, version: int | None = None) -> FeatureView | OnDemandFeatureView:
-        """An applied view (its current version, or ``version``)."""
         v, spec = self.registry.get("view", name, version)
         return self._view(spec, v)
 
@@ -190,7 +154,8 @@ class FeatureStore:
         return FeatureService.from_spec(spec, v)
 
     def history(self, name: str, kind: str = "view") -> list[dict[str, Any]]:
-        """Every version of a definition: version, spec (None when deleted), created."""
+        if kind not in ("entity", "view", "service"):
+            raise InvalidArgument(f"kind must be 'entity', 'view' or 'service', got {kind!r}")
         return [
             {"version": v, "spec": s, "deleted": s is None,
              "created_at": datetime.fromtimestamp(c, tz=UTC)}
@@ -199,7 +164,6 @@ class FeatureStore:
 
     # -- feature references -------------------------------------------------------------
     def resolve(self, features: Any, specs: dict[str, dict[str, Any]] | None = None) -> Resolved:
-        """Turn ``["view:feature", ...]``, a FeatureService (or its name) into Resolved."""
         views = specs if specs is not None else {
             n: s for (k, n), (_, s) in self.registry.current().items() if k == "view"
         }
@@ -262,23 +226,11 @@ class FeatureStore:
         full_feature_names: bool = False,
         timestamp_column: str = "event_timestamp",
     ) -> TrainingSet:
-        """Point-in-time correct features for each entity row.
-
-        For each row (join keys + ``timestamp_column``), each feature is taken from the
-        latest source row of its view with event time <= the row's time and > time - ttl
-        (ties: the larger created timestamp); otherwise null. Rows keep their order,
-        duplicates and extra columns. Aware and naive timestamps may not be mixed.
-
-        Example:
-            >>> ts = lake.features.training_set(entity_df, ["user_stats:amount"])  # doctest: +SKIP
-        """
         from lakebed.features._training import training_set
 
         return training_set(self, entity_df, features, full_feature_names, timestamp_column)
 
     def reproduce_training_set(self, name: str, version: int | None = None) -> pa.Table:
-        """Re-run the join of a saved training set with every input read at its recorded
-        version; the result equals the saved table."""
         from lakebed.features._training import reproduce
 
         return reproduce(self, name, version)
@@ -306,23 +258,6 @@ class FeatureStore:
         return self.lake.namespace
 
     def key_types(self, features: Sequence[str] | FeatureService | str) -> dict[str, pa.DataType]:
-        """The Arrow type of each join key that ``features`` are looked up by, from the
-        source tables of their views (keys of views without a source table are left out).
-
-        Example:
-            >>> import lakebed
-            >>> from datetime import datetime, timedelta
-            >>> from lakebed.features import Entity, FeatureView, Field
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     row = {"user_id": 1, "ts": datetime(2024, 1, 1), "amount": 5.0}
-            ...     _ = lake.tables.create("silver.tx", data=[row])
-            ...     user = Entity("user", join_keys=["user_id"])
-            ...     stats = FeatureView("user_stats", entities=[user], source="silver.tx", timestamp_field="ts",
-            ...                         ttl=timedelta(days=30), fields=[Field("amount", "float64")])
-            ...     _ = lake.features.apply([user, stats])
-            ...     lake.features.key_types(["user_stats:amount"])
-            {'user_id': DataType(int64)}
-        """
         out: dict[str, pa.DataType] = {}
         for view in self.resolve(features).needed:
             spec = self.registry.get("view", view)[1]
@@ -342,34 +277,9 @@ class FeatureStore:
         full_feature_names: bool = False,
         now: datetime | None = None,
     ) -> OnlineResponse:
-        """Latest feature values for entity rows, from the online store.
-
-        Returns columns of values and, per feature, statuses ``present``, ``missing`` (no
-        row for the entity) or ``expired`` (older than the view's ttl at ``now``; the value
-        is null). Window aggregations are computed at ``now`` (default: the clock).
-
-        Example:
-            >>> r = lake.features.online([{"user_id": 1}], ["user_stats:amount"])  # doctest: +SKIP
-            >>> r["amount"], r.status("amount")  # doctest: +SKIP
-            ([5.0], ['present'])
-        """
         return _serving.online(self, entity_rows, features, full_feature_names, now)
 
     def push(self, view: str, rows: Any, to: str = "online") -> int:
-        """Write rows of a view: ``to="online"``, ``"offline"`` (append to the view's
-        source table) or ``"both"``. Types are checked against the view first: a row that
-        does not fit raises SchemaError and nothing is written. Returns the row count.
-
-        The online side of a push is one transaction of the online store whatever its
-        size (written in bounded chunks): after a crash the store holds all of it or none.
-        With ``to="both"`` the offline append is committed first, then the online
-        transaction: a crash between the two leaves the rows in the source table only,
-        and the next :meth:`materialize` brings them online (see ``docs/durability.md``).
-
-        Example:
-            >>> lake.features.push("user_stats", [{"user_id": 1, "ts": now, "amount": 5.0}])  # doctest: +SKIP
-            1
-        """
         from lakebed.features._serving import push
 
         if to not in ("online", "both"):
@@ -386,15 +296,6 @@ class FeatureStore:
         *,
         start: datetime | None = None,
     ) -> dict[str, int]:
-        """Load the latest value per entity (within ttl as of ``end``, default now) of each
-        view into the online store, in bounded-memory batches. Idempotent; newer online
-        rows (from pushes) are kept. ``progress(view, rows_done, total_or_None)`` is called
-        after each batch. Returns rows written per view.
-
-        Example:
-            >>> lake.features.materialize()  # doctest: +SKIP
-            {'user_stats': 1000}
-        """
         from lakebed.features._materialize import materialize
 
         return materialize(self, end, views, progress, start=start, incremental=False)
@@ -403,7 +304,6 @@ class FeatureStore:
         self, end: datetime | None = None, views: Sequence[str] | None = None,
         progress: ProgressCallback | None = None,
     ) -> dict[str, int]:
-        """Materialize only the rows after each view's last materialized end."""
         from lakebed.features._materialize import materialize
 
         return materialize(self, end, views, progress, start=None, incremental=True)
@@ -443,24 +343,16 @@ class FeatureStore:
             return proc.run(until_caught_up=until_caught_up, duration=duration, stop=stop, on_status=on_status)
 
     def replay(self, view: str, since: datetime | None = None) -> dict[str, Any]:
-        """Rebuild a stream view's online state and offline table from its stream (from
-        ``since``, an append time; default: the oldest retained record), then run it
-        until caught up; the state equals what live processing built."""
         from lakebed.features._stream import replay
 
         return replay(self, view, since)
 
     def status(self) -> list[dict[str, Any]]:
-        """Per view: version, last materialized end, newest event in the source, freshness
-        lag (newest event - last materialized end, 0 when caught up), rows online."""
         from lakebed.features._materialize import status
 
         return status(self)
 
     def refresh(self) -> None:
-        """Forget the cached definitions (online reads use them without asking the catalog);
-        call it after another process applied changes. Applies in this process refresh
-        the cache themselves, and training sets and materialization check for changes."""
         self.registry.invalidate()
         self._plans.clear()
 
@@ -477,6 +369,7 @@ class FeatureStore:
             return self._duckdb.cursor()
 
     def close(self) -> None:
+        """Close the online store and the DuckDB of pushes (the lake does at its close)."""
         if self._online is not None:
             self._online.close()
             self._online = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,6 +14,7 @@ from lakebed.features import _schema
 from lakebed.features._definitions import parse_dtype
 from lakebed.features._offline import ROW, core_table, entity_table, join_view, parquet_files, run_udf
 from lakebed.features._registry import view_feature_types
+from lakebed.features._table_view import TrainingSetTable
 from lakebed.tables import parse_name
 from lakebed.tables._sandbox import connect as sandboxed_duckdb
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 ENTITY_ROW = "__lakebed_row"
 
 
-class TrainingSet:
+class TrainingSet(TrainingSetTable):
     """The result of :meth:`FeatureStore.training_set`: the entity rows (in their order,
     with all their columns) plus one column per requested feature.
 
@@ -40,74 +40,9 @@ class TrainingSet:
     """
 
     def __init__(self, store: FeatureStore, table: pa.Table, entities: pa.Table, spec: dict[str, Any]) -> None:
+        super().__init__(table, spec)
         self._store = store
-        self.ref: str | None = None  # "table:<name>@<version>" once saved
-        self.table = table
         self._entities = entities
-        self.spec = spec
-
-    # -- the Arrow table --------------------------------------------------------------
-    def to_arrow(self) -> pa.Table:
-        return self.table
-
-    def to_pandas(self, **kwargs: Any) -> Any:
-        return self.table.to_pandas(**kwargs)
-
-    def to_polars(self) -> Any:
-        import polars as pl
-
-        return pl.from_arrow(self.table)
-
-    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
-        return self.table.__arrow_c_stream__(requested_schema)
-
-    @property
-    def schema(self) -> pa.Schema:
-        return self.table.schema
-
-    @property
-    def column_names(self) -> list[str]:
-        return self.table.column_names
-
-    @property
-    def num_rows(self) -> int:
-        return self.table.num_rows
-
-    def __len__(self) -> int:
-        return self.table.num_rows
-
-    def __getitem__(self, column: str | int) -> pa.ChunkedArray:
-        return self.table[column]
-
-    def __iter__(self) -> Iterator[pa.ChunkedArray]:
-        return iter(self.table.columns)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, TrainingSet):
-            return self.table.equals(other.table)
-        if isinstance(other, pa.Table):
-            return self.table.equals(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-    @property
-    def feature_refs(self) -> list[str]:
-        return list(self.spec["features"])
-
-    @property
-    def view_versions(self) -> dict[str, int]:
-        return dict(self.spec["view_versions"])
-
-    @property
-    def source_versions(self) -> dict[str, int]:
-        return dict(self.spec["source_versions"])
-
-    def __repr__(self) -> str:
-        return (
-            f"<TrainingSet {self.num_rows} rows, features={self.feature_refs}, "
-            f"views={self.view_versions}, sources={self.source_versions}>"
-        )
 
     # -- saving -------------------------------------------------------------------------
     def save(self, name: str, description: str | None = None) -> int:

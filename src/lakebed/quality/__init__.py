@@ -23,10 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
+from lakebed.api._quality import QualityAPI
 from lakebed.errors import InvalidArgument, NotFound, QualityError
-from lakebed.quality import _schema as qs
 from lakebed.quality._checks import (
     Between,
     Check,
@@ -98,6 +96,13 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         return self.content
 
+    @classmethod
+    def from_dict(cls, content: dict[str, Any]) -> Report:
+        """The report whose :meth:`to_dict` is ``content``."""
+        if not isinstance(content, dict):
+            raise InvalidArgument(f"a report is a dict, got {type(content).__name__}")
+        return cls(content)
+
     @property
     def html(self) -> str:
         from lakebed.quality._report import render_html
@@ -120,7 +125,7 @@ class Report:
         return f"<Report {self.content.get('title')!r}: {', '.join(parts) or 'empty'}>"
 
 
-class Quality(Contracts):
+class Quality(Contracts, QualityAPI):
     """The quality area of a lake (``lake.quality``): contracts, validation, results,
     profiles, drift, monitoring and reports."""
 
@@ -129,10 +134,7 @@ class Quality(Contracts):
 
     # profiles
     def profile(self, target: Any, *, version: int | None = None, store: bool | None = None) -> Profile:
-        """Profile a table version (``"silver.users"``, ``"silver.users@3"``), a training
-        set or data in memory: per column type, nulls, distinct values (a HyperLogLog
-        estimate above a million rows), min/max/mean/std, quantiles, a histogram and the
-        most frequent values. Table profiles are stored with the version."""
+        from lakebed.quality import _schema as qs
         from lakebed.quality._contracts import _split_version, table_frame
         from lakebed.quality._profile import profile_frame
 
@@ -150,7 +152,10 @@ class Quality(Contracts):
         return profile_frame(target, ref if isinstance(ref, str) else "data")
 
     def profiles(self, table: str, *, limit: int = 20) -> list[Profile]:
-        """Stored profiles of ``table``, newest first."""
+        import sqlalchemy as sa
+
+        from lakebed.quality import _schema as qs
+
         t = qs.profiles
         with self._lake.catalog.connect() as conn:
             rows = conn.execute(sa.select(t).where(t.c.target == table).order_by(t.c.id.desc()).limit(limit)).all()
@@ -170,14 +175,6 @@ class Quality(Contracts):
         start: dt.datetime | None = None,
         end: dt.datetime | None = None,
     ) -> DriftReport:
-        """Drift from ``reference`` to ``current``, per column and for the dataset.
-
-        Each side is a table version (``"silver.users@3"``), a training set, a prediction
-        log (``"predictions:fraud@2"``, windowed by ``start``/``end``), a collection
-        (``"collection:docs"``, its vectors) or data (Arrow, pandas, polars). The default
-        test per column follows the column's kind and size (normed Wasserstein or KS for
-        numbers, Jensen-Shannon or chi-square for categories, MMD for embeddings);
-        ``method`` and ``threshold`` choose others, for all columns or per column."""
         from lakebed.quality._drift import drift_tables, resolve_side
 
         ref, ref_name = resolve_side(self._lake, reference, start=start, end=end)
@@ -197,9 +194,6 @@ class Quality(Contracts):
         label: str | None = None,
         freq: str = "1d",
     ) -> MonitorReport:
-        """Monitor a model version: drift of its prediction log's inputs (between
-        ``start`` and ``end``) against the training set found through lineage; with
-        ``labels`` (joined on ``on``), the model's accuracy or error per ``freq`` period."""
         from lakebed.quality._drift import _prediction_inputs, drift_tables, log_ref, performance_by_period
 
         log = self._lake.predictions(model)
@@ -238,9 +232,6 @@ class Quality(Contracts):
         title: str | None = None,
         path: str | Path | None = None,
     ) -> Report:
-        """A report of a table's validation results over versions (``table``; the last
-        ``results`` of them), a drift report or a model monitor (``drift``), and a profile
-        (``profile=True`` profiles ``table`` now). ``path`` writes the HTML there."""
         if table is None and drift is None and not isinstance(profile, Profile):
             raise InvalidArgument("report() needs table=, drift= or profile=")
         content: dict[str, Any] = {

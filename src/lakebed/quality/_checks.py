@@ -731,6 +731,17 @@ class Outcome:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Outcome:
+        """The outcome whose :meth:`to_dict` is ``d`` (keys it does not know are ignored)."""
+        if not isinstance(d, dict):
+            raise InvalidArgument(f"a check outcome is a dict, got {type(d).__name__}")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        try:
+            return cls(**{k: v for k, v in d.items() if k in fields})
+        except TypeError as exc:
+            raise InvalidArgument(f"not a check outcome: {exc}") from None
+
 
 def schema_of(df: pl.DataFrame | pl.LazyFrame) -> pa.Schema:
     """The Arrow schema of a polars frame (the types checks bind against)."""

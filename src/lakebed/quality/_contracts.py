@@ -26,10 +26,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import sqlalchemy as sa
 
+from lakebed.api._quality import QualityAPI
 from lakebed.errors import InvalidArgument, NotFound, QualityError
-from lakebed.quality import _schema as qs
 from lakebed.quality._checks import (
     SAMPLES,
     Check,
@@ -72,7 +71,7 @@ class Contract:
     version: int | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        from lakebed.tables._tables import parse_name
+        from lakebed._names import parse_name
 
         if not isinstance(self.table, str):
             raise InvalidArgument(f"a contract names a table ('silver.users') or a stream ('stream:clicks'), "
@@ -122,8 +121,22 @@ class Contract:
 
     @classmethod
     def from_spec(cls, table: str, spec: dict[str, Any], version: int | None = None) -> Contract:
+        if not isinstance(spec, dict):
+            raise InvalidArgument(f"a contract spec is a dict, got {type(spec).__name__}")
         return cls(table, tuple(check_from_spec(s) for s in spec.get("checks") or []), spec.get("columns"),
                    spec.get("on_violation", "reject"), spec.get("description"), version)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The table, the version and the spec (:meth:`to_spec`) in one dict."""
+        return {"table": self.table, "version": self.version, **self.to_spec()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Contract:
+        """The contract whose :meth:`to_dict` is ``d``."""
+        if not isinstance(d, dict) or not isinstance(d.get("table"), str):
+            raise InvalidArgument("a contract dict names its table: {'table': 'silver.users', 'checks': [...]}")
+        version = d.get("version")
+        return cls.from_spec(d["table"], d, None if version is None else int(version))
 
     def bind(self, schema: pa.Schema) -> None:
         """Check every check against the table's columns (InvalidArgument naming the first
@@ -256,6 +269,18 @@ class ValidationResult:
             "created_at": self.created_at.isoformat(), "duration_ms": round(self.duration_ms, 3),
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ValidationResult:
+        """The result whose :meth:`to_dict` is ``d``."""
+        try:
+            return cls(
+                _opt_int(d["id"]), d["table"], _opt_int(d["table_version"]), _opt_int(d["contract_version"]),
+                bool(d["passed"]), str(d["action"]), int(d["rows"]), [Outcome.from_dict(c) for c in d["checks"]],
+                _datetime(d["created_at"]), float(d["duration_ms"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidArgument(f"not a validation result dict: {exc!r}") from None
+
     def summary(self) -> str:
         """One line per failed check: name, failing rows, detail."""
         if self.passed:
@@ -272,17 +297,28 @@ class ValidationResult:
         return f"<ValidationResult {self.id} {where} {self.action} {verdict}>"
 
 
-def _outcome_from_dict(d: dict[str, Any]) -> Outcome:
-    fields = {f.name for f in dataclasses.fields(Outcome)}
-    return Outcome(**{k: v for k, v in d.items() if k in fields})
-
-
 def _result_from_row(r: Any) -> ValidationResult:
     return ValidationResult(
         r.id, r.target, r.table_version, r.contract_version, bool(r.passed), r.action, int(r.rows),
-        [_outcome_from_dict(c) for c in r.checks], dt.datetime.fromtimestamp(r.created_at, tz=dt.UTC),
+        [Outcome.from_dict(c) for c in r.checks], dt.datetime.fromtimestamp(r.created_at, tz=dt.UTC),
         float(r.duration_ms),
     )
+
+
+def _opt_int(v: Any) -> int | None:
+    return None if v is None else int(v)
+
+
+def _datetime(v: Any) -> dt.datetime:
+    """An ISO timestamp (as :meth:`datetime.isoformat` writes it) or a datetime."""
+    if isinstance(v, dt.datetime):
+        return v
+    if not isinstance(v, str):
+        raise InvalidArgument(f"a timestamp is ISO text, got {v!r}")
+    try:
+        return dt.datetime.fromisoformat(v)
+    except ValueError:
+        raise InvalidArgument(f"a timestamp is ISO text, got {v!r}") from None
 
 
 # -- reading stored data with polars --------------------------------------------------------
@@ -459,10 +495,27 @@ def _reject_message(name: str, result: ValidationResult, c: Contract, *, quarant
 # -- the area -------------------------------------------------------------------------------
 @dataclasses.dataclass
 class ContractChange:
+    """What a plan does to the contract of one table: ``create``, ``update``, ``delete`` or
+    nothing (``unchanged``), the version it makes (or has), and the changes line by line."""
+
     table: str
     action: Literal["create", "update", "delete", "unchanged"]
     version: int | None
     detail: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ContractChange:
+        """The change whose :meth:`to_dict` is ``d``."""
+        try:
+            action = d["action"]
+            if action not in ("create", "update", "delete", "unchanged"):
+                raise ValueError(f"unknown action {action!r}")
+            return cls(str(d["table"]), action, _opt_int(d["version"]), [str(x) for x in d["detail"]])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidArgument(f"not a contract change dict: {exc!r}") from None
 
 
 @dataclasses.dataclass
@@ -473,7 +526,18 @@ class ContractPlan:
 
     @property
     def empty(self) -> bool:
+        """True when nothing changes."""
         return all(c.action == "unchanged" for c in self.changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"changes": [c.to_dict() for c in self.changes]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ContractPlan:
+        """The plan whose :meth:`to_dict` is ``d``."""
+        if not isinstance(d, dict) or not isinstance(d.get("changes"), list):
+            raise InvalidArgument("a contract plan dict is {'changes': [...]}")
+        return cls([ContractChange.from_dict(c) for c in d["changes"]])
 
     def __str__(self) -> str:
         lines = []
@@ -522,6 +586,10 @@ def forget_contracts(lake: Lake) -> None:
 
 
 def _load_contract(lake: Lake, name: str) -> Contract | None:
+    import sqlalchemy as sa
+
+    from lakebed.quality import _schema as qs
+
     t = qs.contracts
     with lake.catalog.connect() as conn:
         row = conn.execute(
@@ -533,7 +601,7 @@ def _load_contract(lake: Lake, name: str) -> Contract | None:
     return Contract.from_spec(name, row.spec, row.version)
 
 
-class Contracts:
+class Contracts(QualityAPI):
     """Mixin of :class:`lakebed.quality.Quality`: contracts, validation and results."""
 
     _lake: Lake
@@ -548,9 +616,6 @@ class Contracts:
         on_violation: OnViolation = "reject",
         description: str | None = None,
     ) -> Contract:
-        """Define (or change) the data contract of ``table``; enforced on every later
-        ``tables.write`` and ``tables.merge``. A new version is stored when anything
-        changed; the same contract again changes nothing. Returns it with its version."""
         c = Contract(table, tuple(checks), columns, on_violation, description)
         self.apply([c])
         got = current_contract(self._lake, table)
@@ -558,7 +623,6 @@ class Contracts:
         return got
 
     def plan(self, contracts: Iterable[Contract], *, prune: bool = False) -> ContractPlan:
-        """What :meth:`apply` would change: new, changed and (``prune``) dropped contracts."""
         wanted = list(contracts)
         names = [c.table for c in wanted]
         if len(set(names)) != len(names):
@@ -582,7 +646,8 @@ class Contracts:
         return ContractPlan(changes)
 
     def apply(self, contracts: Iterable[Contract] | ContractPlan, *, prune: bool = False) -> ContractPlan:
-        """Store the contracts that changed (each as a new version); returns the plan."""
+        from lakebed.quality import _schema as qs
+
         self._lake.check_writable()
         if isinstance(contracts, ContractPlan):
             raise InvalidArgument("apply takes the contracts themselves (plan shows what they change)")
@@ -610,13 +675,20 @@ class Contracts:
         return self._lake.tables.schema(target)
 
     def _last_version(self, table: str) -> int:
+        import sqlalchemy as sa
+
+        from lakebed.quality import _schema as qs
+
         t = qs.contracts
         with self._lake.catalog.connect() as conn:
             v = conn.execute(sa.select(sa.func.max(t.c.version)).where(t.c.target == table)).scalar()
         return int(v or 0)
 
     def get_contract(self, table: str, version: int | None = None) -> Contract:
-        """The contract of ``table`` in force (or its ``version``)."""
+        import sqlalchemy as sa
+
+        from lakebed.quality import _schema as qs
+
         if version is None:
             c = current_contract(self._lake, table)
             if c is None:
@@ -632,7 +704,10 @@ class Contracts:
         return Contract.from_spec(table, row.spec, version)
 
     def contracts(self) -> list[Contract]:
-        """Every contract in force, by table name."""
+        import sqlalchemy as sa
+
+        from lakebed.quality import _schema as qs
+
         t = qs.contracts
         latest = sa.select(t.c.target, sa.func.max(t.c.version).label("v")).group_by(t.c.target).subquery()
         q = sa.select(t.c.target, t.c.version, t.c.spec, t.c.deleted).join(
@@ -641,7 +716,10 @@ class Contracts:
             return [Contract.from_spec(r.target, r.spec, r.version) for r in conn.execute(q) if not r.deleted]
 
     def contract_history(self, table: str) -> list[dict[str, Any]]:
-        """Every version of the contract of ``table``, newest first (``spec`` None: dropped)."""
+        import sqlalchemy as sa
+
+        from lakebed.quality import _schema as qs
+
         t = qs.contracts
         with self._lake.catalog.connect() as conn:
             rows = conn.execute(sa.select(t).where(t.c.target == table).order_by(t.c.version.desc())).all()
@@ -649,7 +727,8 @@ class Contracts:
                  "created_at": dt.datetime.fromtimestamp(r.created_at, tz=dt.UTC)} for r in rows]
 
     def drop_contract(self, table: str) -> None:
-        """Stop enforcing the contract of ``table`` (its versions stay in the history)."""
+        from lakebed.quality import _schema as qs
+
         self._lake.check_writable()
         c = self.get_contract(table)
         forget_contracts(self._lake)
@@ -667,10 +746,6 @@ class Contracts:
         samples: int = SAMPLES,
         store: bool | None = None,
     ) -> ValidationResult:
-        """Run a contract on demand over a stored table version (the table's contract, or
-        ``checks``), or run ``checks`` over data in memory (Arrow, pandas, polars, rows,
-        a training set). Table results are stored (and linked in lineage) unless
-        ``store=False``."""
         started = time.perf_counter()
         pl = _pl()
         if isinstance(target, str):
@@ -717,6 +792,8 @@ class Contracts:
 
     def _store(self, table: str, table_version: int | None, contract_version: int | None, action: str, rows: int,
                outcomes: list[Outcome], started: float) -> ValidationResult:
+        from lakebed.quality import _schema as qs
+
         now = time.time()
         duration = (time.perf_counter() - started) * 1000
         passed = all(o.passed for o in outcomes)
@@ -742,7 +819,10 @@ class Contracts:
         since: dt.datetime | None = None,
         limit: int = 100,
     ) -> list[ValidationResult]:
-        """Stored results, newest first, optionally of one table, by verdict, action or time."""
+        import sqlalchemy as sa
+
+        from lakebed.quality import _schema as qs
+
         if not isinstance(limit, int) or not 0 < limit <= 100_000:
             raise InvalidArgument(f"limit is 1..100000, got {limit!r}")
         t = qs.results
@@ -760,7 +840,10 @@ class Contracts:
             return [_result_from_row(r) for r in conn.execute(q)]
 
     def result(self, result_id: int) -> ValidationResult:
-        """One stored result by id (as in ``quality:<id>``)."""
+        import sqlalchemy as sa
+
+        from lakebed.quality import _schema as qs
+
         t = qs.results
         with self._lake.catalog.connect() as conn:
             row = conn.execute(sa.select(t).where(t.c.id == int(result_id))).first()

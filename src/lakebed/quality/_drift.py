@@ -58,6 +58,21 @@ class ColumnDrift:
         d = dataclasses.asdict(self)
         return {k: v for k, v in d.items() if v is not None or k in ("score",)}
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ColumnDrift:
+        """The column drift whose :meth:`to_dict` is ``d``."""
+        try:
+            stats, hist, cats = d.get("stats", {}), d.get("histogram"), d.get("categories")
+            if not isinstance(stats, dict) or not isinstance(hist, dict | None) or not isinstance(cats, dict | None):
+                raise TypeError("stats, histogram and categories are dicts")
+            return cls(
+                str(d["column"]), str(d["kind"]), str(d["method"]), None if d["score"] is None else float(d["score"]),
+                float(d["threshold"]), bool(d["drifted"]), stats, int(d["reference_rows"]), int(d["current_rows"]),
+                int(d.get("reference_nulls", 0)), int(d.get("current_nulls", 0)), hist, cats,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidArgument(f"not a column drift dict: {exc!r}") from None
+
 
 @dataclasses.dataclass
 class DriftReport:
@@ -91,6 +106,24 @@ class DriftReport:
             "columns": [c.to_dict() for c in self.columns],
             "created_at": self.created_at.isoformat(),
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DriftReport:
+        """The report whose :meth:`to_dict` is ``d``."""
+        try:
+            ref, cur, ds, cols = d["reference"], d["current"], d["dataset"], d["columns"]
+            if not isinstance(cols, list):
+                raise TypeError("columns is a list")
+            created = d.get("created_at")
+            return cls(
+                str(ref["ref"]), str(cur["ref"]), int(ref["rows"]), int(cur["rows"]),
+                [ColumnDrift.from_dict(c) for c in cols], bool(ds["drifted"]), int(ds["drifted_columns"]),
+                float(ds["share"]), float(ds["threshold"]),
+                dt.datetime.now(dt.UTC) if created is None else
+                created if isinstance(created, dt.datetime) else dt.datetime.fromisoformat(created),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidArgument(f"not a drift report dict: {exc!r}") from None
 
     def to_arrow(self) -> pa.Table:
         """One row per column: column, kind, method, score, threshold, drifted."""
@@ -256,6 +289,17 @@ class MonitorReport:
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "training_set": self.training_set, "drift": self.drift.to_dict(),
                 "performance": self.performance}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MonitorReport:
+        """The monitor report whose :meth:`to_dict` is ``d``."""
+        try:
+            perf = d.get("performance")
+            if perf is not None and not (isinstance(perf, list) and all(isinstance(p, dict) for p in perf)):
+                raise TypeError("performance is a list of periods (dicts)")
+            return cls(str(d["model"]), str(d["training_set"]), DriftReport.from_dict(d["drift"]), perf)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidArgument(f"not a monitor report dict: {exc!r}") from None
 
 
 def performance_by_period(joined: pa.Table, prediction: str, label: str, freq: str) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from lakebed.errors import NotFound
+from lakebed.errors import InvalidArgument, NotFound
 from lakebed.quality._checks import _pl, jsonable
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -49,6 +49,24 @@ class Profile:
         return {"target": self.target if self.version is None else f"{self.target}@{self.version}",
                 "version": self.version, "rows": self.rows, "columns": self.columns,
                 "created_at": self.created_at.isoformat(), "id": self.id}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Profile:
+        """The profile whose :meth:`to_dict` is ``d``."""
+        try:
+            version = None if d["version"] is None else int(d["version"])
+            target = str(d["target"])
+            if version is not None and target.endswith(f"@{version}"):
+                target = target[: -len(f"@{version}")]
+            columns = d["columns"]
+            if not isinstance(columns, list) or not all(isinstance(c, dict) and "name" in c for c in columns):
+                raise ValueError("columns is a list of column profiles, each with its name")
+            created = d["created_at"]
+            created_at = created if isinstance(created, dt.datetime) else dt.datetime.fromisoformat(created)
+            return cls(target, version, int(d["rows"]), columns, created_at,
+                       None if d.get("id") is None else int(d["id"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidArgument(f"not a profile dict: {exc!r}") from None
 
     def to_arrow(self) -> pa.Table:
         """One row per column: name, type, count, nulls, null_fraction, distinct, min, max, mean, std."""

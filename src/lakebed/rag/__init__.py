@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from lakebed.api._rag import RagAPI
 from lakebed.errors import InvalidArgument, NotFound
 from lakebed.rag._schema import rag_documents
 from lakebed.rag.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
-from lakebed.rag.ingest import FileResult, IngestReport
+from lakebed.rag.ingest import FileResult, IngestReport, source_keys
 from lakebed.rag.ingest import ingest as _ingest
 from lakebed.rag.retrieve import RetrievedChunk, from_hit
 
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["FileResult", "IngestReport", "Rag", "RetrievedChunk"]
 
 
-class Rag:
+class Rag(RagAPI):
     """Document ingestion and retrieval on a lake (``lake.rag``)."""
 
     def __init__(self, lake: Lake) -> None:
@@ -52,29 +53,6 @@ class Rag:
         embedder: str | None = None,
         progress: Callable[[FileResult, int, int], None] | None = None,
     ) -> IngestReport:
-        """Load, chunk, embed and store documents; return what happened to each file.
-
-        Args:
-            paths_or_globs: files, directories (recursive) and glob patterns (``docs/**/*.md``).
-            collection: the target collection, created (cosine, text field, bound to the
-                embedder) when missing.
-            chunk_size: tokens (words) per chunk at most; ``overlap``: tokens shared by
-                consecutive windows of a long paragraph.
-            embedder: ``"minilm"`` (default for a new collection) or ``"hash"``; an
-                existing collection uses the one it is bound to.
-            progress: called as ``progress(file_result, done, total)`` per file.
-
-        Unchanged files are skipped, changed ones have exactly their chunks replaced, and
-        a broken file is reported in ``report.failed`` without stopping the run.
-
-        Example:
-            >>> import lakebed, tempfile, pathlib
-            >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
-            >>> _ = p.write_text("hello")
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     lake.rag.ingest(p, embedder="hash").summary().split(";")[0]
-            '1 added, 0 updated, 0 unchanged, 0 failed'
-        """
         return _ingest(
             self._lake, paths_or_globs, collection, chunk_size, overlap, embedder=embedder, progress=progress
         )
@@ -88,22 +66,14 @@ class Rag:
         filter: dict[str, Any] | None = None,
         **options: Any,
     ) -> list[RetrievedChunk]:
-        """The ``k`` chunks that best answer ``question``, with citations.
-
-        ``mode`` is ``"hybrid"`` (BM25 + vectors, fused), ``"vector"`` or ``"text"``;
-        ``filter`` is a payload filter (e.g. ``{"source": "/docs/guide.md"}``);
-        ``options`` go to hybrid search (``fusion``, ``rrf_k``, ``alpha``).
-        """
         col = self._collection(collection)
         return [from_hit(h) for h in col.query(question, k=k, mode=mode, filter=filter, **options)]
 
     def context(self, question: str, k: int = 5, collection: str = "docs", **options: Any) -> str:
-        """The retrieved chunks as a numbered context block for a prompt, with sources."""
         chunks = self.retrieve(question, k=k, collection=collection, **options)
         return "\n\n".join(f"[{i}] ({c.citation})\n{c.text}" for i, c in enumerate(chunks, start=1))
 
     def documents(self, collection: str = "docs") -> list[dict[str, Any]]:
-        """The ingested documents of ``collection``: source, title, hash, chunks, time."""
         t = rag_documents
         with self._lake.catalog.connect() as conn:
             rows = conn.execute(
@@ -114,9 +84,13 @@ class Rag:
             return [dict(r) for r in rows]
 
     def remove(self, sources: Iterable[str | Path], collection: str = "docs") -> int:
-        """Remove documents (by path) and their chunks from ``collection``; return chunks removed."""
         self._lake.check_writable()
-        keys = [str(Path(s).expanduser().resolve()) for s in sources]
+        return self._remove_sources(source_keys(sources), collection)
+
+    def _remove_sources(self, keys: list[str], collection: str) -> int:
+        """Remove the documents recorded under exactly these sources (no path resolution:
+        the server removes what a client named)."""
+        self._lake.check_writable()
         t = rag_documents
         with self._lake.catalog.connect() as conn:
             rows = conn.execute(

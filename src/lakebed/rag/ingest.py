@@ -19,7 +19,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,11 +37,13 @@ if TYPE_CHECKING:
     from lakebed.lake import Lake
     from lakebed.vectors import Collection
 
-__all__ = ["FileResult", "IngestReport", "expand_paths", "ingest"]
+__all__ = ["FileResult", "IngestReport", "expand_paths", "ingest", "ingest_documents", "source_keys"]
 
 BATCH_CHUNKS = 256
 UPSERT_BATCH = 1024
 DEFAULT_EMBEDDER = "minilm"
+# the most bytes of documents one upload to a server holds (a larger file is reported failed)
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -148,6 +150,12 @@ def expand_paths(paths_or_globs: str | Path | Iterable[str | Path]) -> tuple[lis
     return list(files.values()), failures
 
 
+def source_keys(sources: str | Path | Iterable[str | Path]) -> list[str]:
+    """The sources under which :func:`ingest` records these paths: absolute, resolved."""
+    items = [sources] if isinstance(sources, str | Path) else list(sources)
+    return [str(Path(s).expanduser().resolve()) for s in items]
+
+
 def _records(lake: Lake, collection: str) -> dict[str, dict[str, Any]]:
     t = rag_documents
     with lake.catalog.connect() as conn:
@@ -203,6 +211,49 @@ def ingest(
     lake.check_writable()
     started = time.perf_counter()
     files, failures = expand_paths(paths_or_globs)
+    documents = [(str(path), path.read_bytes) for path in files]
+    return _ingest(lake, documents, failures, collection, chunk_size, overlap, embedder, progress, started)
+
+
+def ingest_documents(
+    lake: Lake,
+    documents: Sequence[tuple[str, bytes]],
+    collection: str = "docs",
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    overlap: int = DEFAULT_OVERLAP,
+    embedder: str | None = None,
+) -> IngestReport:
+    """Ingest documents given as ``(source, bytes)``, as :func:`ingest` does files: what
+    the server does with the files a client uploaded. ``source`` names the document (its
+    suffix picks the loader) and is never opened.
+
+    Example:
+        >>> import lakebed
+        >>> with lakebed.connect(":memory:") as lake:
+        ...     r = ingest_documents(lake, [("/notes/a.md", b"# A\\n\\nalpha")], embedder="hash")
+        ...     r.added, lake.rag.documents()[0]["title"]
+        (['/notes/a.md'], 'A')
+    """
+    check_params(chunk_size, overlap)
+    lake.check_writable()
+    started = time.perf_counter()
+    readers = [(source, (lambda data=data: data)) for source, data in documents]
+    return _ingest(lake, readers, [], collection, chunk_size, overlap, embedder, None, started)
+
+
+def _ingest(
+    lake: Lake,
+    documents: Sequence[tuple[str, Callable[[], bytes]]],
+    failures: list[FileResult],
+    collection: str,
+    chunk_size: int,
+    overlap: int,
+    embedder: str | None,
+    progress: Callable[[FileResult, int, int], None] | None,
+    started: float,
+) -> IngestReport:
+    """Ingest ``(source, read)`` pairs (``read()`` gives the bytes) after ``failures``."""
+    files = documents
     report = IngestReport(collection=collection)
     total = len(files) + len(failures)
     done = 0
@@ -291,16 +342,15 @@ def ingest(
         pending.clear()
         n_pending = 0
 
-    for path in files:
-        source = str(path)
+    for source, read in files:
         try:
-            data = path.read_bytes()
+            data = read()
             digest = hashlib.sha256(data).hexdigest()
             old = records.get(source)
             if old is not None and old["content_hash"] == digest and old.get("chunking") == chunking:
                 finish(FileResult(source, "skipped", int(old["n_chunks"]), content_hash=digest))
                 continue
-            doc = load(path, data)
+            doc = load(source, data)
             chunks = chunk_document(doc, chunk_size, overlap)
         except (OSError, ValueError, LakebedError) as exc:
             finish(FileResult(source, "failed", error=f"{type(exc).__name__}: {exc}"))

@@ -14,9 +14,9 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
+from lakebed._wire import error_body, invalid_request, status_for
 from lakebed.errors import AuthError, InvalidArgument, LakebedError, PermissionDenied
 from lakebed.server import _keys
-from lakebed.server._errors import error_body, invalid_request, status_for
 from lakebed.server._metrics import Metrics
 
 if TYPE_CHECKING:

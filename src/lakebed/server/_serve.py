@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakebed.errors import InvalidArgument, require
+from lakebed.lake import open_local
 from lakebed.server import _keys
 from lakebed.server._app import DEFAULT_MAX_BODY, create_app, is_loopback
 
@@ -78,7 +79,6 @@ def serve(
         >>> serve("./lake", port=8765, workers=2)  # doctest: +SKIP
     """
     uvicorn = require("uvicorn", "server")
-    import lakebed
 
     if workers < 1:
         raise InvalidArgument(f"workers must be >= 1, got {workers}")
@@ -86,7 +86,7 @@ def serve(
         raise InvalidArgument(f"threads must be >= 1, got {threads}")
     if loop not in ("asyncio", "uvloop", "auto"):
         raise InvalidArgument(f"loop must be asyncio, uvloop or auto, got {loop!r}")
-    lake = lakebed.connect(path, create=False)
+    lake = open_local(path, create=False)
     changes: ChangeLog | None = None
     pool: Any = None
     runner: Any = None

@@ -28,8 +28,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lakebed._wire import error_body
 from lakebed.errors import BackendUnavailable, LakebedError
-from lakebed.server._errors import error_body
+from lakebed.lake import open_local
 from lakebed.storage._atomic import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 # POST routes that only read: answering them changes nothing a read worker has cached
 _READ_POSTS = ("/search", "/search_batch", "/search_text", "/hybrid", "/query", "/scroll", "/get", "/count",
-               "/explain", "/plan", "/training_set", "/online", "/sql")
+               "/explain", "/plan", "/training_set", "/online", "/sql", "/resolve", "/key_types")
 _HOP = {b"connection", b"keep-alive", b"date", b"server", b"transfer-encoding"}
 
 
@@ -49,6 +50,8 @@ def write_scope(method: str, path: str) -> str | None:
         'collections/docs'
         >>> write_scope("POST", "/v1/collections/docs/search") is None
         True
+        >>> write_scope("POST", "/v1/rag/handbook/ingest"), write_scope("POST", "/v1/rag/handbook/retrieve")
+        ('collections/handbook', None)
     """
     if method in ("GET", "HEAD", "OPTIONS") or (method == "POST" and path.endswith(_READ_POSTS)):
         return None
@@ -60,6 +63,8 @@ def write_scope(method: str, path: str) -> str | None:
             return "keys"
         if parts[1] == "collections" and len(parts) >= 3:
             return f"collections/{parts[2]}"
+        if parts[1] == "rag" and len(parts) >= 4:  # /v1/rag/{collection}/{op}: ingest and remove write
+            return None if parts[3] in ("retrieve", "context") else f"collections/{parts[2]}"
         if parts[1] in ("tables", "streams", "runs", "models", "lineage", "predictions", "quality"):
             return None  # read workers serve none of these themselves (stream appends: no refresh)
     return "*"
@@ -306,7 +311,6 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of a read worker process (started by :func:`lakebed.server.serve`)."""
     import uvicorn
 
-    import lakebed
     from lakebed.server._serve import listen, settle_heap
 
     ap = argparse.ArgumentParser(prog="lakebed-read-worker")
@@ -321,7 +325,7 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     _exit_with_parent()
     sock = listen(a.host, a.port)
-    lake = lakebed.connect(a.lake, read_only=True, create=False)
+    lake = open_local(a.lake, read_only=True, create=False)
     app = ReadWorker(lake, a.dir, a.worker, a.max_body)
     settle_heap()
     config = uvicorn.Config(app, log_level=a.log_level, access_log=False, lifespan="on", proxy_headers=False,

@@ -12,7 +12,23 @@ Example:
     [7]
 """
 
-from lakebed.streams._spec import StreamSpec
-from lakebed.streams._streams import Consumer, Position, Stream, Streams
+from typing import TYPE_CHECKING
+
+from lakebed._lazy import lazy_exports
+from lakebed.streams._spec import Position, StreamSpec
+
+if TYPE_CHECKING:
+    from lakebed.streams._streams import Consumer, Stream, Streams
+
+# The engine classes load on first use: the HTTP client imports this package for its
+# light types without loading the engine.
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "Consumer": "lakebed.streams._streams",
+        "Stream": "lakebed.streams._streams",
+        "Streams": "lakebed.streams._streams",
+    },
+)
 
 __all__ = ["Consumer", "Position", "Stream", "StreamSpec", "Streams"]

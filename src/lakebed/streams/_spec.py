@@ -19,13 +19,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
 from lakebed._names import validate_name
+from lakebed.api._streams import StreamAPI
 from lakebed.errors import InvalidArgument, SchemaError
 
 MAX_PARTITIONS = 256
@@ -176,3 +177,31 @@ def _delta_us(value: Any, what: str) -> int:
     if not isinstance(value, timedelta) or value <= timedelta(0):
         raise InvalidArgument(f"{what} must be a positive datetime.timedelta, got {value!r}")
     return (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+
+
+class Position(NamedTuple):
+    """Where an appended record sits: its partition and offset."""
+
+    partition: int
+    offset: int
+
+
+class ConsumeLoop(StreamAPI):
+    """``consume()`` as a loop over ``consumer()``: the same for an embedded stream and
+    one reached through a server, so it is written once."""
+
+    def consume(
+        self, group: str | None = None, *, max_records: int = 1000, timeout: float | None = 1.0,
+        start: str = "earliest", commit: bool = True,
+    ) -> Iterator[pa.RecordBatch]:
+        c = self.consumer(group, start=start)
+        try:
+            while True:
+                batch = c.poll(max_records=max_records, timeout=timeout)
+                if batch is None:
+                    return
+                yield batch
+                if commit and group is not None:
+                    c.commit()
+        finally:
+            c.close()

@@ -27,33 +27,27 @@ import builtins
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakebed._names import validate_name
-from lakebed.errors import InvalidArgument, NotFound, SchemaError
+from lakebed.api._streams import SESSION_TIMEOUT_S, StreamsAPI
+from lakebed.errors import InvalidArgument, NotFound
 from lakebed.streams._backend import Records, StreamBackend
-from lakebed.streams._spec import StreamSpec, check_stream_name
+from lakebed.streams._consumer import GroupConsumer, check_group
+from lakebed.streams._rows import validate_rows
+from lakebed.streams._spec import ConsumeLoop, Position, StreamSpec, check_stream_name
 
 if TYPE_CHECKING:
     from lakebed.lake import Lake
 
-_GROUP_TTL_S = 10.0
-MAX_APPEND_ROWS = 1_000_000
-
-
-class Position(NamedTuple):
-    """Where an appended record sits: its partition and offset."""
-
-    partition: int
-    offset: int
+_GROUP_TTL_S = SESSION_TIMEOUT_S
 
 
 def open_backend(url: str | None, *, path: Path, namespace: str, fsync: str, read_only: bool) -> StreamBackend:
@@ -80,8 +74,9 @@ def open_backend(url: str | None, *, path: Path, namespace: str, fsync: str, rea
                           "or leave it unset for the embedded log")
 
 
-class Streams:
-    """The streams of a lake (``lake.streams``)."""
+class Streams(StreamsAPI):
+    """The streams of a lake (``lake.streams``): the embedded
+    :class:`lakebed.api.StreamsAPI` (its methods are documented there)."""
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
@@ -118,19 +113,6 @@ class Streams:
         description: str = "",
         exist_ok: bool = False,
     ) -> Stream:
-        """Create a stream. ``key`` picks a record's partition (records of one key stay in
-        order); ``event_time`` names the timestamp column stream feature views window on;
-        ``retention`` (age) and ``retention_bytes`` (per partition) bound what is kept;
-        ``id_field`` names a column of message ids for idempotent appends (else each
-        append makes ids), remembered for ``dedup_window``.
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     s = lake.streams.create("events", schema={"k": "string", "v": "float64"})
-            ...     s.partitions
-            1
-        """
         self.lake.check_writable()
         spec = StreamSpec.build(name, schema=schema, key=key, event_time=event_time, partitions=partitions,
                                 retention=retention, retention_bytes=retention_bytes, id_field=id_field,
@@ -160,7 +142,6 @@ class Streams:
         return spec
 
     def get(self, name: str) -> Stream:
-        """An existing stream (NotFound otherwise)."""
         return Stream(self, self._spec(name))
 
     __getitem__ = get
@@ -169,18 +150,15 @@ class Streams:
         return self.backend.load_spec(check_stream_name(name)) is not None
 
     def list(self) -> builtins.list[str]:
-        """Stream names, sorted."""
         return [s.name for s in self.backend.list_specs()]
 
     def drop(self, name: str) -> None:
-        """Delete a stream with its records and groups."""
         self.lake.check_writable()
         spec = self._spec(name)
         self.backend.drop(spec)
         self._specs.pop(name, None)
 
     def describe(self) -> builtins.list[dict[str, Any]]:
-        """Every stream: definition, records retained and appended, groups and their lag."""
         out = []
         for spec in self.backend.list_specs():
             s = Stream(self, spec)
@@ -191,20 +169,21 @@ class Streams:
         return out
 
     def flush(self) -> None:
-        """Make appends durable now (``fsync="batch"``; embedded log only)."""
         flush = getattr(self._backend, "flush", None)
         if flush is not None:
             flush()
 
     def close(self) -> None:
+        """Close the backend (the lake does at its close)."""
         with self._lock:
             if self._backend is not None:
                 self._backend.close()
                 self._backend = None
 
 
-class Stream:
-    """One stream: append, read, consume with groups, bounds and lag."""
+class Stream(ConsumeLoop):
+    """One stream: append, read, consume with groups, bounds and lag; the embedded
+    :class:`lakebed.api.StreamAPI` (its methods are documented there)."""
 
     def __init__(self, area: Streams, spec: StreamSpec) -> None:
         self._area = area
@@ -227,6 +206,8 @@ class Stream:
 
     @property
     def backend(self) -> StreamBackend:
+        """The backend of the lake's streams (engine plumbing: the stream processor reads
+        through it)."""
         return self._area.backend
 
     def __repr__(self) -> str:
@@ -234,54 +215,9 @@ class Stream:
 
     # -- append ------------------------------------------------------------------------
     def validate(self, rows: Any) -> pa.Table:
-        """Rows as a table of the stream's schema, or SchemaError naming the problem."""
-        from lakebed.tables._arrow import conform, to_arrow
-
-        spec = self.spec
-        try:
-            data = to_arrow(rows, spec.schema)
-        except InvalidArgument as exc:
-            raise InvalidArgument(f"append to stream {spec.name!r}: {exc}") from None
-        if isinstance(data, pa.RecordBatchReader):
-            data = data.read_all()
-        dupes = sorted({c for c in data.column_names if data.column_names.count(c) > 1})
-        if dupes:
-            raise SchemaError(f"append to stream {spec.name!r}: columns {dupes} appear more than once")
-        if data.num_rows > MAX_APPEND_ROWS:
-            raise InvalidArgument(f"append to stream {spec.name!r}: {data.num_rows} rows in one call; "
-                                  f"append at most {MAX_APPEND_ROWS} at a time")
-        extra = [c for c in data.column_names if c not in spec.schema.names]
-        if extra:
-            raise SchemaError(f"append to stream {spec.name!r}: columns {extra} are not in the stream "
-                              f"(columns: {spec.schema.names})")
-        try:
-            table = conform(data, spec.schema)
-        except SchemaError as exc:
-            raise SchemaError(f"append to stream {spec.name!r}: {exc}") from None
-        for what, col in (("event_time", spec.event_time), ("id_field", spec.id_field), ("key", spec.key)):
-            if col is not None and table.column(col).null_count:
-                if col not in data.column_names:
-                    raise SchemaError(f"append to stream {spec.name!r}: rows lack the {what} column {col!r}")
-                raise SchemaError(f"append to stream {spec.name!r}: the {what} column {col!r} has nulls")
-        return table
+        return validate_rows(self.spec, rows)
 
     def append(self, rows: Any, *, ids: Sequence[str] | None = None) -> builtins.list[Position]:
-        """Append records (Arrow, pandas, polars, a list of dicts); return each record's
-        position, in order. Nothing is appended when any row does not fit the schema.
-        When this returns the records are durable as the backend and the lake's ``fsync``
-        promise (docs/streams.md). ``ids`` (or the stream's ``id_field``) are message
-        ids: a record whose id was appended within the dedup window is not appended
-        again, and its earlier position is returned.
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     s = lake.streams.create("e", schema={"v": "int64"})
-            ...     s.append([{"v": 1}, {"v": 2}], ids=["a", "b"])
-            ...     s.append([{"v": 2}], ids=["b"])
-            [Position(partition=0, offset=0), Position(partition=0, offset=1)]
-            [Position(partition=0, offset=1)]
-        """
         self._area.lake.check_writable()
         table = self.validate(rows)
         spec = self.spec
@@ -342,15 +278,12 @@ class Stream:
 
     # -- reading -----------------------------------------------------------------------
     def bounds(self) -> builtins.list[tuple[int, int]]:
-        """Per partition: (first retained offset, next offset)."""
         return self.backend.bounds(self.spec)
 
     def end_offsets(self) -> dict[int, int]:
         return {k: n for k, (_, n) in enumerate(self.bounds())}
 
     def read(self, partition: int = 0, offset: int = 0, max_records: int = 10_000) -> pa.RecordBatch:
-        """Records of one partition from ``offset`` (no group, nothing committed), with
-        the ``_partition``, ``_offset`` and ``_time`` columns."""
         self._check_partition(partition)
         return with_meta(self.backend.read(self.spec, partition, offset, max_records), partition)
 
@@ -360,58 +293,21 @@ class Stream:
 
     def consumer(self, group: str | None = None, *, start: str = "earliest",
                  session_timeout: float = _GROUP_TTL_S) -> Consumer:
-        """A consumer; with ``group``, one of the group's members (partitions are shared
-        among live members; offsets are the group's). ``start`` ("earliest" or "latest")
-        is where a partition without a committed offset begins."""
         return Consumer(self, group, start=start, session_timeout=session_timeout)
 
-    def consume(
-        self, group: str | None = None, *, max_records: int = 1000, timeout: float | None = 1.0,
-        start: str = "earliest", commit: bool = True,
-    ) -> Iterator[pa.RecordBatch]:
-        """Yield batches until none arrives for ``timeout`` seconds (None: forever). With
-        ``commit`` each batch's offsets are committed when the next one is asked for (and
-        at the end): a batch whose processing raised is delivered again (at least once).
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     s = lake.streams.create("e", schema={"v": "int64"})
-            ...     _ = s.append([{"v": i} for i in range(5)])
-            ...     [b.num_rows for b in s.consume("g", max_records=2, timeout=0)]
-            [2, 2, 1]
-        """
-        c = self.consumer(group, start=start)
-        try:
-            while True:
-                batch = c.poll(max_records=max_records, timeout=timeout)
-                if batch is None:
-                    return
-                yield batch
-                if commit and group is not None:
-                    c.commit()
-        finally:
-            c.close()
 
     def groups(self) -> builtins.list[str]:
         return self.backend.groups(self.spec)
 
     def committed(self, group: str) -> dict[int, int]:
-        """The group's committed offsets (partition -> next offset)."""
-        return self.backend.committed(self.spec, _group(group))
+        return self.backend.committed(self.spec, check_group(group))
 
     def lag(self, group: str) -> dict[int, int]:
-        """Records per partition appended and not yet committed by the group."""
         done = self.committed(group)
         return {k: max(n - max(done.get(k, 0), f), 0) for k, (f, n) in enumerate(self.bounds())}
 
     def trim(self) -> int:
-        """Apply retention now; how many records were dropped."""
         return self.backend.trim(self.spec, time.time_ns() // 1000)
-
-
-def _group(group: str) -> str:
-    return validate_name("alias", group, "consumer group")
 
 
 def with_meta(rec: Records, partition: int) -> pa.RecordBatch:
@@ -422,9 +318,10 @@ def with_meta(rec: Records, partition: int) -> pa.RecordBatch:
     return b.append_column("_time", pa.array(rec.times, pa.int64()).cast(pa.timestamp("us", tz="UTC")))
 
 
-class Consumer:
+class Consumer(GroupConsumer):
     """Reads a stream's partitions (all, or the group's share of them) from positions it
-    keeps; ``commit`` stores them for the group. Not thread-safe (one per thread).
+    keeps; ``commit`` stores them for the group. Not thread-safe (one per thread). The
+    embedded :class:`lakebed.api.ConsumerAPI` (its methods are documented there).
 
     Example:
         >>> import lakebed
@@ -439,148 +336,40 @@ class Consumer:
         [1, 2]
     """
 
-    def __init__(self, stream: Stream, group: str | None, *, start: str, session_timeout: float) -> None:
-        if start not in ("earliest", "latest"):
-            raise InvalidArgument(f"start must be 'earliest' or 'latest', got {start!r}")
-        if not 0.5 <= session_timeout <= 3600:
-            raise InvalidArgument(f"session_timeout must be 0.5-3600 seconds, got {session_timeout!r}")
-        self.stream = stream
-        self.group = _group(group) if group is not None else None
-        self.member = uuid.uuid4().hex[:16]
-        self.start = start
-        self.ttl = float(session_timeout)
-        self.position: dict[int, int] = {}
-        self._assigned: builtins.list[int] = []
-        self._beat = 0.0
-        self._next = 0  # round-robin start among assigned partitions
-        self._closed = False
-        self._rebalance(force=True)
+    stream: Stream
 
     @property
-    def backend(self) -> StreamBackend:
+    def _backend(self) -> StreamBackend:
         return self.stream.backend
 
-    def assignment(self) -> builtins.list[int]:
-        """The partitions this consumer reads now."""
-        self._rebalance()
-        return list(self._assigned)
+    def _members(self) -> builtins.list[str]:
+        assert self.group is not None
+        return self._backend.heartbeat(self.stream.spec, self.group, self.member, self.ttl)
 
-    def _rebalance(self, force: bool = False) -> None:
-        spec = self.stream.spec
-        now = time.monotonic()
-        if self.group is None:
-            parts = list(range(spec.partitions))
+    def _committed(self) -> dict[int, int]:
+        assert self.group is not None
+        return self._backend.committed(self.stream.spec, self.group)
+
+    def _read(self, partition: int, offset: int, max_records: int) -> pa.RecordBatch:
+        return with_meta(self._backend.read(self.stream.spec, partition, offset, max_records), partition)
+
+    def _idle(self, parts: builtins.list[int], left: float | None) -> None:
+        wait = min(left if left is not None else self.ttl / 3, self.ttl / 3)
+        if parts:
+            self._backend.wait(self.stream.spec, {k: self.position[k] for k in parts}, wait)
         else:
-            if not force and now - self._beat < self.ttl / 3:
-                return
-            members = self.backend.heartbeat(spec, self.group, self.member, self.ttl)
-            self._beat = now
-            rank, n = members.index(self.member), len(members)
-            parts = [k for k in range(spec.partitions) if k % n == rank]
-        if parts == self._assigned and not force:
-            return
-        new = [k for k in parts if k not in self.position]
-        committed = self.backend.committed(spec, self.group) if self.group is not None and new else {}
-        bounds = self.backend.bounds(spec) if new else []
-        for k in new:
-            if k in committed:
-                self.position[k] = committed[k]
-            else:
-                self.position[k] = bounds[k][0] if self.start == "earliest" else bounds[k][1]
-        for k in list(self.position):
-            if k not in parts:
-                del self.position[k]
-        self._assigned = parts
+            time.sleep(min(wait, 0.05))
 
-    def poll(self, max_records: int = 1000, timeout: float | None = 1.0) -> pa.RecordBatch | None:
-        """The next records of the assigned partitions (up to ``max_records``, taken
-        round-robin), with ``_partition``, ``_offset`` and ``_time`` columns; None when
-        none arrives within ``timeout`` seconds (None: wait forever)."""
-        if self._closed:
-            raise InvalidArgument("this consumer is closed")
-        if not isinstance(max_records, int) or isinstance(max_records, bool) or not 1 <= max_records <= 1_000_000:
-            raise InvalidArgument(f"max_records must be 1..1000000, got {max_records!r}")
-        spec = self.stream.spec
-        deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
-        while True:
-            self._rebalance()
-            batches: builtins.list[pa.RecordBatch] = []
-            want = max_records
-            parts = self._assigned
-            for j in range(len(parts)):
-                if want <= 0:
-                    break
-                k = parts[(self._next + j) % len(parts)]
-                rec = self.backend.read(spec, k, self.position[k], want)
-                if len(rec):
-                    batches.append(with_meta(rec, k))
-                    self.position[k] = int(rec.offsets[-1]) + 1
-                    want -= len(rec)
-            if parts:
-                self._next = (self._next + 1) % len(parts)
-            if batches:
-                if len(batches) == 1:
-                    return batches[0]
-                return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                return None
-            wait = min(left if left is not None else self.ttl / 3, self.ttl / 3)
-            if parts:
-                self.backend.wait(spec, {k: self.position[k] for k in parts}, wait)
-            else:
-                time.sleep(min(wait, 0.05))
+    def _store(self, offsets: dict[int, int]) -> None:
+        assert self.group is not None
+        self._backend.commit(self.stream.spec, self.group, offsets)
 
-    def commit(self, offsets: dict[int, int] | None = None) -> None:
-        """Store the group's offsets: ``offsets`` (partition -> next offset to read), or
-        the positions of what this consumer has polled, for its assigned partitions."""
-        if self.group is None:
-            raise InvalidArgument("a consumer without a group has nothing to commit; pass group=")
-        if offsets is None:
-            offsets = {k: self.position[k] for k in self._assigned}
-        for k, o in offsets.items():
-            self.stream._check_partition(k)
-            if isinstance(o, bool) or not isinstance(o, int) or o < 0:
-                raise InvalidArgument(f"offsets must be integers >= 0, got {o!r} for partition {k}")
-        if offsets:
-            self.backend.commit(self.stream.spec, self.group, offsets)
+    def _offset_for_time(self, partition: int, time_us: int) -> int:
+        return self._backend.offset_for_time(self.stream.spec, partition, time_us)
 
-    def seek(self, offset: int | None = None, *, time: datetime | None = None, partition: int | None = None) -> None:
-        """Move the position of one partition (or every assigned one) to ``offset``, or
-        to the first record appended at or after ``time``."""
-        if (offset is None) == (time is None):
-            raise InvalidArgument("seek needs offset= or time=, one of them")
-        parts = [partition] if partition is not None else list(self._assigned)
-        for k in parts:
-            self.stream._check_partition(k)
-            if offset is not None:
-                if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-                    raise InvalidArgument(f"offset must be an integer >= 0, got {offset!r}")
-                self.position[k] = offset
-            else:
-                assert time is not None
-                t = time if time.tzinfo is not None else time.replace(tzinfo=UTC)
-                us = int((t - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
-                self.position[k] = self.backend.offset_for_time(self.stream.spec, k, us)
-
-    def lag(self) -> dict[int, int]:
-        """Records per assigned partition after this consumer's position."""
-        bounds = self.stream.bounds()
-        return {k: max(bounds[k][1] - max(self.position[k], bounds[k][0]), 0) for k in self._assigned}
-
-    def close(self) -> None:
-        """Leave the group (its partitions go to the other members at their next poll)."""
-        if self._closed:
-            return
-        self._closed = True
-        if self.group is not None:
-            self.backend.leave(self.stream.spec, self.group, self.member)
-
-    def __enter__(self) -> Consumer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _leave(self) -> None:
+        assert self.group is not None
+        self._backend.leave(self.stream.spec, self.group, self.member)
 
 
 def event_times_us(batch: pa.RecordBatch | pa.Table, column: str) -> np.ndarray:

@@ -53,12 +53,29 @@ _UNSIGNED = {
 }
 
 
-def to_arrow(data: Any, schema: pa.Schema | None = None) -> pa.Table | pa.RecordBatchReader:
+def to_arrow(
+    data: Any, schema: pa.Schema | None = None, *, format: str | None = None
+) -> pa.Table | pa.RecordBatchReader:
     """Turn supported inputs into an Arrow table (or keep a stream as a stream).
 
     Accepts a pyarrow Table, RecordBatch or RecordBatchReader, a pandas or polars
-    DataFrame, a list of dicts (rows) or a dict of columns.
+    DataFrame, a list of dicts (rows), a dict of columns, or the path (``str`` or
+    ``pathlib.Path``) of a CSV, JSON Lines, Avro or Parquet file, read as a stream in the
+    ``format`` given or that of its extension, with ``schema``'s types for the columns it
+    names (see :mod:`lakebed.tables._files`).
     """
+    from lakebed.tables._files import FileReader, file_format, is_file_source, open_file
+
+    if is_file_source(data):
+        if isinstance(data, FileReader):
+            if format is not None and file_format(data.path, format)[0] != data.format:
+                raise InvalidArgument(f"{data.path} is open as {data.format}, not {format!r}")
+            return data.to_reader()
+        return open_file(data, format, schema).to_reader()
+    if format is not None:
+        raise InvalidArgument(
+            f"format= applies to data given as a file path, not to {type(data).__name__}; drop format="
+        )
     if isinstance(data, pa.Table | pa.RecordBatchReader):
         return data
     if isinstance(data, pa.RecordBatch):
@@ -81,7 +98,8 @@ def to_arrow(data: Any, schema: pa.Schema | None = None) -> pa.Table | pa.Record
         return _rows_to_arrow(data, schema)
     raise InvalidArgument(
         f"unsupported data of type {type(data).__name__}; pass a pyarrow Table or "
-        "RecordBatchReader, a pandas or polars DataFrame, or a list of dicts"
+        "RecordBatchReader, a pandas or polars DataFrame, a list of dicts, or the path of a "
+        ".csv, .jsonl, .avro or .parquet file"
     )
 
 

@@ -17,12 +17,14 @@ import sqlalchemy as sa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
-from lakebed._names import validate_name
+from lakebed._names import parse_name
+from lakebed.api._tables import TablesAPI
 from lakebed.catalog import schema as cat
-from lakebed.errors import AlreadyExists, CorruptionError, InvalidArgument, NotFound, SchemaError
+from lakebed.errors import AlreadyExists, CorruptionError, InvalidArgument, LakebedError, NotFound, SchemaError
 from lakebed.tables._arrow import conform, parse_schema, storage_schema, to_arrow
 from lakebed.tables._check import check_table
 from lakebed.tables._durable import Durability
+from lakebed.tables._files import is_file_source
 from lakebed.tables._predicate import Predicate, quote_ident
 from lakebed.tables._predicate import parse as parse_predicate
 from lakebed.tables._sandbox import connect as sandboxed_duckdb
@@ -31,19 +33,7 @@ if TYPE_CHECKING:
     from lakebed.lake import Lake
 
 
-def parse_name(name: str) -> tuple[str, str]:
-    """Split ``namespace.name`` and check both parts are plain identifiers."""
-    if not isinstance(name, str) or name.count(".") != 1:
-        raise InvalidArgument(
-            f"table names are 'namespace.name' (e.g. 'silver.events'), got {name!r}"
-        )
-    ns, tname = name.split(".")
-    validate_name("table", ns, f"table {name!r}: namespace")
-    validate_name("table", tname, f"table {name!r}: table")
-    return ns, tname
-
-
-class Tables:
+class Tables(TablesAPI):
     """Versioned tables on Delta Lake, addressed as ``namespace.name``.
 
     Every write makes a new version; any version can be read back (by number or by
@@ -161,15 +151,9 @@ class Tables:
         partition_by: Sequence[str] | None = None,
         description: str | None = None,
         exist_ok: bool = False,
+        *,
+        format: str | None = None,
     ) -> int:
-        """Create a table from a schema and/or data; returns the new version (0).
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     lake.tables.create("silver.users", schema={"id": "int64", "name": "string"})
-            0
-        """
         self._lake.check_writable()
         ns, tname = parse_name(name)
         if self.exists(name):
@@ -179,16 +163,20 @@ class Tables:
         if schema is None and data is None:
             raise InvalidArgument("create needs a schema, data, or both")
         target = storage_schema(parse_schema(schema)) if schema is not None else None
-        table: pa.Table | None = None
+        source: pa.Table | _ConformedReader | None = None
         if data is not None:
-            arrow = to_arrow(data, target)
-            if isinstance(arrow, pa.RecordBatchReader):
-                arrow = arrow.read_all()
-            if target is not None:
-                table = conform(arrow, target)
+            arrow = to_arrow(data, target, format=format)
+            if isinstance(arrow, pa.RecordBatchReader):  # written as it is read, in one commit
+                want = target if target is not None else pa.schema([])
+                if is_file_source(data):  # the file's columns, as the schema types those it names
+                    want = _file_columns(arrow.schema, want)
+                source = _ConformedReader(arrow, want, allow_new=target is None)
+                target = source.stream.schema
             else:
-                table = conform(arrow, pa.schema([]), allow_new=True)
-            target = table.schema
+                table = conform(arrow, target) if target is not None else conform(arrow, pa.schema([]), allow_new=True)
+                source, target = table, table.schema
+        elif format is not None:
+            raise InvalidArgument("format= applies to data given as a file path")
         if target is None or len(target) == 0:
             raise SchemaError(f"table {name!r} needs at least one column")
         parts = list(partition_by or [])
@@ -201,15 +189,20 @@ class Tables:
             shutil.rmtree(path)
         path.mkdir(parents=True)
         try:
-            if table is not None:
-                write_deltalake(str(path), table, mode="error", partition_by=parts or None,
+            if source is not None:
+                write_deltalake(str(path), source, mode="error", partition_by=parts or None,
                                 description=description)
             else:
                 DeltaTable.create(str(path), schema=target, partition_by=parts or None,
                                   description=description)
-        except DeltaError as exc:
+        except BaseException as exc:  # nothing of a failed create stays behind
             shutil.rmtree(path, ignore_errors=True)
-            raise SchemaError(f"cannot create {name!r}: {exc}") from None
+            inner = getattr(source, "error", None)
+            if isinstance(inner, LakebedError):  # a stream's batch that did not read or fit
+                raise inner from None
+            if isinstance(exc, DeltaError | pa.ArrowException):
+                raise SchemaError(f"cannot create {name!r}: {exc}") from None
+            raise
         # durable before the catalog names it: the table's files, and the new directories
         self._durability.committed(path, 0, 0, extra_dirs=[path.parent, path.parent.parent, self._lake.path])
         try:
@@ -226,7 +219,6 @@ class Tables:
         return 0
 
     def exists(self, name: str) -> bool:
-        """Whether the table exists."""
         ns, tname = parse_name(name)
         with self._lake.catalog.connect() as conn:
             return (
@@ -239,7 +231,6 @@ class Tables:
             )
 
     def list(self, namespace: str | None = None) -> builtins.list[str]:
-        """Names of the tables, optionally of one namespace, sorted."""
         q = sa.select(cat.tables.c.namespace, cat.tables.c.name).order_by(
             cat.tables.c.namespace, cat.tables.c.name
         )
@@ -249,7 +240,6 @@ class Tables:
             return [f"{r.namespace}.{r.name}" for r in conn.execute(q)]
 
     def drop(self, name: str) -> None:
-        """Drop the table and delete its files (every version)."""
         self._lake.check_writable()
         row = self._row(name)
         with self._lock((row.namespace, row.name)):
@@ -262,7 +252,6 @@ class Tables:
             shutil.rmtree(self._lake.path / row.location, ignore_errors=True)
 
     def info(self, name: str) -> dict[str, Any]:
-        """Name, location, schema, version, row count, description, partitioning."""
         row = self._row(name)
         dt = self._delta(name)
         return {
@@ -298,11 +287,9 @@ class Tables:
 
     # -- data --------------------------------------------------------------------------
     def schema(self, name: str, version: int | None = None) -> pa.Schema:
-        """The table's Arrow schema (at a version)."""
         return _arrow_schema(self._delta(name, version))
 
     def version(self, name: str) -> int:
-        """The latest version number."""
         return self._delta(name).version()
 
     def write(
@@ -313,15 +300,8 @@ class Tables:
         schema_mode: Literal["merge"] | None = None,
         *,
         commit_metadata: dict[str, str] | None = None,
+        format: str | None = None,
     ) -> int:
-        """Append or overwrite; returns the new version.
-
-        With ``schema_mode="merge"`` new columns are added (old rows read them as null);
-        otherwise a column or type that does not fit raises SchemaError and nothing is
-        written. ``commit_metadata`` (keys starting with ``lakebed.``) is stored in the
-        commit, atomically with the rows, and shown by :meth:`history` (stream
-        processors record the offsets they reached there).
-        """
         self._lake.check_writable()
         if mode not in ("append", "overwrite"):
             raise InvalidArgument(f"mode must be 'append' or 'overwrite', got {mode!r}")
@@ -333,7 +313,7 @@ class Tables:
             dt = self._open(name, path)
             first = dt.version() + 1
             target = _arrow_schema(dt)
-            arrow = to_arrow(data, target)
+            arrow = to_arrow(data, target, format=format)
             gate = self._gate(name)
             if isinstance(arrow, pa.RecordBatchReader) and gate is not None:
                 arrow = arrow.read_all()  # a contract judges the whole batch before any of it is written
@@ -356,7 +336,7 @@ class Tables:
                 write_deltalake(dt, source, mode=mode, schema_mode=schema_mode, commit_properties=props)
             except (DeltaError, SchemaError, OSError, pa.ArrowException) as exc:
                 inner = getattr(source, "error", None)
-                if isinstance(inner, SchemaError):
+                if isinstance(inner, LakebedError):  # a stream's batch that did not read or fit
                     raise inner from None
                 if isinstance(exc, SchemaError):
                     raise
@@ -375,21 +355,6 @@ class Tables:
         return None if contract is None else WriteGate(self._lake, name, contract)
 
     def merge(self, name: str, data: Any, on: Sequence[str] | str) -> int:
-        """Upsert: rows whose ``on`` keys match are updated, the others inserted.
-
-        Keys compare with SQL equality, so a row with a null key never matches and is
-        always inserted; a key may appear once per batch (two null keys count as a repeat).
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     lake.tables.create("gold.users", data=[{"id": 1, "n": 1}])
-            ...     lake.tables.merge("gold.users", [{"id": 1, "n": 5}, {"id": 2, "n": 7}], on="id")
-            ...     sorted(lake.tables.read("gold.users").to_pylist(), key=lambda r: r["id"])
-            0
-            1
-            [{'id': 1, 'n': 5}, {'id': 2, 'n': 7}]
-        """
         self._lake.check_writable()
         keys = [on] if isinstance(on, str) else list(on)
         if not keys:
@@ -434,24 +399,6 @@ class Tables:
             return dt.version()
 
     def delete(self, name: str, where: str) -> int:
-        """Delete the rows matching a predicate; returns the new version (the current one
-        when no row matches).
-
-        ``where`` is parsed as for :meth:`read` (one expression over the table's columns;
-        anything else raises InvalidArgument and changes nothing), and it deletes exactly
-        the rows that ``read(name, where=...)`` returns: the rows are counted by the
-        engine that reads (DuckDB) and the one that deletes (delta-rs) before the delete,
-        and a predicate on which they disagree is refused.
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     _ = lake.tables.create("gold.subs", data=[{"id": 1, "plan": "trial"}, {"id": 2, "plan": "pro"}])
-            ...     lake.tables.delete("gold.subs", where="plan = 'trial'")
-            ...     lake.tables.read("gold.subs").to_pylist()
-            1
-            [{'id': 2, 'plan': 'pro'}]
-        """
         self._lake.check_writable()
         path = self._path(name)
         with self._lock(parse_name(name)):
@@ -499,23 +446,6 @@ class Tables:
         columns: Sequence[str] | None = None,
         where: str | None = None,
     ) -> pa.Table:
-        """Read the table (at a version or a point in time) as a pyarrow Table.
-
-        ``where`` is one SQL expression over the table's columns (``"plan = 'trial' AND
-        amount > 10"``): comparisons, AND/OR/NOT, arithmetic, IN (list), LIKE/ILIKE,
-        IS [NOT] NULL, BETWEEN, casts and a few scalar functions. It is parsed and
-        written back out by lakebed before DuckDB runs it over the scan (with filter
-        pushdown); anything else (a second statement, a comment, a subquery, a table
-        function, an unknown column) raises InvalidArgument.
-        Use ``.to_pandas()`` or ``polars.from_arrow()`` on the result for data frames.
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     _ = lake.tables.create("gold.nums", data=[{"n": 1}, {"n": 2}, {"n": None}])
-            ...     lake.tables.read("gold.nums", where="n > 1 OR n IS NULL").to_pylist()
-            [{'n': 2}, {'n': None}]
-        """
         if version is not None and as_of is not None:
             raise InvalidArgument("give version or as_of, not both")
         dt = self._delta(name, version, as_of)
@@ -547,11 +477,9 @@ class Tables:
             con.close()
 
     def dataset(self, name: str, version: int | None = None) -> pads.Dataset:
-        """A pyarrow dataset over the table's files (for zero-copy scans with DuckDB)."""
         return self._delta(name, version).to_pyarrow_dataset()
 
     def history(self, name: str, limit: int | None = None) -> builtins.list[dict[str, Any]]:
-        """Commits, newest first: version, timestamp (UTC), operation, parameters, metrics."""
         out = []
         for h in self._delta(name).history(limit):
             out.append(
@@ -567,7 +495,6 @@ class Tables:
         return out
 
     def restore(self, name: str, version: int) -> int:
-        """Make the table's content that of ``version`` again, as a new version."""
         self._lake.check_writable()
         self._delta(name, version)  # a clear NotFound for a version that does not exist
         path = self._path(name)
@@ -580,25 +507,9 @@ class Tables:
             return dt.version()
 
     def flush(self) -> None:
-        """Make every table commit made so far durable. Under ``fsync="batch"`` commits are
-        fsynced here and when the lake closes (under ``"always"`` each commit already was
-        before it returned; under ``"never"`` this does nothing).
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:", fsync="batch") as lake:
-            ...     _ = lake.tables.create("bronze.b", data=[{"x": 1}])
-            ...     lake.tables.flush()  # the create is on the disk now
-            ...     lake.tables.read("bronze.b").num_rows
-            1
-        """
         self._durability.flush()
 
     def vacuum(self, name: str, retain: timedelta = timedelta(days=7), dry_run: bool = False) -> builtins.list[str]:
-        """Delete data files no longer referenced by versions newer than ``retain``.
-
-        Versions older than ``retain`` may no longer be readable afterwards.
-        """
         self._lake.check_writable()
         if not isinstance(retain, timedelta) or retain < timedelta(0):
             raise InvalidArgument(f"retain must be a non-negative timedelta, got {retain!r}")
@@ -617,22 +528,6 @@ class Tables:
         timeout: float | None = None,
         max_rows: int | None = None,
     ) -> pa.Table:
-        """Run one DuckDB query over the lake's tables, referenced as ``namespace.name``.
-
-        The query runs sandboxed: it sees the lake's tables (only those named in
-        ``tables``, when given; the others are unknown to it) and nothing of the host: no
-        files, URLs, extensions, settings or attached databases. It is one statement that
-        returns rows (SELECT, WITH, VALUES, ...). ``timeout`` (seconds) interrupts a query
-        that runs longer, and a result of more than ``max_rows`` rows raises rather than
-        being cut short; both raise InvalidArgument.
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     _ = lake.tables.create("gold.t", data=[{"x": 1}, {"x": 2}])
-            ...     lake.tables.sql("SELECT max(x) AS m FROM gold.t", timeout=5, max_rows=10).to_pylist()
-            [{'m': 2}]
-        """
         import duckdb
 
         if not isinstance(query, str) or not query.strip():
@@ -767,25 +662,41 @@ class _ConformedReader:
     that the writer can raise it as it is (not wrapped in the Arrow C stream's text)."""
 
     def __init__(self, reader: pa.RecordBatchReader, target: pa.Schema, allow_new: bool) -> None:
-        self.error: SchemaError | None = None
+        self.error: LakebedError | None = None
         first = conform(pa.Table.from_batches([], schema=reader.schema), target, allow_new=allow_new)
         self._reader, self._target, self._allow_new = reader, target, allow_new
         self.stream = pa.RecordBatchReader.from_batches(first.schema, self._batches())
 
     def _batches(self) -> Any:
         offset = 0  # rows before this batch: messages name rows of the whole stream
-        for batch in self._reader:
-            try:
+        try:
+            for batch in self._reader:  # a file's reader raises LakebedError on a line that does not read
                 table = conform(pa.Table.from_batches([batch]), self._target, allow_new=self._allow_new,
                                 offset=offset)
-            except SchemaError as exc:
-                self.error = exc
-                raise
-            offset += batch.num_rows
-            yield from table.to_batches()
+                offset += batch.num_rows
+                yield from table.to_batches()
+        except LakebedError as exc:
+            self.error = exc
+            raise
 
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
         return self.stream.__arrow_c_stream__(requested_schema)
+
+
+def _file_columns(columns: pa.Schema, schema: pa.Schema) -> pa.Schema:
+    """The table schema for a file with ``columns`` created with ``schema``: the file's
+    columns in its order, typed as the schema names them (stored types otherwise), then
+    the schema's other columns."""
+    try:
+        stored = storage_schema(columns)
+    except SchemaError as exc:
+        times = [f.name for f in columns if pa.types.is_time(f.type)]
+        if times:  # a time of day (Avro time-millis/-micros) is stored as its number
+            raise SchemaError(f"{exc} (e.g. read it as milliseconds or microseconds since midnight with "
+                              f"schema={{{times[0]!r}: 'int64'}})") from None
+        raise
+    fields = [schema.field(f.name) if f.name in schema.names else f for f in stored]
+    return pa.schema(fields + [f for f in schema if f.name not in stored.names])
 
 
 def _utc(value: datetime | str) -> datetime:

@@ -133,6 +133,13 @@ def dump_model(model: Any, flavor: str | None) -> tuple[bytes, str, dict[str, An
 def load_model(data: bytes, flavor: str | None, props: dict[str, Any] | None) -> Any:
     """The inverse of :func:`dump_model` (a torch model comes back as its state dict)."""
     props = props or {}
+    if flavor == "mlflow":  # imported from MLflow in a format only MLflow loads
+        files = sorted((props.get("mlflow") or {}).get("files") or ())
+        raise InvalidArgument(
+            "this model was imported from MLflow in a format lakebed does not load "
+            f"(MLflow flavors: {', '.join((props.get('mlflow') or {}).get('flavors') or ()) or 'unknown'}); "
+            f"load its files ({', '.join(files) or 'see properties'}) with mlflow"
+        )
     try:
         if flavor == "sklearn" and props.get("serializer") == "joblib":
             import joblib

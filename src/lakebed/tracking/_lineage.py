@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import sqlalchemy as sa
 
+from lakebed.api._tracking import LineageAPI
 from lakebed.catalog.schema import lineage_edges
 from lakebed.errors import InvalidArgument, NotFound
 
@@ -172,7 +173,7 @@ def _style(ref: str) -> str:
     return f"[{color}]{ref}[/{color}]" if color else ref
 
 
-class Lineage:
+class Lineage(LineageAPI):
     """Walk lineage: ``lake.lineage``."""
 
     def __init__(self, lake: Lake) -> None:
@@ -180,8 +181,6 @@ class Lineage:
         self._catalog = lake.catalog
 
     def resolve(self, ref: str) -> str:
-        """Normalize a ref: model aliases become versions (``model:fraud@champion`` ->
-        ``model:fraud@3``), a missing version becomes the latest one."""
         kind, name, version = parse_ref(ref)
         if kind in ("model", "predictions") and (version is None or not version.isdigit()):
             name, v = self._lake.models.resolve(name if version is None else f"{name}@{version}")
@@ -191,11 +190,9 @@ class Lineage:
         return ref
 
     def upstream(self, ref: str, depth: int | None = None) -> LineageGraph:
-        """Everything ``ref`` was made from, ``depth`` edges deep (all when None)."""
         return self._walk(self.resolve(ref), "upstream", depth)
 
     def downstream(self, ref: str, depth: int | None = None) -> LineageGraph:
-        """Everything made from ``ref``."""
         return self._walk(self.resolve(ref), "downstream", depth)
 
     def _walk(self, root: str, direction: str, depth: int | None) -> LineageGraph:
@@ -227,7 +224,6 @@ class Lineage:
         return LineageGraph(root, direction, nodes, edges)
 
     def edges(self, refs: Iterable[str] | None = None) -> list[LineageEdge]:
-        """All edges touching ``refs`` (all edges of the lake when None)."""
         t = lineage_edges
         stmt = sa.select(t.c.src, t.c.dst, t.c.kind, t.c.properties).order_by(t.c.id)
         if refs is not None:
@@ -237,8 +233,6 @@ class Lineage:
             return [LineageEdge(*r) for r in conn.execute(stmt)]
 
     def training_set_of(self, model_ref: str) -> tuple[str, int]:
-        """(table name, version) of the training set a model version was trained on: the
-        table logged as an input of the run that produced it."""
         ref = self.resolve(model_ref if model_ref.startswith("model:") else f"model:{model_ref}")
         graph = self.upstream(ref)
         tables: list[str] = []
@@ -262,12 +256,6 @@ class Lineage:
         return name, int(version)
 
     def reproduce_training_set(self, model_ref: str) -> pa.Table:
-        """Rebuild the training set of a model version from its lineage.
-
-        When the feature store made it, ``lake.features.reproduce_training_set`` recomputes
-        it from the recorded feature view and source table versions; otherwise the table is
-        read back at the recorded version (Delta time travel).
-        """
         name, version = self.training_set_of(model_ref)
         graph = self.upstream(f"table:{name}@{version}", depth=1)
         made_by_features = any(n.startswith("featureview:") for n in graph.nodes)

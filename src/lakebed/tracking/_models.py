@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from lakebed._names import validate_name
+from lakebed.api._tracking import ModelsAPI
 from lakebed.errors import ConflictError, InvalidArgument, NotFound
 from lakebed.tracking import _schema as s
 from lakebed.tracking._artifacts import load_model
 
 if TYPE_CHECKING:
+    from lakebed.api._tracking import RunAPI
     from lakebed.lake import Lake
-    from lakebed.tracking._runs import Run
 
 _RESERVED_ALIASES = ("latest",)
 
@@ -71,7 +72,7 @@ class ModelVersion:
         return f"model:{self.name}@{self.version}"
 
 
-class Models:
+class Models(ModelsAPI):
     """The model registry of a lake: ``lake.models``."""
 
     def __init__(self, lake: Lake) -> None:
@@ -81,12 +82,10 @@ class Models:
     def register(
         self,
         name: str,
-        run: Run | str,
+        run: RunAPI | str,
         artifact: str = "model",
         description: str | None = None,
     ) -> ModelVersion:
-        """Register the artifact ``artifact`` of ``run`` as the next version of ``name``
-        (1, 2, ...); records lineage ``run:<id> -> model:<name>@<version>``."""
         self._lake.check_writable()
         check_model_name(name)
         run_id = run if isinstance(run, str) else run.id
@@ -147,7 +146,6 @@ class Models:
         raise AssertionError("unreachable")
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
-        """Point ``name@alias`` at ``version`` (moving it if it pointed elsewhere)."""
         self._lake.check_writable()
         check_model_name(name)
         validate_name("alias", alias)
@@ -160,7 +158,6 @@ class Models:
             conn.execute(t.insert().values(name=name, alias=alias, version=int(version), updated_at=time.time()))
 
     def delete_alias(self, name: str, alias: str) -> None:
-        """Remove an alias (NotFound if it does not exist)."""
         self._lake.check_writable()
         t = s.model_aliases
         with self._catalog.begin() as conn:
@@ -169,7 +166,6 @@ class Models:
             raise NotFound(f"model {name!r} has no alias {alias!r}")
 
     def resolve(self, ref: str, version: int | str | None = None) -> tuple[str, int]:
-        """``"fraud@champion"`` -> ("fraud", 3). No selector means the latest version."""
         name, selector = split_model_ref(ref)
         if version is not None:
             if selector is not None:
@@ -196,8 +192,6 @@ class Models:
         return name, int(v)
 
     def get(self, ref: str, version: int | str | None = None) -> ModelVersion:
-        """A model version: ``get("fraud@champion")``, ``get("fraud@3")``, ``get("fraud", 3)``,
-        ``get("fraud")`` (the latest)."""
         name, v = self.resolve(ref, version)
         mv, al = s.model_versions, s.model_aliases
         with self._catalog.connect() as conn:
@@ -213,13 +207,11 @@ class Models:
         return _mv(row, aliases)
 
     def load(self, ref: str, version: int | str | None = None) -> Any:
-        """Load a model version's object; the artifact's checksum is verified first."""
         mv = self.get(ref, version)
         data = self._lake.runs.artifacts.get(mv.sha256)
         return load_model(data, mv.flavor, mv.properties)
 
     def versions(self, name: str) -> list[ModelVersion]:
-        """All versions of a model, oldest first."""
         check_model_name(name)
         mv, al = s.model_versions, s.model_aliases
         with self._catalog.connect() as conn:
@@ -232,7 +224,6 @@ class Models:
         return [_mv(r, tuple(aliases.get(r.version, ()))) for r in rows]
 
     def list(self) -> list[dict[str, Any]]:
-        """Registered models: name, description, latest_version, aliases, created/updated."""
         m, mv, al = s.models, s.model_versions, s.model_aliases
         with self._catalog.connect() as conn:
             latest = dict(conn.execute(sa.select(mv.c.name, sa.func.max(mv.c.version)).group_by(mv.c.name)).all())

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lakebed.api._tracking import PredictionLogAPI
 from lakebed.errors import InvalidArgument
 from lakebed.tracking._models import split_model_ref
 
@@ -65,7 +66,48 @@ def _table(data: Any, what: str) -> pa.Table:
     )
 
 
-class PredictionLog:
+def prepare(
+    inputs: Any, outputs: Any, request_ids: Sequence[str] | None, latency_ms: float | Sequence[float] | None
+) -> tuple[pa.Table, dict[str, Any], list[str] | None, pa.Array]:
+    """The columns of a write, checked: the inputs, the outputs by stored name
+    (``prediction`` or ``output_<column>``), the request ids (None: to be made) and the
+    latencies; InvalidArgument when a length differs from the inputs'."""
+    ins = _table(inputs, "inputs")
+    n = ins.num_rows
+    if n == 0:
+        raise InvalidArgument("no inputs to log; pass at least one row")
+    if isinstance(outputs, (Mapping, pa.Table)) or (
+        type(outputs).__module__.split(".")[0] in ("pandas", "polars") and hasattr(outputs, "columns")
+    ):
+        out_t = _table(outputs, "outputs")
+        out_cols = {f"output_{c}": out_t.column(c) for c in out_t.column_names}
+    else:
+        try:
+            arr = pa.array(list(outputs) if not isinstance(outputs, pa.Array) else outputs)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
+            raise InvalidArgument(f"cannot read the outputs as a column: {exc}") from None
+        out_cols = {"prediction": arr}
+    for name, col in out_cols.items():
+        if len(col) != n:
+            raise InvalidArgument(f"{n} input rows but {len(col)} outputs in {name!r}")
+    ids = None
+    if request_ids is not None:
+        ids = [str(r) for r in request_ids]
+        if len(ids) != n:
+            raise InvalidArgument(f"{n} input rows but {len(ids)} request_ids")
+    if latency_ms is None or isinstance(latency_ms, int | float):
+        lat = pa.array([None if latency_ms is None else float(latency_ms)] * n, pa.float64())
+    else:
+        try:
+            lat = pa.array([float(x) for x in latency_ms], pa.float64())
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgument(f"latency_ms must be numbers: {exc}") from None
+        if len(lat) != n:
+            raise InvalidArgument(f"{n} input rows but {len(lat)} latencies")
+    return ins, out_cols, ids, lat
+
+
+class PredictionLog(PredictionLogAPI):
     """The prediction log of a model: ``lake.predictions("fraud@champion")``.
 
     An alias or version is resolved once, when the log is opened; without one, writes go
@@ -92,43 +134,15 @@ class PredictionLog:
         request_ids: Sequence[str] | None = None,
         latency_ms: float | Sequence[float] | None = None,
     ) -> int:
-        """Append predictions (one row per input row); returns the new table version."""
         self._lake.check_writable()
         version = self.version
         if version is None:
             version = self._lake.models.resolve(self.name)[1]
         else:
             self._lake.models.get(self.name, version)  # NotFound if it was deleted
-        ins = _table(inputs, "inputs")
+        ins, out_cols, given_ids, lat = prepare(inputs, outputs, request_ids, latency_ms)
         n = ins.num_rows
-        if n == 0:
-            raise InvalidArgument("no inputs to log; pass at least one row")
-        if isinstance(outputs, (Mapping, pa.Table)) or (
-            type(outputs).__module__.split(".")[0] in ("pandas", "polars") and hasattr(outputs, "columns")
-        ):
-            out_t = _table(outputs, "outputs")
-            out_cols = {f"output_{c}": out_t.column(c) for c in out_t.column_names}
-        else:
-            try:
-                arr = pa.array(list(outputs) if not isinstance(outputs, pa.Array) else outputs)
-            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
-                raise InvalidArgument(f"cannot read the outputs as a column: {exc}") from None
-            out_cols = {"prediction": arr}
-        for name, col in out_cols.items():
-            if len(col) != n:
-                raise InvalidArgument(f"{n} input rows but {len(col)} outputs in {name!r}")
-        if request_ids is None:
-            ids = [uuid.uuid4().hex for _ in range(n)]
-        else:
-            ids = [str(r) for r in request_ids]
-            if len(ids) != n:
-                raise InvalidArgument(f"{n} input rows but {len(ids)} request_ids")
-        if latency_ms is None or isinstance(latency_ms, int | float):
-            lat = pa.array([None if latency_ms is None else float(latency_ms)] * n, pa.float64())
-        else:
-            lat = pa.array([float(x) for x in latency_ms], pa.float64())
-            if len(lat) != n:
-                raise InvalidArgument(f"{n} input rows but {len(lat)} latencies")
+        ids = [uuid.uuid4().hex for _ in range(n)] if given_ids is None else given_ids
         now = time.time()
         day = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%d")
         cols: dict[str, Any] = {
@@ -168,8 +182,6 @@ class PredictionLog:
         end: dt.datetime | None = None,
         columns: Sequence[str] | None = None,
     ) -> pa.Table:
-        """Logged predictions (of this log's model version, or ``version=``), optionally
-        between ``start`` (inclusive) and ``end`` (exclusive)."""
         if not self._lake.tables.exists(self.table_name):
             return pa.table({c: pa.array([], pa.string()) for c in _META})
         table = self._lake.tables.read(self.table_name)
@@ -188,12 +200,18 @@ class PredictionLog:
         if table.num_rows:
             table = table.sort_by([("ts", "ascending")])
         if columns is not None:
+            if isinstance(columns, str):
+                raise InvalidArgument("columns is a list of names, not one string")
+            missing = [c for c in columns if c not in table.column_names]
+            if missing:
+                raise InvalidArgument(
+                    f"the prediction log of {self.name!r} has no column {missing[0]!r}; "
+                    f"its columns: {', '.join(table.column_names)}"
+                )
             table = table.select(list(columns))
         return table
 
     def join_labels(self, labels: Any, on: str = "request_id", how: str = "inner") -> pa.Table:
-        """Join logged predictions with ground truth (a table name, Arrow table, DataFrame,
-        dict of columns or list of rows) on ``on``, to evaluate a served model."""
         if isinstance(labels, str):
             labels = self._lake.tables.read(labels)
         lab = _table(labels, "labels")

@@ -43,11 +43,12 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from lakebed._names import validate_name
+from lakebed.api._tracking import RunAPI, RunsAPI
 from lakebed.errors import ConflictError, InvalidArgument, NotFound
 from lakebed.tracking import _env
 from lakebed.tracking import _schema as s
 from lakebed.tracking._artifacts import FLAVORS, ArtifactStore, dump_model, load_model, read_source
-from lakebed.tracking._search import compile_joins, order_column, parse, parse_order_by
+from lakebed.tracking._search import compile_joins, order_clauses, parse, parse_order_by
 
 if TYPE_CHECKING:
     from lakebed.lake import Lake
@@ -98,7 +99,7 @@ class Artifact:
     properties: dict[str, Any] | None = None
 
 
-class Run:
+class Run(RunAPI):
     """One run of an experiment. Use it as a context manager from :meth:`Runs.start`.
 
     Example:
@@ -131,17 +132,13 @@ class Run:
 
     @property
     def ref(self) -> str:
-        """The lineage reference ``run:<id>``."""
         return f"run:{self.id}"
 
     # -- logging -----------------------------------------------------------------------
     def log_param(self, key: str, value: Any) -> None:
-        """Log one param (see :meth:`log_params`)."""
         self.log_params({key: value})
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        """Log params; they are immutable: logging a key again with another value raises
-        ConflictError (the same value is fine). Values are stored as strings."""
         self._runs._lake.check_writable()
         if not isinstance(params, Mapping):
             raise InvalidArgument("log_params takes a mapping {name: value}")
@@ -168,38 +165,21 @@ class Run:
                     raise ConflictError(f"params of run {self.id} were logged concurrently; retry") from None
 
     def log_metric(self, key: str, value: float, step: int | None = None, timestamp: float | None = None) -> None:
-        """Append a point to the series ``key`` (step defaults to 0; the latest point is the
-        one with the largest step, then the latest time)."""
         self._runs._append(self.id, [(key, value)], step, timestamp)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        """Append one point per key, all with the same step and timestamp. The points are
-        written together: a crash leaves all of them or none (never part of the call).
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     with lake.runs.start() as run:
-            ...         run.log_metrics({"auc": 0.9, "loss": 0.2}, step=3)
-            ...     sorted(run.metrics.items())
-            [('auc', 0.9), ('loss', 0.2)]
-        """
         if not isinstance(metrics, Mapping):
             raise InvalidArgument("log_metrics takes a mapping {name: value}")
         self._runs._append(self.id, list(metrics.items()), step, time.time())
 
     def set_tag(self, key: str, value: Any) -> None:
-        """Set one tag (see :meth:`set_tags`)."""
         self.set_tags({key: value})
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        """Set tags (mutable, unlike params); values are stored as strings."""
         self._runs._lake.check_writable()
         self._runs._set_tags(self.id, tags)
 
     def log_input(self, source: Any, *, kind: str = "input") -> str:
-        """Record a training set, a table version (``"gold.train@3"``, ``("gold.train",
-        3)``) or any lineage ref as an input of this run; returns the ref recorded."""
         from lakebed.tracking._lineage import input_ref
 
         self._runs._lake.check_writable()
@@ -209,13 +189,11 @@ class Run:
 
     @property
     def inputs(self) -> list[str]:
-        """Refs of what was logged with :meth:`log_input`."""
         t = sa.table("lineage_edges", sa.column("src"), sa.column("dst"), sa.column("kind"))
         with self._runs._catalog.connect() as conn:
             return [r[0] for r in conn.execute(sa.select(t.c.src).where(t.c.dst == self.ref, t.c.kind == "input"))]
 
     def log_artifact(self, source: str | Path | bytes, name: str | None = None) -> Artifact:
-        """Store a file or bytes under ``<lake>/artifacts/<sha256>`` and record it here."""
         self._runs._lake.check_writable()
         data = read_source(source)
         if name is None:
@@ -225,7 +203,6 @@ class Run:
         return self._runs._add_artifact(self.id, _check_key(name, "artifact"), data, "file", None, None)
 
     def log_model(self, model: Any, name: str = "model", flavor: str | None = None) -> Artifact:
-        """Serialize and store a model (flavors: sklearn, booster, torch, pickle)."""
         self._runs._lake.check_writable()
         data, flavor, props = dump_model(model, flavor)
         return self._runs._add_artifact(self.id, _check_key(name, "model"), data, "model", flavor, props)
@@ -233,8 +210,6 @@ class Run:
     def log_model_bytes(
         self, data: bytes, name: str = "model", flavor: str = "pickle", properties: dict[str, Any] | None = None
     ) -> Artifact:
-        """Store a model serialized elsewhere (e.g. by a remote client) without loading it:
-        its bytes, flavor and the properties :func:`load_model` needs."""
         self._runs._lake.check_writable()
         if flavor not in FLAVORS:
             raise InvalidArgument(f"unknown model flavor {flavor!r}; use one of {', '.join(FLAVORS)}")
@@ -251,7 +226,6 @@ class Run:
 
     @property
     def metrics(self) -> dict[str, float]:
-        """The latest value of every metric."""
         self._runs.flush()
         t = s.run_latest_metrics
         with self._runs._catalog.connect() as conn:
@@ -259,7 +233,6 @@ class Run:
         return {k: (float("nan") if v is None else v) for k, v in rows}
 
     def metric_history(self, key: str) -> pa.Table:
-        """The whole series of ``key``: columns step, timestamp, value (in logging order)."""
         self._runs.flush()
         t = s.run_metrics
         with self._runs._catalog.connect() as conn:
@@ -290,7 +263,6 @@ class Run:
         raise NotFound(f"run {self.id} has no artifact {name!r}; see run.artifacts for its artifacts")
 
     def load_artifact(self, name: str) -> bytes:
-        """The bytes of an artifact, checked against its sha256 (CorruptionError if not)."""
         return self._runs.artifacts.get(self.artifact(name).sha256)
 
     def load_model(self, name: str = "model") -> Any:
@@ -299,7 +271,6 @@ class Run:
 
     @property
     def environment(self) -> dict[str, str]:
-        """The installed packages ``{name: version}`` captured when the run started."""
         if self._environment is None:
             return {}
         t = s.environments
@@ -309,7 +280,6 @@ class Run:
 
     # -- lifecycle ---------------------------------------------------------------------
     def end(self, status: str = FINISHED, error: str | None = None) -> None:
-        """Flush this run's metrics and set its final status and end time."""
         if status not in STATUSES or status == RUNNING:
             raise InvalidArgument(f"a run ends as FINISHED, FAILED or KILLED, not {status!r}")
         self._runs._lake.check_writable()
@@ -341,7 +311,7 @@ class Run:
             self.end(status, error=text[:4000])
 
 
-class Runs:
+class Runs(RunsAPI):
     """The runs of a lake: ``lake.runs``.
 
     Example:
@@ -379,8 +349,6 @@ class Runs:
         name: str | None = None,
         tags: Mapping[str, Any] | None = None,
     ) -> Run:
-        """Start a run (status RUNNING); as a context manager it ends FINISHED, or FAILED
-        when the block raises (the exception propagates)."""
         self._lake.check_writable()
         validate_name("label", experiment, "experiment")
         if name is not None:
@@ -590,8 +558,6 @@ class Runs:
         return Artifact(run_id, name, digest, len(data), kind, flavor, props)
 
     def delete(self, run_id: str) -> None:
-        """Delete a run and its params, metrics, tags, artifact records and lineage edges
-        (artifact files stay: they are content-addressed and may be shared)."""
         self._lake.check_writable()
         self.flush()
         with self._begin() as conn:
@@ -615,9 +581,8 @@ class Runs:
             conn.execute(le.delete().where(sa.or_(le.c.src == ref, le.c.dst == ref)))
 
     # -- reading -----------------------------------------------------------------------
-    def get(self, run_id: str | Run) -> Run:
-        """The run with this id (NotFound if none)."""
-        if isinstance(run_id, Run):
+    def get(self, run_id: str | RunAPI) -> Run:
+        if not isinstance(run_id, str):
             run_id = run_id.id
         with self._catalog.connect() as conn:
             row = conn.execute(sa.select(s.runs).where(s.runs.c.id == run_id)).mappings().first()
@@ -641,25 +606,6 @@ class Runs:
         limit: int | None = 100,
         offset: int = 0,
     ) -> pa.Table:
-        """Runs matching ``query`` as an Arrow table: one row per run, attribute columns
-        then ``metrics.<key>`` (latest value), ``params.<key>`` and ``tags.<key>``.
-
-        The query language: comparisons ``= != < <= > >= like`` on ``metrics.x``,
-        ``params.x``, ``tags.x`` and attributes (``status``, ``name``, ``experiment``,
-        ``start_time``, ...), joined by ``and`` / ``or`` with parentheses; strings in
-        single quotes. The filter, ordering and limit run as one SQL statement.
-        Default order: newest first. ``offset`` skips that many matching runs (pages;
-        :meth:`count` gives the total).
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     for lr in (0.1, 0.01):
-            ...         with lake.runs.start(experiment="x") as run:
-            ...             run.log_params({"lr": lr}); run.log_metric("auc", 10 * lr)
-            ...     lake.runs.search("metrics.auc > 0.5 and params.lr = '0.1'").num_rows
-            1
-        """
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise InvalidArgument(f"limit must be a non-negative integer or None, got {limit!r}")
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
@@ -685,8 +631,7 @@ class Runs:
         joins: list[Any] = []
         order_cols = []
         for field, desc in orders:
-            col = order_column(field, joins)
-            order_cols.append(sa.nulls_last(col.desc() if desc else col.asc()))
+            order_cols.extend(order_clauses(field, desc, joins, dialect))
         for t, on in joins:
             src = src.outerjoin(t, on)
         stmt = stmt.select_from(src).order_by(*order_cols, s.runs.c.start_time.desc(), s.runs.c.id)
@@ -702,17 +647,6 @@ class Runs:
         return _to_arrow(list(rows), kv)
 
     def count(self, query: str = "", experiment: str | Iterable[str] | None = None) -> int:
-        """How many runs :meth:`search` would find for ``query`` (without a limit).
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     for lr in (0.1, 0.01, 0.001):
-            ...         with lake.runs.start(experiment="x") as run:
-            ...             run.log_metric("auc", lr)
-            ...     lake.runs.count("metrics.auc < 0.05")
-            2
-        """
         node = parse(query)
         self.flush()
         src: Any = s.runs
@@ -730,7 +664,6 @@ class Runs:
             return int(conn.execute(stmt.select_from(src)).scalar_one())
 
     def list(self, experiment: str | None = None, *, status: str | None = None, limit: int | None = None) -> pa.Table:
-        """All runs (of an experiment, with a status), newest first, as in :meth:`search`."""
         query = ""
         if status is not None:
             if status not in STATUSES:

@@ -1,29 +1,45 @@
 """The run search language, compiled to one SQLAlchemy Core statement.
 
+The language is MLflow's run search syntax, extended with ``or`` and parentheses.
 Grammar (keywords are case-insensitive)::
 
     expr       := conj ("or" conj)*
     conj       := atom ("and" atom)*
-    atom       := "(" expr ")" | field op literal
-    field      := ("metrics" | "params" | "tags" | "attributes") "." key | attribute
-    op         := "=" | "!=" | "<>" | "<" | "<=" | ">" | ">=" | "like"
-    literal    := 'single quoted string' | number
+    atom       := "(" expr ")" | field condition
+    condition  := op literal
+                | ["not"] "in" "(" string ("," string)* [","] ")"
+                | "is" ["not"] "null"
+    op         := "=" | "==" | "!=" | "<>" | "<" | "<=" | ">" | ">=" | "like" | "ilike"
+    field      := prefix "." key | attribute
+    prefix     := "metrics" | "metric" | "params" | "param" | "parameters" | "parameter"
+                | "tags" | "tag" | "attributes" | "attribute" | "attr" | "run"
+    key        := name | `backticked` | "double quoted" | 'single quoted'
+    literal    := string | number
+    string     := 'single quoted' | "double quoted"
 
 ``metrics.x`` is the latest value of the series (largest step, then latest time);
-params and tags are strings, compared as strings; ``like`` takes ``%`` and ``_``
-wildcards and is case-sensitive on both catalogs. A run that lacks the key never
-matches a comparison on it. Keys with unusual characters are quoted with backticks or
-double quotes: ``metrics.`val loss` < 0.3``.
+params and tags are strings, compared as strings (by code point); ``like`` takes ``%``
+(any run of characters) and ``_`` (one character) wildcards and is case-sensitive,
+``ilike`` ignores the case of ASCII letters; neither has an escape character. A run that
+lacks the key never matches a comparison on it; ``is null`` finds those runs. A NaN
+metric matches ``!=`` only. ``start_time`` and ``end_time`` compare in milliseconds since
+the epoch (as in MLflow), or with an ISO 8601 date in quotes. Prefixes and keys with
+special characters can be quoted: ``metrics.`val loss` < 0.3``, ``params."learning
+rate" = '0.1'``, ``tags."mlflow.source.name" = 'train.py'``.
 
 Example:
     >>> ast = parse("metrics.auc > 0.9 and params.lr = '0.1'")
     >>> ast.op
     'and'
+    >>> parse("attributes.run_id IN ('a1', 'b2')").value
+    ('a1', 'b2')
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import math
 import re
 from typing import Any
 
@@ -32,33 +48,60 @@ import sqlalchemy as sa
 from lakebed.errors import InvalidArgument
 from lakebed.tracking import _schema as s
 
-# attribute name -> (column, is_numeric)
+# attribute name -> (column of ``runs``, is_numeric). The first six are MLflow's.
 ATTRIBUTES: dict[str, tuple[str, bool]] = {
-    "id": ("id", False),
     "run_id": ("id", False),
-    "experiment": ("experiment", False),
-    "name": ("name", False),
     "run_name": ("name", False),
     "status": ("status", False),
-    "user": ("user", False),
+    "user_id": ("user", False),
+    "start_time": ("start_time", True),
+    "end_time": ("end_time", True),
+    "experiment": ("experiment", False),
     "host": ("host", False),
     "git_commit": ("git_commit", False),
     "python_version": ("python_version", False),
-    "start_time": ("start_time", True),
-    "end_time": ("end_time", True),
+}
+# other spellings (compared in lower case) -> the attribute name
+ATTRIBUTE_ALIASES: dict[str, str] = {
+    "id": "run_id",
+    "name": "run_name",
+    "run name": "run_name",
+    "user": "user_id",
+    "created": "start_time",
+}
+# MLflow names that lakebed runs have no field for -> why, and what to do instead
+_NO_ATTRIBUTE: dict[str, str] = {
+    "artifact_uri": (
+        "lakebed runs have no artifact_uri: artifacts are stored by content under "
+        "<lake>/artifacts; list a run's artifacts with lake.runs.get(id).artifacts"
+    ),
+    "experiment_id": "lakebed experiments are named: filter with experiment = '<name>'",
+    "lifecycle_stage": "lakebed deletes runs outright, so every run is active; drop the condition",
+}
+# MLflow system tags that mirror a run field: ``tags.<key>`` reads the stored tag when
+# the run has one, else the field (so runs logged by lakebed match MLflow queries)
+TAG_ALIASES: dict[str, str] = {
+    "mlflow.runName": "name",
+    "mlflow.user": "user",
+    "mlflow.source.git.commit": "git_commit",
 }
 _PREFIXES = {
     "metrics": "metrics",
     "metric": "metrics",
     "params": "params",
     "param": "params",
+    "parameters": "params",
+    "parameter": "params",
     "tags": "tags",
     "tag": "tags",
     "attributes": "attributes",
     "attribute": "attributes",
     "attr": "attributes",
+    "run": "attributes",
 }
-OPS = ("=", "!=", "<", "<=", ">", ">=", "like")
+_DATASET_PREFIXES = ("dataset", "datasets")
+_KEYWORDS = ("and", "or", "like", "ilike", "in", "not", "is", "null", "asc", "desc")
+OPS = ("=", "!=", "<", "<=", ">", ">=", "like", "ilike", "in", "not in", "is null", "is not null")
 
 
 class SearchSyntaxError(InvalidArgument):
@@ -67,7 +110,10 @@ class SearchSyntaxError(InvalidArgument):
 
 @dataclasses.dataclass(frozen=True)
 class Field:
-    kind: str  # "metrics" | "params" | "tags" | "attributes"
+    """A field of a run: ``kind`` is metrics, params, tags or attributes; the key of an
+    attribute is its name in :data:`ATTRIBUTES`."""
+
+    kind: str
     key: str
     pos: int
 
@@ -79,15 +125,32 @@ class Field:
             return ATTRIBUTES[self.key][1]
         return False
 
+    @property
+    def is_time(self) -> bool:
+        return self.kind == "attributes" and ATTRIBUTES[self.key][1]
+
+    @property
+    def column(self) -> str | None:
+        """The ``runs`` column this field reads (also the fallback of a tag alias)."""
+        if self.kind == "attributes":
+            return ATTRIBUTES[self.key][0]
+        if self.kind == "tags":
+            return TAG_ALIASES.get(self.key)
+        return None
+
     def __str__(self) -> str:
-        return f"{self.kind}.{self.key}"
+        key = self.key if _PLAIN_KEY.fullmatch(self.key) else "`" + self.key.replace("`", "``") + "`"
+        return f"{self.kind}.{key}"
 
 
 @dataclasses.dataclass(frozen=True)
 class Comparison:
+    """``field op value``: value is a string, a float, a tuple of strings (``in``) or
+    None (``is null``)."""
+
     field: Field
     op: str
-    value: str | float
+    value: str | float | tuple[str, ...] | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,14 +164,18 @@ Node = Comparison | BoolOp
 
 @dataclasses.dataclass(frozen=True)
 class _Tok:
-    kind: str  # word, str, num, op, lp, rp, end
+    # word (bare name, no dot), ident (prefix, key), dq ("double quoted"), str, num,
+    # op, lp, rp, comma, end
+    kind: str
     text: str
     pos: int
     value: Any = None
 
 
-_NUM = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_NUM = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _WORD = re.compile(r"[A-Za-z_][\w.\-/:]*")
+_PLAIN_KEY = re.compile(r"[A-Za-z_][\w.\-/:]*")
+_QUOTES = "`\"'"
 
 
 def _error(source: str, pos: int, msg: str) -> SearchSyntaxError:
@@ -122,11 +189,8 @@ def _tokenize(src: str) -> list[_Tok]:
         c = src[i]
         if c.isspace():
             i += 1
-        elif c == "(":
-            toks.append(_Tok("lp", c, i))
-            i += 1
-        elif c == ")":
-            toks.append(_Tok("rp", c, i))
+        elif c in "(),":
+            toks.append(_Tok({"(": "lp", ")": "rp", ",": "comma"}[c], c, i))
             i += 1
         elif c in "=!<>":
             two = src[i : i + 2]
@@ -142,25 +206,32 @@ def _tokenize(src: str) -> list[_Tok]:
             text, j = _quoted(src, i, "'")
             toks.append(_Tok("str", src[i:j], i, text))
             i = j
-        elif c.isdigit() or (c in "+-." and _NUM.match(src, i)):
+        elif c in "0123456789" or (c in "+-." and _NUM.match(src, i)):
             m = _NUM.match(src, i)
             if m is None:
                 raise _error(src, i, "malformed number")
             toks.append(_Tok("num", m.group(0), i, float(m.group(0))))
             i = m.end()
-        elif c == '"' or c == "`":
-            # a quoted bare identifier: treated as a field name
+        elif c in '`"':
             text, j = _quoted(src, i, c)
-            toks.append(_Tok("word", src[i:j], i, text))
+            if j < n and src[j] == ".":
+                # `metrics`.key or "params"."a b": a quoted prefix
+                key, j = _key_after_dot(src, j + 1)
+                toks.append(_Tok("ident", src[i:j], i, (text, key)))
+            elif c == "`":
+                toks.append(_Tok("ident", src[i:j], i, (None, text)))
+            else:  # a field name or a string value: the parser decides by position
+                toks.append(_Tok("dq", src[i:j], i, text))
             i = j
-        elif (c.isalpha() or c == "_") and (m := _WORD.match(src, i)) is not None:
-            # (_WORD is ASCII: other letters fall through to "unexpected character")
+        elif ("a" <= c <= "z" or "A" <= c <= "Z" or c == "_") and (m := _WORD.match(src, i)) is not None:
             j = m.end()
             word = m.group(0)
-            if word.endswith(".") and j < n and src[j] in '`"':
-                text, j = _quoted(src, j, src[j])
-                word = word + text
-                toks.append(_Tok("word", src[i:j], i, word))
+            if word.endswith(".") and j < n and src[j] in _QUOTES:
+                key, j = _quoted(src, j, src[j])
+                toks.append(_Tok("ident", src[i:j], i, (word[:-1], key)))
+            elif "." in word:
+                prefix, _, key = word.partition(".")
+                toks.append(_Tok("ident", word, i, (prefix, key)))
             else:
                 toks.append(_Tok("word", word, i, word))
             i = j
@@ -168,6 +239,15 @@ def _tokenize(src: str) -> list[_Tok]:
             raise _error(src, i, f"unexpected character {c!r}")
     toks.append(_Tok("end", "", n))
     return toks
+
+
+def _key_after_dot(src: str, j: int) -> tuple[str, int]:
+    if j < len(src) and src[j] in _QUOTES:
+        return _quoted(src, j, src[j])
+    m = _WORD.match(src, j)
+    if m is None:
+        raise _error(src, j, "expected a key after the dot (quote it if it has special characters: `a b`)")
+    return m.group(0), m.end()
 
 
 def _quoted(src: str, i: int, quote: str) -> tuple[str, int]:
@@ -184,6 +264,27 @@ def _quoted(src: str, i: int, quote: str) -> tuple[str, int]:
             j = k + 2
             continue
         return "".join(out), k + 1
+
+
+def _iso_millis(text: str) -> float | None:
+    """Milliseconds since the epoch of an ISO 8601 date or time (UTC unless it says)."""
+    try:
+        when = datetime.datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return when.timestamp() * 1000.0
+
+
+_FIELD_HINT = (
+    "expected a field: metrics.<key>, params.<key>, tags.<key> or an attribute "
+    "(run_id, run_name, status, user_id, start_time, end_time, experiment, ...)"
+)
+_IN_HINT = (
+    "IN / NOT IN take a list only on string attributes, e.g. attributes.run_id IN ('a', 'b') "
+    "(also run_name, status, user_id, experiment, host, git_commit, python_version)"
+)
 
 
 class _Parser:
@@ -207,11 +308,14 @@ class _Parser:
             return True
         return False
 
+    def error(self, tok: _Tok | int, msg: str) -> SearchSyntaxError:
+        return _error(self.src, tok if isinstance(tok, int) else tok.pos, msg)
+
     def parse(self) -> Node:
         node = self.expr()
         tok = self.peek()
         if tok.kind != "end":
-            raise _error(self.src, tok.pos, f"expected 'and', 'or' or the end, got {tok.text!r}")
+            raise self.error(tok, f"expected 'and', 'or' or the end, got {tok.text!r}")
         return node
 
     def expr(self) -> Node:
@@ -233,56 +337,133 @@ class _Parser:
             node = self.expr()
             close = self.next()
             if close.kind != "rp":
-                raise _error(self.src, close.pos, "expected ')'")
+                raise self.error(close, "expected ')'")
             return node
         field = self.field()
-        op_tok = self.next()
-        if op_tok.kind == "op":
-            op = op_tok.text
-        elif op_tok.kind == "word" and op_tok.text.lower() == "like":
-            op = "like"
-        else:
-            raise _error(self.src, op_tok.pos, "expected a comparison (= != < <= > >= like)")
-        if op == "like" and field.numeric:
-            raise _error(self.src, op_tok.pos, f"'like' needs a string field, {field} is numeric")
-        lit = self.next()
-        if lit.kind not in ("str", "num"):
-            raise _error(self.src, lit.pos, "expected a 'quoted string' or a number")
-        if field.numeric and lit.kind == "str":
-            raise _error(self.src, lit.pos, f"{field} is numeric; compare it with a number")
-        if not field.numeric and lit.kind == "num":
-            raise _error(self.src, lit.pos, f"{field} is a string; quote the value: '{lit.text}'")
-        return Comparison(field, op, lit.value)
+        return self.condition(field)
 
+    # -- conditions ----------------------------------------------------------------------
+    def condition(self, field: Field) -> Comparison:
+        tok = self.next()
+        word = tok.text.lower() if tok.kind == "word" else ""
+        if tok.kind == "op":
+            op = tok.text
+        elif word in ("like", "ilike", "in"):
+            op = word
+        elif word == "not":
+            if not self.keyword("in"):
+                raise self.error(self.peek(), "expected IN after NOT (field NOT IN ('a', 'b'))")
+            op = "not in"
+        elif word == "is":
+            negated = self.keyword("not")
+            if not self.keyword("null"):
+                raise self.error(self.peek(), "expected NULL: write 'field IS NULL' or 'field IS NOT NULL'")
+            return Comparison(field, "is not null" if negated else "is null", None)
+        else:
+            raise self.error(tok, "expected a comparison (= != < <= > >= LIKE ILIKE IN NOT IN IS NULL)")
+        if op in ("like", "ilike") and field.numeric:
+            raise self.error(
+                tok, f"{op.upper()} needs a string field; {field} is numeric: compare it with = != < <= > >="
+            )
+        if op in ("in", "not in"):
+            if field.kind != "attributes" or field.numeric:
+                raise self.error(tok, f"{_IN_HINT}; for {field} join comparisons with OR instead")
+            return Comparison(field, op, self.string_list())
+        return Comparison(field, op, self.literal(field))
+
+    def literal(self, field: Field) -> str | float:
+        lit = self.next()
+        if lit.kind in ("word", "ident"):
+            bare = lit.value[1] if lit.kind == "ident" and lit.value[0] is None else lit.text
+            raise self.error(
+                lit,
+                f"expected a value; quote strings with ' or \" ('{bare}'): unquoted words and `backticks` name fields",
+            )
+        if lit.kind not in ("str", "dq", "num"):
+            raise self.error(lit, "expected a 'quoted string' or a number")
+        if field.is_time:
+            if lit.kind == "num":
+                return float(lit.value)
+            millis = _iso_millis(lit.value)
+            if millis is None:
+                raise self.error(
+                    lit,
+                    f"{field} is a time in milliseconds since the epoch; compare it with a number "
+                    "(1700000000000) or an ISO date in quotes ('2024-05-01T12:00:00')",
+                )
+            return millis
+        if field.numeric and lit.kind != "num":
+            raise self.error(lit, f"{field} is numeric; compare it with a number")
+        if not field.numeric and lit.kind == "num":
+            raise self.error(lit, f"{field} is a string; quote the value: '{lit.text}'")
+        value: str | float = lit.value
+        return value
+
+    def string_list(self) -> tuple[str, ...]:
+        open_ = self.next()
+        if open_.kind != "lp":
+            raise self.error(open_, "expected '(' and a list of quoted strings: IN ('a', 'b')")
+        values: list[str] = []
+        while True:
+            tok = self.next()
+            if tok.kind == "rp" and values:
+                return tuple(values)
+            if tok.kind not in ("str", "dq"):
+                what = "at least one quoted string" if tok.kind == "rp" else "a quoted string"
+                raise self.error(tok, f"expected {what} in the IN list: IN ('a', 'b')")
+            values.append(tok.value)
+            sep = self.next()
+            if sep.kind == "rp":
+                return tuple(values)
+            if sep.kind != "comma":
+                raise self.error(sep, "expected ',' or ')' in the IN list")
+
+    # -- fields --------------------------------------------------------------------------
     def field(self) -> Field:
         tok = self.next()
-        if tok.kind != "word" or tok.text.lower() in ("and", "or", "like"):
-            raise _error(
-                self.src,
-                tok.pos,
-                "expected a field (metrics.<key>, params.<key>, tags.<key> or an attribute)",
-            )
-        word: str = tok.value
-        prefix, dot, key = word.partition(".")
-        if dot:
-            kind = _PREFIXES.get(prefix.lower())
-            if kind is None:
-                raise _error(
-                    self.src, tok.pos, f"unknown prefix {prefix!r}; use metrics., params., tags. or attributes."
-                )
-            if not key:
-                raise _error(self.src, tok.pos + len(prefix) + 1, "expected a key after the dot")
+        if tok.kind == "word" and tok.text.lower() not in _KEYWORDS:
+            prefix, key = None, tok.text
+        elif tok.kind == "dq":
+            prefix, key = None, tok.value
+        elif tok.kind == "ident":
+            prefix, key = tok.value
+            if prefix is None and "." in key:  # `metrics.auc` as a whole
+                prefix, _, key = key.partition(".")
         else:
-            kind, key = "attributes", word
-        if kind == "attributes":
-            key = key.lower()
-            if key not in ATTRIBUTES:
-                raise _error(
-                    self.src,
-                    tok.pos,
-                    f"unknown attribute {key!r}; attributes are {', '.join(sorted(ATTRIBUTES))}",
+            raise self.error(tok, _FIELD_HINT)
+        if prefix is None:
+            return self.attribute(key, tok, tok.pos)
+        kind = _PREFIXES.get(prefix.lower())
+        if kind is None:
+            if prefix.lower() in _DATASET_PREFIXES:
+                raise self.error(
+                    tok,
+                    "dataset filters (datasets.name, .digest, .context) are not supported: lakebed "
+                    "records a run's inputs as lineage refs (run.log_input); find the runs of an input "
+                    "with lake.lineage.downstream('table:<name>@<version>')",
                 )
+            raise self.error(
+                tok, f"unknown prefix {prefix!r}; use metrics., params., tags. or attributes. (or no prefix)"
+            )
+        if not key:
+            raise self.error(tok.pos + len(tok.text), "expected a key after the dot")
+        if kind == "attributes":
+            return self.attribute(key, tok, tok.pos)
         return Field(kind, key, tok.pos)
+
+    def attribute(self, name: str, tok: _Tok, pos: int) -> Field:
+        low = name.lower()
+        low = ATTRIBUTE_ALIASES.get(low, low)
+        if low in ATTRIBUTES:
+            return Field("attributes", low, pos)
+        if low in _NO_ATTRIBUTE:
+            raise self.error(tok, f"attribute {name!r} is not supported: {_NO_ATTRIBUTE[low]}")
+        names = ", ".join(a if " " not in a else f"`{a}`" for a in [*ATTRIBUTES, *ATTRIBUTE_ALIASES])
+        raise self.error(
+            tok,
+            f"unknown attribute {name!r}; attributes are {names} "
+            "(metrics, params and tags take a prefix: metrics.<key>)",
+        )
 
 
 def parse(query: str) -> Node | None:
@@ -293,7 +474,15 @@ def parse(query: str) -> Node | None:
 
 
 def parse_order_by(item: str) -> tuple[Field, bool]:
-    """``"metrics.auc desc"`` -> (field, descending)."""
+    """``"metrics.auc desc"`` -> (field, descending).
+
+    Example:
+        >>> field, desc = parse_order_by("metrics.`val loss` DESC")
+        >>> (str(field), desc)
+        ('metrics.`val loss`', True)
+    """
+    if not isinstance(item, str):
+        raise SearchSyntaxError(f"an order_by item is a string like 'metrics.auc desc', got {item!r}")
     p = _Parser(item)
     field = p.field()
     desc = False
@@ -303,12 +492,13 @@ def parse_order_by(item: str) -> tuple[Field, bool]:
         p.keyword("asc")
     tok = p.peek()
     if tok.kind != "end":
-        raise _error(item, tok.pos, "expected 'asc', 'desc' or the end")
+        raise _error(item, tok.pos, "expected ASC, DESC or the end of the order_by item")
     return field, desc
 
 
 # -- compilation -------------------------------------------------------------------------
 _KV = {"metrics": s.run_latest_metrics, "params": s.run_params, "tags": s.run_tags}
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def _like_sqlite(pattern: str) -> str:
@@ -326,12 +516,47 @@ def _like_sqlite(pattern: str) -> str:
     return "".join(out)
 
 
+def _millis(col: Any, dialect: str) -> Any:
+    """A time column (epoch seconds) as whole milliseconds, as MLflow stores times: the
+    time rounded to the microsecond, then truncated to the millisecond (so a time stored
+    from milliseconds, ``ms / 1000``, gives ``ms`` back exactly)."""
+    micros = col * 1_000_000.0 + 0.5
+    if dialect == "postgresql":
+        return sa.func.floor(sa.func.floor(micros) / 1000.0)
+    # integer casts and division truncate: the floor for times after 1970
+    return sa.cast(micros, sa.BigInteger) // 1000
+
+
+def millis(seconds: float) -> int:
+    """:func:`_millis` in Python.
+
+    Example:
+        >>> millis(1664067852747 / 1000), millis(1.0009996)
+        (1664067852747, 1001)
+    """
+    return math.floor(seconds * 1_000_000.0 + 0.5) // 1000
+
+
 def _compare(col: Any, op: str, value: Any, dialect: str, numeric: bool) -> Any:
+    if op == "is null":
+        return col.is_(None)
+    if op == "is not null":
+        return col.is_not(None)
     if op == "like":
         if dialect == "sqlite":
             return col.op("GLOB")(_like_sqlite(value))
         # PostgreSQL's LIKE escapes with backslash by default; make it a plain character
         return col.like(value.replace("\\", "\\\\"))
+    if op == "ilike":
+        pattern = value.translate(_ASCII_LOWER)
+        if dialect == "sqlite":
+            return col.like(pattern)  # SQLite's LIKE folds the case of ASCII letters
+        # under the "C" collation lower() folds ASCII letters only, as SQLite does
+        return sa.func.lower(col.collate("C")).like(pattern.replace("\\", "\\\\"))
+    if op == "in":
+        return col.in_(list(value))
+    if op == "not in":
+        return col.not_in(list(value))
     if dialect == "postgresql" and not numeric:
         # byte order, as in SQLite and Python, whatever the database's collation
         col = col.collate("C")
@@ -345,6 +570,27 @@ def _compare(col: Any, op: str, value: Any, dialect: str, numeric: bool) -> Any:
     }[op]
 
 
+def _run_expr(field: Field, dialect: str) -> Any:
+    """The expression of an attribute or tag alias over ``runs``."""
+    col = s.runs.c[field.column or ""]
+    if field.kind == "attributes":
+        return _millis(col, dialect) if field.is_time else col
+    t = s.run_tags
+    stored = sa.select(t.c.value).where(t.c.run_id == s.runs.c.id, t.c.key == field.key).scalar_subquery()
+    return sa.func.coalesce(stored, col)
+
+
+def _kv_condition(t: Any, node: Comparison, dialect: str) -> Any:
+    cond = _compare(t.c.value, node.op, node.value, dialect, node.field.numeric)
+    if node.field.kind == "metrics" and node.op == "!=":
+        cond = sa.or_(cond, t.c.value.is_(None))  # NaN (stored as NULL) differs from every number
+    return cond
+
+
+def _joinable(node: Node) -> bool:
+    return isinstance(node, Comparison) and node.field.column is None and node.op not in ("is null", "is not null")
+
+
 def compile_filter(node: Node, dialect: str) -> Any:
     """Compile a parsed filter to a boolean SQL expression over ``runs``.
 
@@ -356,12 +602,13 @@ def compile_filter(node: Node, dialect: str) -> Any:
         parts = [compile_filter(a, dialect) for a in node.args]
         return sa.and_(*parts) if node.op == "and" else sa.or_(*parts)
     f = node.field
-    if f.kind == "attributes":
-        col = s.runs.c[ATTRIBUTES[f.key][0]]
-        return _compare(col, node.op, node.value, dialect, f.numeric)
+    if f.column is not None:
+        return _compare(_run_expr(f, dialect), node.op, node.value, dialect, f.numeric)
     t = _KV[f.kind]
-    cond = _compare(t.c.value, node.op, node.value, dialect, f.numeric)
-    return s.runs.c.id.in_(sa.select(t.c.run_id).where(t.c.key == f.key, cond))
+    if node.op in ("is null", "is not null"):
+        having = sa.select(t.c.run_id).where(t.c.key == f.key)
+        return s.runs.c.id.not_in(having) if node.op == "is null" else s.runs.c.id.in_(having)
+    return s.runs.c.id.in_(sa.select(t.c.run_id).where(t.c.key == f.key, _kv_condition(t, node, dialect)))
 
 
 def compile_joins(node: Node, dialect: str) -> tuple[list[tuple[Any, Any]], Any]:
@@ -371,48 +618,107 @@ def compile_joins(node: Node, dialect: str) -> tuple[list[tuple[Any, Any]], Any]
     ``kv AS k ON k.run_id = runs.id AND k.key = ? AND k.value <op> ?``: the planner can
     then start from the most selective (key, value) index range and probe the rest by
     primary key, instead of testing every run. Everything else (attributes, ``or``
-    groups) stays in the where clause, compiled by :func:`compile_filter`.
+    groups, ``is null``) stays in the where clause, compiled by :func:`compile_filter`.
     """
     parts = list(node.args) if isinstance(node, BoolOp) and node.op == "and" else [node]
     joins: list[tuple[Any, Any]] = []
     rest: list[Any] = []
     for part in parts:
-        if isinstance(part, Comparison) and part.field.kind != "attributes":
+        if isinstance(part, Comparison) and _joinable(part):
             t = _KV[part.field.kind].alias(f"f{len(joins)}")
-            cond = _compare(t.c.value, part.op, part.value, dialect, part.field.numeric)
-            joins.append((t, sa.and_(t.c.run_id == s.runs.c.id, t.c.key == part.field.key, cond)))
+            on = [t.c.run_id == s.runs.c.id, t.c.key == part.field.key]
+            if part.op != "is not null":
+                on.append(_kv_condition(t, part, dialect))
+            joins.append((t, sa.and_(*on)))
         else:
             rest.append(compile_filter(part, dialect))
     return joins, (sa.and_(*rest) if rest else None)
 
 
-def order_column(field: Field, joins: list[Any]) -> Any:
-    """The SQL expression to order by ``field``; key-value fields add an outer join."""
+def order_clauses(field: Field, desc: bool, joins: list[Any], dialect: str = "sqlite") -> list[Any]:
+    """ORDER BY clauses for ``field``; key-value fields add an outer join to ``joins``.
+
+    Runs without the field come last in either direction; a NaN metric comes after the
+    numbers and before the runs without the metric, as in MLflow.
+    """
+
+    def direction(col: Any) -> Any:
+        if dialect == "postgresql" and not field.numeric:
+            col = col.collate("C")
+        return sa.nulls_last(col.desc() if desc else col.asc())
+
     if field.kind == "attributes":
-        return s.runs.c[ATTRIBUTES[field.key][0]]
+        return [direction(s.runs.c[ATTRIBUTES[field.key][0]])]
     t = _KV[field.kind].alias(f"ord{len(joins)}")
     joins.append((t, sa.and_(t.c.run_id == s.runs.c.id, t.c.key == field.key)))
-    return t.c.value
+    if field.column is not None:  # a tag alias: the stored tag, else the run's field
+        return [direction(sa.func.coalesce(t.c.value, s.runs.c[field.column]))]
+    if field.kind == "metrics":
+        rank = sa.case((t.c.run_id.is_(None), 2), (t.c.value.is_(None), 1), else_=0)
+        return [rank.asc(), direction(t.c.value)]
+    return [direction(t.c.value)]
 
 
 # -- a plain-Python evaluation (the reference for tests and for in-memory filtering) ----
+def like(pattern: str, value: str, ignore_case: bool = False) -> bool:
+    """``value LIKE pattern`` (``ILIKE`` with ``ignore_case``: ASCII letters only).
+
+    Example:
+        >>> like("GPT%", "GPT-4"), like("gpt_4", "GPT-4"), like("gpt_4", "GPT-4", ignore_case=True)
+        (True, False, True)
+    """
+    if ignore_case:
+        pattern, value = pattern.translate(_ASCII_LOWER), value.translate(_ASCII_LOWER)
+    rx = "".join(".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in pattern)
+    return re.fullmatch(rx, value, flags=re.DOTALL) is not None
+
+
+def field_value(field: Field, run: dict[str, Any]) -> Any:
+    """The value of ``field`` in a run given as for :func:`evaluate` (None when missing;
+    times in whole milliseconds)."""
+    if field.kind == "attributes":
+        column, numeric = ATTRIBUTES[field.key]
+        value = run["attributes"].get(column)
+        if numeric and value is not None:
+            return millis(value)
+        return value
+    value = run[field.kind].get(field.key)
+    if value is None and field.column is not None:
+        return run["attributes"].get(field.column)
+    return value
+
+
 def evaluate(node: Node | None, run: dict[str, Any]) -> bool:
     """Evaluate a filter on a run given as ``{"metrics": {...}, "params": {...}, "tags":
-    {...}, "attributes": {...}}``; the brute-force reference of :func:`compile_filter`."""
+    {...}, "attributes": {column: value}}`` (columns of ``runs``: id, name, status, user,
+    start_time in epoch seconds, ...; a NaN metric as ``float("nan")``); the brute-force
+    reference of :func:`compile_filter`.
+
+    Example:
+        >>> run = {"metrics": {"auc": 0.93}, "params": {"model": "GPT-4"}, "tags": {},
+        ...        "attributes": {"id": "r1", "name": "fast", "status": "FINISHED"}}
+        >>> evaluate(parse("params.model ILIKE 'gpt%' and tags.`mlflow.runName` = 'fast'"), run)
+        True
+    """
     if node is None:
         return True
     if isinstance(node, BoolOp):
         results = (evaluate(a, run) for a in node.args)
         return all(results) if node.op == "and" else any(results)
-    f = node.field
-    key = ATTRIBUTES[f.key][0] if f.kind == "attributes" else f.key
-    value = run[f.kind].get(key)
+    value = field_value(node.field, run)
+    op, lit = node.op, node.value
+    if op == "is null":
+        return value is None
+    if op == "is not null":
+        return value is not None
     if value is None:
         return False
-    if node.op == "like":
-        rx = "".join(".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in str(node.value))
-        return re.fullmatch(rx, value, flags=re.DOTALL) is not None
-    lit = node.value
+    if op in ("like", "ilike"):
+        return like(str(lit), value, ignore_case=op == "ilike")
+    if op == "in":
+        return value in lit  # type: ignore[operator]
+    if op == "not in":
+        return value not in lit  # type: ignore[operator]
     return bool(
         {
             "=": lambda: value == lit,
@@ -421,5 +727,5 @@ def evaluate(node: Node | None, run: dict[str, Any]) -> bool:
             "<=": lambda: value <= lit,
             ">": lambda: value > lit,
             ">=": lambda: value >= lit,
-        }[node.op]()
+        }[op]()
     )

@@ -21,6 +21,7 @@ from rich.table import Table
 import lakebed
 from lakebed.config import DEFAULT_LAKE
 from lakebed.errors import LakebedError, NotFound
+from lakebed.lake import open_local
 
 
 def _console() -> Console:
@@ -40,7 +41,7 @@ models_app = typer.Typer(help="The model registry: list models, show versions.",
 @contextmanager
 def _open(path: str) -> Iterator[lakebed.Lake]:
     try:
-        lake = lakebed.connect(path, read_only=True)
+        lake = open_local(path, read_only=True)
     except LakebedError as exc:
         _console().print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None

@@ -11,8 +11,23 @@ Example:
     'a'
 """
 
-from lakebed.vectors._collection import Collection
-from lakebed.vectors._collections import Collections
+from typing import TYPE_CHECKING
+
+from lakebed._lazy import lazy_exports
 from lakebed.vectors._hit import Hit, Point
+
+if TYPE_CHECKING:
+    from lakebed.vectors._collection import Collection
+    from lakebed.vectors._collections import Collections
+
+# The engine classes load on first use: the HTTP client imports this package for its
+# light types without loading the engine.
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "Collection": "lakebed.vectors._collection",
+        "Collections": "lakebed.vectors._collections",
+    },
+)
 
 __all__ = ["Collection", "Collections", "Hit", "Point"]

@@ -31,6 +31,7 @@ import faiss as _faiss
 import numpy as np
 from pyroaring import BitMap
 
+from lakebed.api._vectors import CollectionAPI
 from lakebed.errors import CorruptionError, InvalidArgument, NotFound, ReadOnlyError
 from lakebed.storage import atomic_write_bytes
 from lakebed.vectors import _index
@@ -81,7 +82,7 @@ def init_layout(root: Path, durable: bool) -> None:
     atomic_write_bytes(_manifest_path(root, 0), encode_manifest(manifest), durable=durable)
 
 
-class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
+class Collection(ReadOps, MaintenanceOps, TextSearchMixin, CollectionAPI):
     """A named set of points (id, vector, JSON payload, optional text) with ANN search.
 
     Get one from ``lake.collections.create(...)`` or ``lake.collections.open(name)``.
@@ -317,29 +318,6 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
         log_seq: int | None = None,
         log_digest: str | None = None,
     ) -> None:
-        """Insert or replace points. Validates everything first: a bad batch stores nothing.
-
-        Args:
-            ids: list of int or str ids, unique within the batch (a collection may mix them;
-                ``1`` and ``"1"`` are different points).
-            vectors: array-like of shape ``(len(ids), dim)``, finite values.
-            payloads: optional list of JSON objects (dicts), one per id.
-            texts: optional list of str (or None), one per id; indexed for BM25 when the
-                collection has a text field.
-            log_seq: the position of this write in an external log (a cluster replica passes
-                the JetStream sequence it applies); stored in the same write-ahead record as
-                the points, so :attr:`log_seq` after a crash is exactly the last write kept.
-            log_digest: a digest of the log up to ``log_seq`` (a cluster replica's running
-                hash of what it applied), kept the same way (:attr:`log_digest`).
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     col = lake.collections.create("c", dim=2)
-            ...     col.upsert(["a"], [[0.1, 0.2]], payloads=[{"lang": "en"}])
-            ...     col.count()
-            1
-        """
         self._check_writable()
         id_list = check_ids(ids)
         n = len(id_list)
@@ -370,18 +348,6 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
 
     def delete(self, ids: Any = None, filter: dict[str, Any] | None = None, *,
                log_seq: int | None = None, log_digest: str | None = None) -> int:
-        """Delete points by id or by payload filter (one of the two); return how many.
-        ``log_seq`` is recorded with the write as in :meth:`upsert` (also when nothing
-        matched).
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     col = lake.collections.create("c", dim=2)
-            ...     col.upsert([1, 2], [[1, 0], [0, 1]], payloads=[{"x": 1}, {"x": 2}])
-            ...     col.delete(filter={"x": {"$gte": 2}})
-            1
-        """
         self._check_writable()
         if (ids is None) == (filter is None):
             raise InvalidArgument("pass either ids= or filter= to delete (exactly one)")
@@ -659,18 +625,6 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
         self._dirty = False
 
     def flush(self, seal: bool = True) -> None:
-        """Make every write durable; with ``seal`` (default) also seal the growing segment
-        into an indexed one and wait until it is published as a new version.
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     col = lake.collections.create("c", dim=2)
-            ...     col.upsert([1], [[1.0, 0.0]])
-            ...     col.flush()
-            ...     col.stats()["segments"]
-            1
-        """
         self._check_writable()
         with self._wlock:
             if seal:
@@ -690,17 +644,6 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
                     self._text.commit(self._seq)
 
     def create_payload_index(self, field: str, kind: str) -> None:
-        """Index a payload field (dotted path) as ``keyword``, ``integer``, ``float``,
-        ``bool`` or ``datetime``: filters on it are type-checked and use the index.
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     col = lake.collections.create("c", dim=2)
-            ...     col.create_payload_index("year", "integer")
-            ...     col.stats()["payload_indexes"]
-            {'year': 'integer'}
-        """
         self._check_writable()
         if not isinstance(field, str) or not field or field.startswith("$"):
             raise InvalidArgument(f"field must be a payload path like 'meta.year', got {field!r}")
@@ -741,7 +684,6 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
             self._closed = True
 
     def versions(self) -> list[dict[str, Any]]:
-        """The kept versions (manifests), oldest first: version, created_at, points, segments."""
         out = []
         for v in list_versions(self.path):
             try:
@@ -759,18 +701,6 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
         return out
 
     def segments(self) -> list[dict[str, Any]]:
-        """The segments of the current version: id, sealed or growing, rows, live and deleted
-        rows, the index kernel, the log sequences it holds and its bytes on disk.
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     col = lake.collections.create("c", dim=2)
-            ...     col.upsert([1, 2], [[1, 0], [0, 1]])
-            ...     col.flush()
-            ...     [(s["sealed"], s["rows"], s["live"]) for s in col.segments()]
-            [(True, 2, 2)]
-        """
         out = []
         for view in self._snap.views:
             data = view.data
@@ -787,17 +717,6 @@ class Collection(ReadOps, MaintenanceOps, TextSearchMixin):
         return out
 
     def stats(self) -> dict[str, Any]:
-        """Points, segments, deleted rows, bytes on disk and in memory, and more.
-
-        ``bytes_in_memory`` counts the working set every search touches: index structures
-        (graph, codes; for HNSW without quantization they include the vectors; sealed
-        indexes are memory-mapped, so these pages are the page cache's when hot) and
-        unsealed rows.
-        ``bytes_mapped`` is the full-precision vectors of sealed segments that are only
-        memory-mapped (read for re-ranking and exact search, paged in on demand).
-        ``bytes_on_disk`` includes the files of older versions (until :meth:`vacuum`);
-        ``bytes_current_version`` only what the current version uses.
-        """
         snap = self._snap
         disk = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
         current = sum(p.stat().st_size for p in (self.path / "wal").glob("*") if p.is_file())

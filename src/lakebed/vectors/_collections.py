@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from lakebed.api._vectors import CollectionsAPI
 from lakebed.errors import AlreadyExists, InvalidArgument, NotFound
 from lakebed.vectors._collection import Collection, init_layout
 from lakebed.vectors._index import METRICS, QUANTIZATIONS, normalize_index_config
@@ -82,7 +83,7 @@ def _get_embedder(name: str) -> Any:
     return get_embedder(name)
 
 
-class Collections:
+class Collections(CollectionsAPI):
     """The vector collections of a lake (``lake.collections``).
 
     Example:
@@ -121,28 +122,6 @@ class Collections:
         text_field: bool = False,
         embedder: str | None = None,
     ) -> Collection:
-        """Create a collection and return it opened.
-
-        Args:
-            name: letters, digits, ``_ - .`` (up to 200).
-            dim: vector dimension.
-            metric: ``cosine`` (vectors are L2-normalized on write), ``l2`` or ``dot``.
-            index: ``{"type": "hnsw", "m": 16, "ef_construction": 200, "ef_search": 64}``
-                (default), ``{"type": "ivf_pq", "nlist": 1024, "m": 48, "nbits": 8,
-                "nprobe": 32}`` or ``{"type": "flat"}`` (exact).
-            quantization: None, ``"fp16"`` or ``"int8"`` (scalar quantization of the index;
-                results are re-ranked with the full-precision vectors).
-            text_field: keep a BM25 index of the points' texts (hybrid search).
-            embedder: the name of an embedder (lakebed.rag) whose dimension is ``dim``.
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     col = lake.collections.create("img", dim=8, metric="l2",
-            ...                                   index={"type": "hnsw", "m": 32})
-            ...     col.index_config["m"]
-            32
-        """
         self._lake.check_writable()
         cfg = check_config(name, dim, metric, index, quantization)
         emb = None
@@ -181,16 +160,6 @@ class Collections:
             return col
 
     def open(self, name: str, version: int | None = None) -> Collection:
-        """Open a collection (cached per lake); ``version=N`` opens manifest version N
-        read-only (see ``col.versions()``).
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     _ = lake.collections.create("docs", dim=4)
-            ...     lake.collections.open("docs").dim
-            4
-        """
         self._lake._check_open()
         with self._lock:
             if version is None and name in self._open:
@@ -221,33 +190,20 @@ class Collections:
             return col
 
     def list(self) -> list[str]:
-        """Names of all collections, sorted."""
         t = vector_collections
         with self._lake.catalog.connect() as conn:
             return [r[0] for r in conn.execute(sa.select(t.c.name).order_by(t.c.name))]
 
     def exists(self, name: str) -> bool:
-        """Whether a collection of that name exists."""
         return self._row(name) is not None
 
     def info(self, name: str) -> dict[str, Any]:
-        """The catalog entry of a collection (configuration, location, creation time)."""
         row = self._row(name)
         if row is None:
             raise NotFound(f"no collection {name!r}")
         return row
 
     def drop(self, name: str) -> None:
-        """Delete a collection and all its data (every version).
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     _ = lake.collections.create("tmp", dim=2)
-            ...     lake.collections.drop("tmp")
-            ...     lake.collections.exists("tmp")
-            False
-        """
         self._lake.check_writable()
         with self._lock:
             row = self._row(name)

@@ -459,9 +459,9 @@ def _compare(arr: np.ndarray, op: str, v: Any) -> np.ndarray:
 def evaluate(node: Node, column: Callable[[str], Column], n: int) -> np.ndarray:
     """A boolean mask of the rows that match ``node``; ``column(path)`` gives columns."""
     tag = node[0]
-    if tag == "and":
-        out = evaluate(node[1][0], column, n)
-        for child in node[1][1:]:
+    if tag == "and":  # an empty filter {} compiles to an empty "and": every row matches
+        out = np.ones(n, dtype=bool)
+        for child in node[1]:
             out &= evaluate(child, column, n)
         return out
     if tag == "or":

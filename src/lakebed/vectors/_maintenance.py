@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from pyroaring import BitMap
 
+from lakebed.api._vectors import CollectionAPI
 from lakebed.errors import CorruptionError, InvalidArgument
 from lakebed.vectors import _index
 from lakebed.vectors._segment import Growing, SegmentData, SegmentView, read_segment, write_segment
@@ -93,7 +94,7 @@ def list_versions(root: Path) -> list[int]:
     return sorted(out)
 
 
-class MaintenanceOps:
+class MaintenanceOps(CollectionAPI):
     """compact() and vacuum(); the Collection provides the state attributes."""
 
     path: Path
@@ -126,11 +127,6 @@ class MaintenanceOps:
         raise NotImplementedError
 
     def compact(self) -> dict[str, Any]:
-        """Rewrite sealed segments whose deleted share reaches the lake's
-        ``compaction_threshold`` and merge small segments; returns what was done.
-
-        Writers wait while it runs; searches keep using the previous snapshot.
-        """
         self._check_writable()
         self.flush(seal=False)
         with self._maint, self._wlock:
@@ -191,7 +187,6 @@ class MaintenanceOps:
         return SegmentView(sealed, sealed.n, BitMap())
 
     def vacuum(self, keep_versions: int = 1) -> dict[str, int]:
-        """Delete manifests but the newest ``keep_versions`` and the files only they used."""
         self._check_writable()
         if keep_versions < 1:
             raise InvalidArgument("keep_versions must be at least 1")

@@ -9,6 +9,7 @@ import faiss as _faiss
 import numpy as np
 from pyroaring import BitMap
 
+from lakebed.api._vectors import CollectionAPI
 from lakebed.errors import InvalidArgument
 from lakebed.vectors._filters import Node, canonical, check_kinds, compile_filter, evaluate
 from lakebed.vectors._hit import Hit, Point
@@ -45,7 +46,7 @@ class Snapshot:
         self.fast = only if only is not None and only.data.index is not None and not only.deleted else None
 
 
-class ReadOps:
+class ReadOps(CollectionAPI):
     """Mixin with the read API; the Collection provides the state attributes."""
 
     dim: int
@@ -128,20 +129,6 @@ class ReadOps:
         nprobe: int | None = None,
         exact: bool = False,
     ) -> list[Hit]:
-        """The k nearest live points to ``vector`` (matching ``filter``), best first.
-
-        Scores are higher-is-better: cosine similarity, inner product, or negative
-        squared L2 distance. ``ef``/``nprobe`` override the index's search breadth;
-        ``exact=True`` brute-forces. ``hit.meta["plan"]`` tells the plan used.
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     col = lake.collections.create("c", dim=2, metric="l2")
-            ...     col.upsert([1, 2], [[0, 0], [3, 4]])
-            ...     [(h.id, h.score) for h in col.search([0, 0], k=2)]
-            [(1, 0.0), (2, -25.0)]
-        """
         if k.__class__ is not int or k < 1:
             k = check_k(k)
         q = fast_query(vector, self.dim, self.metric)
@@ -347,16 +334,6 @@ class ReadOps:
         nprobe: int | None = None,
         exact: bool = False,
     ) -> list[list[Hit]]:
-        """:meth:`search` for many query vectors at once (one kernel call per segment).
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     col = lake.collections.create("c", dim=2)
-            ...     col.upsert([1, 2], [[1, 0], [0, 1]])
-            ...     [[h.id for h in hits] for hits in col.search_batch([[1, 0], [0, 1]], k=1)]
-            [[1], [2]]
-        """
         k = check_k(k)
         q = check_query(vectors, self.dim, self.metric, batch=True)
         if len(q) == 0:
@@ -395,17 +372,6 @@ class ReadOps:
         nprobe: int | None = None,
         exact: bool = False,
     ) -> dict[str, Any]:
-        """The plan a search would use: per segment the rows, the matching rows (the
-        payload indexes' cardinality) and the chosen kernel.
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     col = lake.collections.create("c", dim=2)
-            ...     col.upsert([1, 2], [[1, 0], [0, 1]], payloads=[{"x": 1}, {"x": 2}])
-            ...     col.explain([1, 0], k=1, filter={"x": 1})["plan"]
-            'exact'
-        """
         k = check_k(k)
         q = check_query(vector, self.dim, self.metric, batch=False)
         snap = self._snap
@@ -493,17 +459,6 @@ class ReadOps:
         return Point(data.ids[p], data.payload(p), data.texts[p] if data.texts else None, vec)
 
     def get(self, ids: Any, include_vectors: bool = False) -> list[Point]:
-        """The stored points of ``ids`` (missing ids are skipped), in the order given.
-        Vectors of cosine collections are returned L2-normalized.
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     col = lake.collections.create("c", dim=2)
-            ...     col.upsert(["a"], [[1, 0]], payloads=[{"x": 1}])
-            ...     col.get(["a", "b"])[0].payload
-            {'x': 1}
-        """
         id_list = check_ids(ids, unique=False)
         snap = self._snap
         id_map: dict[Any, int] = self._id_map  # type: ignore[attr-defined]
@@ -518,7 +473,6 @@ class ReadOps:
         return out
 
     def count(self, filter: dict[str, Any] | None = None) -> int:
-        """The number of live points (matching ``filter``)."""
         snap = self._snap
         if filter is None:
             return sum(v.live for v in snap.views)
@@ -528,20 +482,6 @@ class ReadOps:
     def scroll(
         self, filter: dict[str, Any] | None = None, limit: int = 100, cursor: int | None = None
     ) -> tuple[list[Point], int | None]:
-        """Page through live points (matching ``filter``) in write order.
-
-        Returns ``(points, next_cursor)``; pass ``next_cursor`` back to get the next page;
-        it is None after the last page.
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     col = lake.collections.create("c", dim=2)
-            ...     col.upsert([1, 2, 3], [[1, 0], [0, 1], [1, 1]])
-            ...     page, cur = col.scroll(limit=2)
-            ...     [p.id for p in page], [p.id for p in col.scroll(cursor=cur)[0]]
-            ([1, 2], [3])
-        """
         limit = check_k(limit)
         if cursor is not None and (isinstance(cursor, bool) or not isinstance(cursor, int)):
             raise InvalidArgument(f"cursor must be the int returned by a previous scroll, got {cursor!r}")

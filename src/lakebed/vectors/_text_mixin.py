@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lakebed.api._vectors import CollectionAPI
 from lakebed.errors import InvalidArgument
 from lakebed.vectors.fusion import FUSIONS, fuse
 
@@ -54,7 +55,7 @@ def _check_query_text(text: Any, what: str = "query") -> str:
     return text
 
 
-class TextSearchMixin:
+class TextSearchMixin(CollectionAPI):
     """Adds ``search_text``, ``hybrid_search``, ``add_texts`` and ``query`` to a Collection."""
 
     name: str
@@ -67,8 +68,6 @@ class TextSearchMixin:
         def _filter_keys(self, filter: Any) -> BitMap | None: ...
         def _hits_for_keys(self, keys: list[int], scores: list[float]) -> list[Hit]: ...
         def _check_writable(self) -> None: ...
-        def search(self, vector: Any, k: int = 10, filter: dict[str, Any] | None = None) -> list[Hit]: ...
-        def upsert(self, ids: Any, vectors: Any, payloads: Any = None, texts: Any = None) -> None: ...
 
     # -- helpers --------------------------------------------------------------------------
     def _require_text(self) -> TextIndex:
@@ -108,18 +107,6 @@ class TextSearchMixin:
 
     # -- public API -----------------------------------------------------------------------
     def search_text(self, query: str, k: int = 10, filter: dict[str, Any] | None = None) -> list[Hit]:
-        """The ``k`` best points for ``query`` by BM25 over their texts (matching ``filter``).
-
-        ``hit.score`` is the BM25 score; ``hit.meta`` has ``plan="bm25"`` and ``text_rank``.
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     col = lake.collections.create("c", dim=2, text_field=True)
-            ...     col.upsert([1, 2], [[1, 0], [0, 1]], texts=["grep searches text", "ls lists files"])
-            ...     [h.id for h in col.search_text("list the files")]
-            [2]
-        """
         query = _check_query_text(query)
         k = _check_k(k)
         out = []
@@ -139,19 +126,6 @@ class TextSearchMixin:
         alpha: float = 0.5,
         candidates: int | None = None,
     ) -> list[Hit]:
-        """BM25 on ``text`` and vector search on ``vector`` (embedded from ``text`` by the
-        collection's embedder when None), fused; ``filter`` applies to both sides.
-
-        Args:
-            fusion: ``"rrf"`` (reciprocal rank fusion, ``1 / (rrf_k + rank)`` summed) or
-                ``"weighted"`` (min-max normalized scores, ``alpha * vector + (1 - alpha) * text``).
-            candidates: how many results each side contributes (default ``max(50, k)``; deeper lists
-                did not help on the man-page set and cost latency).
-
-        Each hit's ``score`` is the fused score; ``hit.meta`` tells ``found_by``
-        (``"both"``, ``"vector"``, ``"text"``), ``vector_rank``/``text_rank`` (1-based or
-        None) and the raw ``vector_score``/``text_score``.
-        """
         text = _check_query_text(text, "text")
         k = _check_k(k)
         if fusion not in FUSIONS:
@@ -203,16 +177,6 @@ class TextSearchMixin:
         ids: Sequence[int | str] | None = None,
         payloads: Sequence[dict[str, Any]] | None = None,
     ) -> list[int | str]:
-        """Embed ``texts`` with the collection's embedder and upsert them; return the ids
-        (random UUID hex strings when ``ids`` is None).
-
-        Example:
-            >>> import lakebed
-            >>> with lakebed.connect(":memory:") as lake:
-            ...     col = lake.collections.create("c", dim=64, text_field=True, embedder="hash")
-            ...     col.add_texts(["hello world"], ids=["h"])
-            ['h']
-        """
         self._check_writable()
         if isinstance(texts, str):
             raise InvalidArgument("add_texts takes a list of texts; wrap a single text in a list")
@@ -247,10 +211,6 @@ class TextSearchMixin:
         filter: dict[str, Any] | None = None,
         **options: Any,
     ) -> list[Hit]:
-        """Search by a question in words: ``mode="hybrid"`` (default), ``"vector"``
-        (embedded by the collection's embedder) or ``"text"`` (BM25). ``options`` go to
-        :meth:`hybrid_search` (``fusion``, ``rrf_k``, ``alpha``, ``candidates``).
-        """
         question = _check_query_text(question, "question")
         if mode not in MODES:
             raise InvalidArgument(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")

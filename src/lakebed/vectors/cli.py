@@ -20,6 +20,7 @@ from rich.table import Table
 import lakebed
 from lakebed.config import DEFAULT_LAKE
 from lakebed.errors import InvalidArgument, LakebedError
+from lakebed.lake import open_local
 
 app = typer.Typer(help="Vector collections: list, inspect, search, flush, compact, vacuum.", no_args_is_help=True)
 console = Console()
@@ -29,7 +30,7 @@ LakeOpt = typer.Option(Path(DEFAULT_LAKE), "--lake", "-l", help="Path of the lak
 
 def _open(lake: Path, read_only: bool = True) -> lakebed.Lake:
     try:
-        return lakebed.connect(lake, read_only=read_only, create=False)
+        return open_local(lake, read_only=read_only, create=False)
     except LakebedError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from lakebed.server._app import Auth
     from lakebed.server._metrics import Metrics
 
-AREAS = ["tables", "keys", "collections", "features", "tracking", "quality"]
+AREAS = ["tables", "keys", "collections", "features", "tracking", "quality", "rag"]
 
 
 def include_all(app: FastAPI, lake: Lake, auth: Auth, metrics: Metrics) -> None:

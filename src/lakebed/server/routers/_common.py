@@ -13,8 +13,8 @@ import pyarrow as pa
 from fastapi import Request
 from fastapi.responses import Response
 
+from lakebed._wire import ARROW_STREAM, ipc_to_table, table_to_ipc
 from lakebed.errors import InvalidArgument, LakebedError, PermissionDenied
-from lakebed.server._wire import ARROW_STREAM, ipc_to_table, table_to_ipc
 
 if TYPE_CHECKING:
     from lakebed.server._app import Auth
@@ -130,7 +130,7 @@ def fast_route(auth: Auth, metrics: Metrics, max_body: int, route: str, area: st
     error bodies and request metrics as the documented route, without routing, middleware
     and thread-pool hops. ``work(payload, name)`` gets the parsed JSON body and returns the
     response body; ``handle(scope, receive, send, name=None)`` is the ASGI entry."""
-    from lakebed.server._errors import error_body, invalid_request, status_for
+    from lakebed._wire import error_body, invalid_request, status_for
 
     async def handle(scope: dict[str, Any], receive: Any, send: Any, name: str | None = None) -> None:
         t0 = time.perf_counter()

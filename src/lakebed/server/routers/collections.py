@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from lakebed.server._wire import decode_vectors, encode_vectors
+from lakebed._wire import decode_vectors, encode_vectors
 from lakebed.server.routers._common import fast_json, fast_route, json_bytes
 
 if TYPE_CHECKING:
@@ -85,6 +85,16 @@ class Hybrid(BaseModel):
     fusion: Literal["rrf", "weighted"] = "rrf"
     rrf_k: int = Field(60, ge=1)
     alpha: float = Field(0.5, ge=0.0, le=1.0)
+    candidates: int | None = Field(None, ge=1, le=100_000)
+
+
+class HybridOptions(BaseModel, extra="forbid"):
+    """The options ``query(mode="hybrid")`` passes on to ``hybrid_search``."""
+
+    fusion: Literal["rrf", "weighted"] = "rrf"
+    rrf_k: int = Field(60, ge=1)
+    alpha: float = Field(0.5, ge=0.0, le=1.0)
+    candidates: int | None = Field(None, ge=1, le=100_000)
 
 
 class AddTexts(BaseModel):
@@ -98,6 +108,15 @@ class Query(BaseModel):
     k: int = Field(10, ge=1, le=10_000)
     mode: Literal["hybrid", "vector", "text"] = "hybrid"
     filter: dict[str, Any] | None = None
+    options: HybridOptions | None = None
+
+
+class Flush(BaseModel):
+    seal: bool = True
+
+
+class Vacuum(BaseModel):
+    keep_versions: int = Field(1, ge=1, le=1_000_000)
 
 
 class PayloadIndex(BaseModel):
@@ -240,7 +259,8 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
         t0 = time.perf_counter()
         vector = _vector(body.vector) if body.vector is not None else None
         hits = col(name).hybrid_search(body.text, vector=vector, k=body.k, filter=body.filter,
-                                       fusion=body.fusion, rrf_k=body.rrf_k, alpha=body.alpha)
+                                       fusion=body.fusion, rrf_k=body.rrf_k, alpha=body.alpha,
+                                       candidates=body.candidates)
         metrics.search.labels("hybrid").observe(time.perf_counter() - t0)
         return [hit_json(h) for h in hits]
 
@@ -252,7 +272,8 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
     @r.post("/{name}/query", summary="Embed a question and search", dependencies=[read])
     def query(name: str, body: Query) -> list[dict[str, Any]]:
         t0 = time.perf_counter()
-        hits = col(name).query(body.question, k=body.k, mode=body.mode, filter=body.filter)
+        options = body.options.model_dump(exclude_unset=True) if body.options is not None else {}
+        hits = col(name).query(body.question, k=body.k, mode=body.mode, filter=body.filter, **options)
         metrics.search.labels(f"query_{body.mode}").observe(time.perf_counter() - t0)
         return [hit_json(h) for h in hits]
 
@@ -262,13 +283,22 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
         return {"indexed": body.field}
 
     @r.post("/{name}/flush", summary="Seal the growing segment", dependencies=[write])
-    def flush(name: str) -> dict[str, str]:
-        col(name).flush()
+    def flush(name: str, body: Flush | None = None) -> dict[str, str]:
+        col(name).flush(seal=body.seal if body is not None else True)
         return {"flushed": name}
 
     @r.post("/{name}/compact", summary="Rewrite segments with many deletes", dependencies=[write])
     def compact(name: str) -> dict[str, Any]:
         return _jsonable(col(name).compact())  # type: ignore[no-any-return]
+
+    @r.post("/{name}/vacuum", summary="Delete files of old manifest versions",
+            dependencies=[auth.need("admin", "collections", "name")])
+    def vacuum(name: str, body: Vacuum) -> dict[str, Any]:
+        return _jsonable(col(name).vacuum(keep_versions=body.keep_versions))  # type: ignore[no-any-return]
+
+    @r.get("/{name}/segments", summary="Segments of the current version", dependencies=[read])
+    def segments(name: str) -> list[dict[str, Any]]:
+        return _jsonable(col(name).segments())  # type: ignore[no-any-return]
 
     @r.get("/{name}/versions", summary="Manifest versions", dependencies=[read])
     def versions(name: str) -> list[dict[str, Any]]:

@@ -6,12 +6,14 @@ served lake's streams. Definitions, positions, lag and offsets travel as JSON; r
 as Arrow IPC streams (a JSON body ``{"rows": [...], "ids": [...]}`` is accepted for
 appends too).
 
-Scopes: ``read`` lists, describes and reads streams, lag and committed offsets;
-``write`` creates streams, appends and commits a group's offsets; ``admin`` drops. A key
-with grants reaches a stream only through a grant on ``streams:<name>`` (listing shows
-only those streams); a group is reached through its stream's grant. Stream names follow
-the table rule (:func:`lakebed.streams._spec.check_stream_name`), consumer groups the
-alias rule; a bad name answers 400 and creates nothing.
+Scopes: ``read`` lists, describes and reads streams, lag, committed offsets and the
+offset of a time; ``write`` creates streams, appends, trims, flushes, joins and leaves a
+group (member heartbeats) and commits a group's offsets; ``admin`` drops. A key with
+grants reaches a stream only through a grant on ``streams:<name>`` (listing shows only
+those streams; a flush, which concerns every stream, needs a grant on all of them); a
+group is reached through its stream's grant. Stream names follow the table rule
+(:func:`lakebed.streams._spec.check_stream_name`), consumer groups the alias rule, member
+ids 1-64 ASCII letters, digits, '_' or '-'; a bad name answers 400 and creates nothing.
 
 Every stream route is served by the writer: read workers (``--workers``) forward them.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +33,8 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from lakebed._names import validate_name
+from lakebed._wire import ARROW_STREAM, ipc_to_table
 from lakebed.errors import InvalidArgument
-from lakebed.server._wire import ARROW_STREAM, ipc_to_table
 from lakebed.server.routers._common import ARROW_RESPONSE, arrow_response, fast_json, key_allows
 from lakebed.streams._spec import MAX_PARTITIONS, StreamSpec, check_stream_name
 
@@ -85,6 +88,19 @@ class CreateStream(BaseModel):
 
 class Commit(BaseModel):
     offsets: dict[int, int] = Field(description="partition -> next offset to read", max_length=MAX_PARTITIONS)
+
+
+class Heartbeat(BaseModel):
+    session_timeout: float = Field(10.0, ge=0.5, le=3600, description="seconds the member stays without a heartbeat")
+
+
+_MEMBER = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
+
+
+def _member(member: str) -> str:
+    if not _MEMBER.fullmatch(member):
+        raise InvalidArgument(f"member id {member[:80]!r} is not valid: use 1-64 ASCII letters, digits, '_' or '-'")
+    return member
 
 
 def _seconds(value: timedelta | None) -> float | None:
@@ -199,6 +215,12 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
             exist_ok=body.exist_ok)
         return fast_json(stream_json(stream))
 
+    @r.post("/flush", summary="Make the appends of every stream durable now (fsync=\"batch\")",
+            dependencies=[auth.need("write", "streams")])
+    def flush() -> dict[str, bool]:
+        S.flush()
+        return {"flushed": True}
+
     @r.get("/{name}", summary="A stream: definition and bounds", dependencies=[read])
     def info(name: str) -> Response:
         return fast_json(stream_json(S.get(name)))
@@ -234,6 +256,19 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
         batch = S.get(name).read(partition, offset, max_records)
         return arrow_response(pa.Table.from_batches([batch]))
 
+    @r.get("/{name}/offset", summary="The first offset of a partition appended at or after a time",
+           dependencies=[read])
+    def offset(name: str, partition: int = Query(0, ge=0, lt=MAX_PARTITIONS),
+               time_us: int = Query(..., gt=-(2**62), lt=2**62, description="UTC microseconds")) -> dict[str, int]:
+        stream = S.get(name)
+        if partition >= stream.partitions:
+            raise InvalidArgument(f"stream {name!r} has partitions 0..{stream.partitions - 1}, got {partition!r}")
+        return {"offset": stream.backend.offset_for_time(stream.spec, partition, time_us)}
+
+    @r.post("/{name}/trim", summary="Apply retention now; how many records were dropped", dependencies=[write])
+    def trim(name: str) -> dict[str, int]:
+        return {"dropped": S.get(name).trim()}
+
     @r.get("/{name}/lag", summary="Records per partition not yet committed by a group", dependencies=[read])
     def lag(name: str, group: str = Query(..., max_length=200)) -> dict[int, int]:
         return S.get(name).lag(_group(group))
@@ -260,5 +295,20 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
         if body.offsets:
             stream.backend.commit(stream.spec, g, dict(body.offsets))
         return stream.committed(g)
+
+    @r.post("/{name}/groups/{group}/members/{member}",
+            summary="Join a consumer group, or keep a member alive (a heartbeat); the live members, sorted",
+            dependencies=[write])
+    def heartbeat(name: str, group: str, member: str, body: Heartbeat) -> dict[str, list[str]]:
+        stream = S.get(name)
+        g, m = _group(group), _member(member)
+        return {"members": stream.backend.heartbeat(stream.spec, g, m, body.session_timeout)}
+
+    @r.delete("/{name}/groups/{group}/members/{member}", summary="Leave a consumer group", dependencies=[write])
+    def leave(name: str, group: str, member: str) -> dict[str, str]:
+        stream = S.get(name)
+        g, m = _group(group), _member(member)
+        stream.backend.leave(stream.spec, g, m)
+        return {"left": m}
 
     return r

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from lakebed.errors import PermissionDenied
+from lakebed.errors import InvalidArgument, PermissionDenied
 from lakebed.server.routers._common import ARROW_BODY, ARROW_RESPONSE, arrow_body, arrow_response
 
 if TYPE_CHECKING:
@@ -54,6 +54,24 @@ class Vacuum(BaseModel):
 
 class Sql(BaseModel):
     query: str = Field(min_length=1, max_length=1_000_000)
+    tables: list[str] | None = Field(None, max_length=10_000)
+    timeout: float | None = Field(None, gt=0, le=86_400)
+    max_rows: int | None = Field(None, ge=1, le=2**31)
+
+
+def _commit_metadata(text: str | None) -> dict[str, str] | None:
+    """``commit_metadata`` arrives as a JSON object of strings in the query string."""
+    if text is None:
+        return None
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise InvalidArgument('commit_metadata must be a JSON object of strings, e.g. {"lakebed.source": "etl"}')
+    return value
 
 
 def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
@@ -89,9 +107,11 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
     async def write(
         name: str, request: Request, mode: Literal["append", "overwrite"] = "append",
         schema_mode: Literal["merge"] | None = None,
+        commit_metadata: str | None = Query(None, max_length=16_384),
     ) -> dict[str, int]:
+        meta = _commit_metadata(commit_metadata)
         data = await arrow_body(request)
-        return {"version": T.write(name, data, mode=mode, schema_mode=schema_mode)}
+        return {"version": T.write(name, data, mode=mode, schema_mode=schema_mode, commit_metadata=meta)}
 
     @r.post("/tables/{name}/merge", summary="Upsert on key columns", openapi_extra=ARROW_BODY,
             dependencies=[auth.need("write", "tables", "name")])
@@ -139,12 +159,23 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
             responses=ARROW_RESPONSE, response_class=Response)
     def sql(body: Sql, request: Request, key: Any = auth.need("read")) -> Response:
         state = request.app.state
+        tables = granted_tables(lake, key)
+        if body.tables is not None:  # the caller narrows what the query sees, never widens it
+            tables = [t for t in body.tables if tables is None or t in tables]
+        timeout = getattr(state, "sql_timeout", SQL_TIMEOUT)
+        max_rows = getattr(state, "sql_max_rows", SQL_MAX_ROWS)
         return arrow_response(T.sql(
             body.query,
-            tables=granted_tables(lake, key),
-            timeout=getattr(state, "sql_timeout", SQL_TIMEOUT),
-            max_rows=getattr(state, "sql_max_rows", SQL_MAX_ROWS),
+            tables=tables,
+            timeout=min(timeout, body.timeout) if body.timeout is not None else timeout,
+            max_rows=min(max_rows, body.max_rows) if body.max_rows is not None else max_rows,
         ))
+
+    @r.post("/tables/flush", summary="Make every table commit so far durable (fsync='batch')",
+            dependencies=[auth.need("write", "tables")])
+    def flush() -> dict[str, bool]:
+        T.flush()
+        return {"flushed": True}
 
     return r
 

@@ -1,0 +1,1 @@
+"""Integrations of lakebed with other frameworks (LlamaIndex, LangChain, Dagster)."""
