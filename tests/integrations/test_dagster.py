@@ -102,6 +102,11 @@ def test_materialize_versions_lineage_and_pinned_reads(tmp_path: Path, instance:
         assert rows(lake, "gold.pro_users", version=0) == expected_pro(0)  # history kept
         # the pinned input read version 0, not the version 1 written in the same run
         assert rows(lake, "gold.first_users") == [{"id": i} for i in USERS[0]["id"]]
+        # lineage is recorded through the server as on an embedded lake, run ids included
+        edges = {(e.src, e.dst): e.properties for e in lake.lineage.edges() if e.kind == "dagster"}
+        assert ("table:silver.users@1", "table:gold.pro_users@1") in edges
+        assert ("table:silver.users@0", "table:gold.first_users@0") in edges
+        assert edges[("table:silver.users@1", "table:gold.pro_users@1")]["dagster_run_id"] == second.run_id
         new = {(e.src, e.dst): e.properties for e in lake.lineage.edges() if e.kind == "dagster"}
         assert new[("table:silver.users@1", "table:gold.pro_users@1")]["dagster_run_id"] == second.run_id
         assert new[("table:silver.users@0", "table:gold.first_users@0")]["dagster_run_id"] == second.run_id

@@ -354,3 +354,66 @@ def test_new_tracking_routes_keys_grants_injection_and_size(tmp_path: Any, monke
         assert c.post(f"/v1/runs/{run.id}/metrics", content=b'{"metrics": {"m": 1.0}, "timestamp": 1e400}',
                       headers={"content-type": "application/json", **h["writer"]}).status_code in (400, 422)
         assert "m" not in lake.runs.get(run.id).metrics
+
+
+def test_recording_lineage_embedded_remote_keys_and_bad_input(served: Any) -> None:
+    """``lineage.record``: the same edges embedded and through the server; a read key or a
+    key without the lineage grant is refused; refs, kinds and properties are parsed, and
+    nothing is recorded for bad input."""
+    from fastapi.testclient import TestClient
+    from tests._injections import SQL_INJECTIONS
+
+    from lakebed.server import create_app
+    from lakebed.server import keys as key_store
+
+    def script(lake: Any) -> list[Any]:
+        out: list[Any] = []
+        for args in (("table:bronze.raw@2", "table:silver.clean@5", "etl", {"job": "nightly", "n": [1, 2]}),
+                     ("table:bronze.raw@2", "table:silver.clean@5", "etl", {"job": "again"}),   # exists: unchanged
+                     ("table:silver.clean@5", "model:fraud@1", "training", None),
+                     ("table:bronze.raw@2", "table:bronze.raw@2", "etl", None),                # a loop
+                     ("bronze.raw", "table:x.y@1", "etl", None),                               # not a ref
+                     ("table:a.b@1", "table:c.d@1", "two\nlines", None),                       # not a label
+                     ("table:a.b@1", "table:c.d@1", "etl", {"x": float("nan")}),               # not JSON
+                     ("table:a.b@1", "table:c.d@1", "etl", {"blob": "x" * 70_000})):           # too big
+            try:
+                lake.lineage.record(*args)
+                out.append("ok")
+            except lakebed.LakebedError as exc:
+                out.append(type(exc).__name__)
+        out.append(sorted((e.src, e.dst, e.kind, str(e.properties)) for e in lake.lineage.edges()))
+        return out
+
+    with lakebed.connect(":memory:") as embedded:
+        expected = script(embedded)
+    with lakebed.connect(served.url) as remote:
+        assert script(remote) == expected
+    assert expected[:4] == ["ok", "ok", "ok", "InvalidArgument"] and len(expected[-1]) == 2
+
+    lake = served.lake
+    keys = {name: key_store.create(lake, name, scopes=scopes, grants=grants).secret for name, scopes, grants in (
+        ("reader", ["read"], None), ("writer", ["write"], None), ("runs_only", ["write"], ["runs:*"]),
+        ("lineage", ["write"], ["lineage:*"]))}
+    c = TestClient(create_app(lake))
+    body = {"src": "table:a.b@1", "dst": "table:c.d@2", "kind": "dagster", "properties": {"run": "r1"}}
+    before = lake.lineage.edges()
+    assert c.post("/v1/lineage/record", json=body).status_code == 401
+    for name in ("reader", "runs_only"):
+        assert c.post("/v1/lineage/record", json=body, headers={"Authorization": f"Bearer {keys[name]}"}
+                      ).status_code == 403
+    writer = {"Authorization": f"Bearer {keys['writer']}"}
+    for attack in [*SQL_INJECTIONS[:6], "table:../../etc@1", "table:a.b@1\n"]:
+        for field in ("src", "dst"):   # a ref is parsed: anything else is refused
+            got = c.post("/v1/lineage/record", json={**body, field: attack}, headers=writer)
+            assert got.status_code in (400, 422), (field, attack, got.status_code)
+        # a kind is a label (printable text, stored as data): control characters are refused
+        got = c.post("/v1/lineage/record", json={**body, "kind": attack + "\x00"}, headers=writer)
+        assert got.status_code in (400, 422), (attack, got.status_code)
+    assert c.post("/v1/lineage/record", json={**body, "extra": 1}, headers=writer).status_code == 422
+    assert c.post("/v1/lineage/record", json={**body, "src": "table:a.b@" + "1" * 5000},
+                  headers=writer).status_code == 422
+    assert lake.lineage.edges() == before
+    ok = c.post("/v1/lineage/record", json=body, headers={"Authorization": f"Bearer {keys['lineage']}"})
+    assert ok.status_code == 200
+    assert [(e.src, e.dst, e.kind, e.properties) for e in lake.lineage.edges(["table:c.d@2"])] == \
+        [("table:a.b@1", "table:c.d@2", "dagster", {"run": "r1"})]

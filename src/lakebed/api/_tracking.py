@@ -397,6 +397,21 @@ class LineageAPI(ABC):
         """All edges touching ``refs`` (all edges of the lake when None)."""
 
     @abstractmethod
+    def record(self, src: str, dst: str, kind: str, properties: dict[str, Any] | None = None) -> None:
+        """Record the edge ``src -> dst`` made by something outside lakebed (an
+        orchestrator's step, a job): both are refs (``table:silver.users@3``), ``kind`` says
+        how (``dagster``, ``etl``), ``properties`` (a JSON object, up to 64 KiB) says more
+        (a run id, a job name). Recording an edge that exists changes nothing.
+
+        Example:
+            >>> import lakebed
+            >>> with lakebed.connect(":memory:") as lake:
+            ...     lake.lineage.record("table:bronze.raw@2", "table:silver.clean@5", "etl", {"job": "nightly"})
+            ...     [(e.src, e.kind) for e in lake.lineage.upstream("table:silver.clean@5").edges]
+            [('table:bronze.raw@2', 'etl')]
+        """
+
+    @abstractmethod
     def training_set_of(self, model_ref: str) -> tuple[str, int]:
         """(table name, version) of the training set a model version was trained on: the
         table logged as an input of the run that produced it."""

@@ -368,6 +368,13 @@ class RemoteLineage(LineageAPI):
     def downstream(self, ref: str, depth: int | None = None) -> LineageGraph:
         return self._graph("downstream", ref, depth)
 
+    def record(self, src: str, dst: str, kind: str, properties: dict[str, Any] | None = None) -> None:
+        from lakebed.tracking._lineage import check_edge
+
+        src, dst, kind, properties = check_edge(src, dst, kind, properties)
+        body = {"src": src, "dst": dst, "kind": kind, "properties": properties}
+        self._http.request("POST", "/v1/lineage/record", json=body, idempotent=True)
+
     def edges(self, refs: Iterable[str] | None = None) -> builtins.list[LineageEdge]:
         body = {"refs": None if refs is None else builtins.list(refs)}
         return [_edge(e) for e in self._http.request("POST", "/v1/lineage/edges", json=body, idempotent=True)]

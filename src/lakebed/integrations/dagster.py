@@ -7,9 +7,9 @@ lakebed tables with lineage.
   DataFrame) to the table ``<namespace>.<name>`` and reads it back for downstream assets,
   at its latest version or at the version pinned in the input's metadata
   (``AssetIn(metadata={"version": 3})``). The output's materialization carries the table
-  version written (``lakebed/version``), its row count and its column schema. On an
-  embedded lake every write records lineage edges from the table versions the step read
-  to the table version it wrote (kind ``dagster``, with the Dagster run id).
+  version written (``lakebed/version``), its row count and its column schema. Every write
+  records lineage edges (``lake.lineage.record``, embedded or served) from the table versions
+  the step read to the table version it wrote (kind ``dagster``, with the Dagster run id).
 
 Needs the ``dagster`` extra (``pip install 'lakebed[dagster]'``).
 
@@ -332,7 +332,7 @@ class LakebedIOManager(ConfigurableIOManager):
     it): two table versions; if the append fails, the table is restored to its content
     before the delete. Downstream inputs read only their partitions' rows.
 
-    Lineage (embedded lakes): edges ``table:<input>@<version> -> table:<output>@<version>``
+    Lineage (embedded and served lakes): edges ``table:<input>@<version> -> table:<output>@<version>``
     of kind ``dagster`` with the Dagster run id, job and asset in their properties.
 
     Example:
@@ -435,17 +435,11 @@ class LakebedIOManager(ConfigurableIOManager):
         else:
             version = int(lake.tables.write(name, table, mode=self.mode, schema_mode=self.schema_mode))
         inputs = self._inputs(context)
-        if self.record_lineage and inputs and hasattr(lake, "catalog"):
+        if self.record_lineage and inputs:  # embedded or served alike
             props = {"dagster_run_id": context.run_id, "dagster_job": context.job_name,
                      "dagster_asset": context.asset_key.to_user_string() if context.has_asset_key else None}
-            with lake.catalog.begin() as conn:
-                for ref in inputs:
-                    lake.catalog.add_lineage(ref, f"table:{name}@{version}", LINEAGE_KIND, props, conn=conn)
-        elif self.record_lineage and inputs:
-            context.log.warning(
-                "LakebedIOManager: lineage is recorded on embedded lakes only; this served lake "
-                f"gets none for {name}@{version}"
-            )
+            for ref in inputs:
+                lake.lineage.record(ref, f"table:{name}@{version}", LINEAGE_KIND, props)
         stored = _schema(lake, name, version)
         schema = TableSchema(columns=[TableColumn(f.name, str(f.type)) for f in stored])
         whole = part is None and (created or self.mode == "overwrite")  # the output is the table

@@ -37,6 +37,45 @@ KINDS = ("table", "featureview", "run", "model", "predictions", "collection", "q
 _REF = re.compile(r"([a-z_]+):(.+)")
 
 
+MAX_EDGE_PROPERTIES = 64 * 1024  # bytes of JSON
+# what an edge recorded from outside may name (refs made by lakebed itself are its own)
+_RECORDED_NAME = re.compile(r"(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9_.\-/:]{0,511}")
+_RECORDED_VERSION = re.compile(r"[A-Za-z0-9_\-]{1,128}")
+
+
+def check_edge(src: str, dst: str, kind: str, properties: dict[str, Any] | None) -> tuple[
+        str, str, str, dict[str, Any] | None]:
+    """An edge a caller records: two refs (parsed), a kind (a label), properties (a JSON
+    object of at most :data:`MAX_EDGE_PROPERTIES` bytes); InvalidArgument otherwise."""
+    import json
+
+    from lakebed._names import parse_name, validate_name
+
+    for ref in (src, dst):
+        kind_, name, version = parse_ref(ref)
+        if kind_ == "table":
+            parse_name(name)
+        elif not _RECORDED_NAME.fullmatch(name):
+            raise InvalidArgument(f"lineage ref {ref!r}: the name after '{kind_}:' is 1-512 letters, digits and "
+                                  "'_ . - / :' with no '..' (e.g. 'model:fraud@3', 'run:3f2a')")
+        if version is not None and not _RECORDED_VERSION.fullmatch(version):
+            raise InvalidArgument(f"lineage ref {ref!r}: a version is a number or an alias, e.g. '@3'")
+    if src == dst:
+        raise InvalidArgument(f"a lineage edge joins two refs; got {src!r} twice")
+    kind = validate_name("label", kind, "lineage kind")
+    if properties is not None:
+        if not isinstance(properties, dict) or not all(isinstance(k, str) for k in properties):
+            raise InvalidArgument("properties must be a dict with string keys (a JSON object)")
+        try:
+            text = json.dumps(properties, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgument(f"properties must be JSON (strings, numbers, lists, objects): {exc}") from None
+        if len(text.encode()) > MAX_EDGE_PROPERTIES:
+            raise InvalidArgument(f"properties hold {len(text.encode()):,} bytes of JSON; the limit is "
+                                  f"{MAX_EDGE_PROPERTIES:,}: record an id and keep the rest elsewhere")
+    return src, dst, kind, properties
+
+
 def parse_ref(ref: str) -> tuple[str, str, str | None]:
     """``"table:gold.train@3"`` -> ("table", "gold.train", "3")."""
     if not isinstance(ref, str):
@@ -191,6 +230,11 @@ class Lineage(LineageAPI):
 
     def upstream(self, ref: str, depth: int | None = None) -> LineageGraph:
         return self._walk(self.resolve(ref), "upstream", depth)
+
+    def record(self, src: str, dst: str, kind: str, properties: dict[str, Any] | None = None) -> None:
+        self._lake.check_writable()
+        src, dst, kind, properties = check_edge(src, dst, kind, properties)
+        self._catalog.add_lineage(src, dst, kind, properties)
 
     def downstream(self, ref: str, depth: int | None = None) -> LineageGraph:
         return self._walk(self.resolve(ref), "downstream", depth)

@@ -90,6 +90,13 @@ class Edges(BaseModel):
     refs: list[str] | None = Field(None, max_length=10_000)
 
 
+class RecordEdge(BaseModel, extra="forbid"):
+    src: str = Field(max_length=4096)
+    dst: str = Field(max_length=4096)
+    kind: str = Field(max_length=200)
+    properties: dict[str, Any] | None = None
+
+
 MAX_PREDICTION_ROWS = 1_000_000
 JOIN_TYPES = Literal["inner", "left outer", "right outer", "full outer", "left semi", "right semi", "left anti",
                      "right anti"]
@@ -331,6 +338,12 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
             dependencies=[read_lineage])
     def edges(body: Edges) -> Response:
         return fast_json([edge_json(e) for e in lake.lineage.edges(body.refs)])
+
+    @r.post("/lineage/record", summary="Record an edge made outside lakebed (an orchestrator's step)",
+            dependencies=[auth.need("write", "lineage")])
+    def record_edge(body: RecordEdge) -> dict[str, str]:
+        lake.lineage.record(body.src, body.dst, body.kind, body.properties)
+        return {"src": body.src, "dst": body.dst, "kind": body.kind}
 
     @r.get("/lineage/training_set", summary="The table and version a model version was trained on",
            dependencies=[read_lineage])
