@@ -113,3 +113,63 @@ def test_collections_text_and_maintenance_congruence(served_any: Any) -> None:
     assert got == expected
     assert got[-1] == 50
     assert ("error", "InvalidArgument") in got
+
+
+def _old_version_script(lake: Any) -> list[Any]:
+    """A collection read at an older manifest version: searches, counts, points, stats and
+    segments as they were; writes refused; a version not kept is NotFound."""
+    out: list[Any] = []
+
+    def step(fn: Callable[[], Any]) -> None:
+        try:
+            out.append(fn())
+        except lakebed.LakebedError as exc:
+            out.append(("error", type(exc).__name__))
+
+    rng = np.random.default_rng(11)
+    vecs = rng.normal(size=(60, 8)).astype(np.float32)
+    col = lake.collections.create("hist", dim=8, text_field=True)
+    col.upsert(list(range(30)), vecs[:30], payloads=[{"n": i} for i in range(30)],
+               texts=[f"first batch {i}" for i in range(30)])
+    col.flush()
+    v1 = col.versions()[-1]["version"]
+    col.upsert(list(range(30, 60)), vecs[30:], payloads=[{"n": i} for i in range(30, 60)],
+               texts=[f"second batch {i}" for i in range(30, 60)])
+    col.delete(ids=[0, 1])
+    col.flush()
+    old = lake.collections.open("hist", version=v1)
+    step(lambda: (old.count(), col.count()))
+    step(lambda: old.count({"n": {"$gte": 25}}))
+    step(lambda: _hits(old.search(vecs[45], k=5, exact=True)))
+    step(lambda: [[h.id for h in hits] for hits in old.search_batch(vecs[:3], k=2, exact=True)])
+    step(lambda: _hits(old.search_text("batch 3", k=3)))
+    step(lambda: _hits(old.hybrid_search("first batch 7", vector=vecs[7], k=3)))
+    step(lambda: [p.id for p in old.get([0, 1, 45])])
+    step(lambda: [p.id for p in old.scroll(limit=5)[0]])
+    step(lambda: old.explain(vecs[0], k=3, exact=True)["plan"] if "plan" in old.explain(vecs[0], k=3, exact=True)
+         else sorted(old.explain(vecs[0], k=3, exact=True)))
+    step(lambda: (old.stats()["points"], [(s["rows"], s["live"]) for s in old.segments()]))
+    step(lambda: old.upsert([99], vecs[:1]))
+    step(lambda: old.delete(ids=[2]))
+    step(lambda: old.flush())
+    step(lambda: old.add_texts(["x"], ids=[100]))
+    step(lambda: lake.collections.open("hist", version=99))
+    step(lambda: col.count())
+    return out
+
+
+def test_collections_read_at_an_old_version_congruence(served_any: Any) -> None:
+    with lakebed.connect(":memory:") as embedded:
+        expected = _old_version_script(embedded)
+    with lakebed.connect(served_any.url) as remote:
+        got = _old_version_script(remote)
+    assert got == expected
+    assert expected[0] == (30, 58)
+    assert expected[-6:-2] == [("error", "ReadOnlyError")] * 4 and expected[-2] == ("error", "NotFound")
+    # the version is a number, checked before anything is opened
+    import httpx
+
+    base = f"{served_any.url}/v1/collections/hist"
+    for bad in (-1, "1; DROP TABLE x", 2**40, "../1", 1.5):
+        assert httpx.post(f"{base}/count", json={"version": bad}, timeout=10).status_code == 422, bad
+        assert httpx.get(f"{base}/stats", params={"version": str(bad)}, timeout=10).status_code == 422, bad

@@ -62,9 +62,6 @@ class CollectionsAPI(ABC):
             ...     _ = lake.collections.create("docs", dim=4)
             ...     lake.collections.open("docs").dim
             4
-
-        Remote: ``version=`` is not served yet and raises InvalidArgument; the current
-        version opens as embedded.
         """
 
     @abstractmethod

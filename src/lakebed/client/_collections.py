@@ -9,7 +9,7 @@ import numpy as np
 from lakebed._wire import decode_vectors, encode_vectors
 from lakebed.api._vectors import CollectionAPI, CollectionsAPI
 from lakebed.client._http import Http
-from lakebed.errors import NotFound
+from lakebed.errors import InvalidArgument, NotFound, ReadOnlyError
 from lakebed.vectors import Hit, Point
 
 
@@ -32,10 +32,26 @@ def _point(d: dict[str, Any]) -> Point:
 class RemoteCollection(CollectionAPI):
     """A collection of a served lake: the same methods as :class:`lakebed.vectors.Collection`."""
 
-    def __init__(self, http: Http, name: str) -> None:
+    def __init__(self, http: Http, name: str, version: int | None = None) -> None:
         self._http = http
         self.name = name
+        self.version = version  # a manifest version, read-only; None: the current one
         self._base = f"/v1/collections/{name}"
+
+    def _read(self, op: str, body: dict[str, Any]) -> Any:
+        """A read: at the collection's version when it was opened at one."""
+        if self.version is not None:
+            body = {**body, "version": self.version}
+        return self._http.request("POST", f"{self._base}/{op}", json=body, idempotent=True)
+
+    def _get(self, op: str) -> Any:
+        params = {"version": self.version} if self.version is not None else None
+        return self._http.request("GET", f"{self._base}/{op}", params=params)
+
+    def _check_writable(self) -> None:
+        if self.version is not None:
+            raise ReadOnlyError(f"collection {self.name!r} was opened at version {self.version}, which is "
+                                "read-only; open it without version= to write")
 
     def _config(self) -> dict[str, Any]:
         """The collection's configuration, fetched once (it does not change)."""
@@ -67,22 +83,24 @@ class RemoteCollection(CollectionAPI):
         return self._http.request("POST", f"{self._base}/{op}", json=body, idempotent=idempotent)
 
     def upsert(self, ids: Any, vectors: Any, payloads: Any = None, texts: Any = None) -> None:
+        self._check_writable()
         self._post("upsert", {"ids": _ids(ids), "vectors": encode_vectors(vectors),
                               "payloads": payloads, "texts": texts})
 
     def delete(self, ids: Any = None, filter: dict[str, Any] | None = None) -> int:
+        self._check_writable()
         body = {"ids": _ids(ids) if ids is not None else None, "filter": filter}
         return int(self._post("delete", body)["deleted"])
 
     def get(self, ids: Any, include_vectors: bool = False) -> list[Point]:
-        return [_point(p) for p in self._post("get", {"ids": _ids(ids), "include_vectors": include_vectors})]
+        return [_point(p) for p in self._read("get", {"ids": _ids(ids), "include_vectors": include_vectors})]
 
     def count(self, filter: dict[str, Any] | None = None) -> int:
-        return int(self._post("count", {"filter": filter})["count"])
+        return int(self._read("count", {"filter": filter})["count"])
 
     def scroll(self, filter: dict[str, Any] | None = None, limit: int = 100,
                cursor: int | None = None) -> tuple[list[Point], int | None]:
-        out = self._post("scroll", {"filter": filter, "limit": limit, "cursor": cursor})
+        out = self._read("scroll", {"filter": filter, "limit": limit, "cursor": cursor})
         return [_point(p) for p in out["points"]], out["cursor"]
 
     def _search_body(self, vector: Any, k: int, filter: Any, ef: Any, nprobe: Any, exact: bool) -> dict[str, Any]:
@@ -91,29 +109,30 @@ class RemoteCollection(CollectionAPI):
 
     def search(self, vector: Any, k: int = 10, filter: dict[str, Any] | None = None, ef: int | None = None,
                nprobe: int | None = None, exact: bool = False) -> list[Hit]:
-        return [_hit(h) for h in self._post("search", self._search_body(vector, k, filter, ef, nprobe, exact))]
+        return [_hit(h) for h in self._read("search", self._search_body(vector, k, filter, ef, nprobe, exact))]
 
     def search_batch(self, vectors: Any, k: int = 10, filter: dict[str, Any] | None = None, ef: int | None = None,
                      nprobe: int | None = None, exact: bool = False) -> list[list[Hit]]:
-        out = self._post("search_batch", self._search_body(vectors, k, filter, ef, nprobe, exact))
+        out = self._read("search_batch", self._search_body(vectors, k, filter, ef, nprobe, exact))
         return [[_hit(h) for h in hits] for hits in out]
 
     def explain(self, vector: Any, k: int = 10, filter: dict[str, Any] | None = None, ef: int | None = None,
                 nprobe: int | None = None, exact: bool = False) -> dict[str, Any]:
-        return self._post("explain", self._search_body(vector, k, filter, ef, nprobe, exact))  # type: ignore[no-any-return]
+        return self._read("explain", self._search_body(vector, k, filter, ef, nprobe, exact))  # type: ignore[no-any-return]
 
     def search_text(self, query: str, k: int = 10, filter: dict[str, Any] | None = None) -> list[Hit]:
-        return [_hit(h) for h in self._post("search_text", {"query": query, "k": k, "filter": filter})]
+        return [_hit(h) for h in self._read("search_text", {"query": query, "k": k, "filter": filter})]
 
     def hybrid_search(self, text: str, vector: Any = None, k: int = 10, filter: dict[str, Any] | None = None,
                       fusion: str = "rrf", rrf_k: int = 60, alpha: float = 0.5,
                       candidates: int | None = None) -> list[Hit]:
         body = {"text": text, "vector": encode_vectors(vector) if vector is not None else None, "k": k,
                 "filter": filter, "fusion": fusion, "rrf_k": rrf_k, "alpha": alpha, "candidates": candidates}
-        return [_hit(h) for h in self._post("hybrid", body)]
+        return [_hit(h) for h in self._read("hybrid", body)]
 
     def add_texts(self, texts: Sequence[str], ids: Sequence[int | str] | None = None,
                   payloads: Sequence[dict[str, Any]] | None = None) -> builtins.list[int | str]:
+        self._check_writable()
         body = {"texts": builtins.list(texts), "ids": _ids(ids) if ids is not None else None,
                 "payloads": builtins.list(payloads) if payloads is not None else None}
         return builtins.list(self._post("add_texts", body, idempotent=ids is not None)["ids"])
@@ -121,28 +140,32 @@ class RemoteCollection(CollectionAPI):
     def query(self, question: str, k: int = 10, mode: str = "hybrid",
               filter: dict[str, Any] | None = None, **options: Any) -> list[Hit]:
         body = {"question": question, "k": k, "mode": mode, "filter": filter, "options": options or None}
-        return [_hit(h) for h in self._post("query", body)]
+        return [_hit(h) for h in self._read("query", body)]
 
     def create_payload_index(self, field: str, kind: str) -> None:
+        self._check_writable()
         self._post("payload_index", {"field": field, "kind": kind})
 
     def flush(self, seal: bool = True) -> None:
+        self._check_writable()
         self._post("flush", {"seal": seal})
 
     def compact(self) -> dict[str, Any]:
+        self._check_writable()
         return self._post("compact", {})  # type: ignore[no-any-return]
 
     def vacuum(self, keep_versions: int = 1) -> dict[str, int]:
+        self._check_writable()
         return self._post("vacuum", {"keep_versions": keep_versions}, idempotent=False)  # type: ignore[no-any-return]
 
     def versions(self) -> list[dict[str, Any]]:
-        return self._http.request("GET", f"{self._base}/versions")  # type: ignore[no-any-return]
+        return self._get("versions")  # type: ignore[no-any-return]
 
     def segments(self) -> list[dict[str, Any]]:
-        return self._http.request("GET", f"{self._base}/segments")  # type: ignore[no-any-return]
+        return self._get("segments")  # type: ignore[no-any-return]
 
     def stats(self) -> dict[str, Any]:
-        return self._http.request("GET", f"{self._base}/stats")  # type: ignore[no-any-return]
+        return self._get("stats")  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         return f"<RemoteCollection {self.name}>"
@@ -163,12 +186,13 @@ class RemoteCollections(CollectionsAPI):
         return RemoteCollection(self._http, name)
 
     def open(self, name: str, version: int | None = None) -> RemoteCollection:
-        if version is not None:
-            from lakebed.errors import InvalidArgument
-
-            raise InvalidArgument("reading a collection at an older version is not served over HTTP yet")
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+            raise InvalidArgument(f"version must be an int, got {version!r}")
         self.info(name)
-        return RemoteCollection(self._http, name)
+        col = RemoteCollection(self._http, name, version)
+        if version is not None:
+            col.stats()  # NotFound now, as embedded, for a version that is not kept
+        return col
 
     def info(self, name: str) -> dict[str, Any]:
         return self._http.request("GET", f"/v1/collections/{name}")  # type: ignore[no-any-return]

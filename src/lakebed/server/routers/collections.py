@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter
+from fastapi import Query as QueryParam
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -50,16 +51,19 @@ class Delete(BaseModel):
 class Get(BaseModel):
     ids: list[Id]
     include_vectors: bool = False
+    version: int | None = Field(None, ge=0, lt=2**31)  # a manifest version, read-only (col.versions())
 
 
 class Filtered(BaseModel):
     filter: dict[str, Any] | None = None
+    version: int | None = Field(None, ge=0, lt=2**31)  # a manifest version, read-only (col.versions())
 
 
 class Scroll(BaseModel):
     filter: dict[str, Any] | None = None
     limit: int = Field(100, ge=1, le=10_000)
     cursor: int | None = Field(None, ge=0, lt=2**63)
+    version: int | None = Field(None, ge=0, lt=2**31)  # a manifest version, read-only (col.versions())
 
 
 class Search(BaseModel):
@@ -69,12 +73,14 @@ class Search(BaseModel):
     ef: int | None = Field(None, ge=1, le=100_000)
     nprobe: int | None = Field(None, ge=1, le=100_000)
     exact: bool = False
+    version: int | None = Field(None, ge=0, lt=2**31)  # a manifest version, read-only (col.versions())
 
 
 class SearchText(BaseModel):
     query: str
     k: int = Field(10, ge=1, le=10_000)
     filter: dict[str, Any] | None = None
+    version: int | None = Field(None, ge=0, lt=2**31)  # a manifest version, read-only (col.versions())
 
 
 class Hybrid(BaseModel):
@@ -86,6 +92,7 @@ class Hybrid(BaseModel):
     rrf_k: int = Field(60, ge=1)
     alpha: float = Field(0.5, ge=0.0, le=1.0)
     candidates: int | None = Field(None, ge=1, le=100_000)
+    version: int | None = Field(None, ge=0, lt=2**31)  # a manifest version, read-only (col.versions())
 
 
 class HybridOptions(BaseModel, extra="forbid"):
@@ -109,6 +116,7 @@ class Query(BaseModel):
     mode: Literal["hybrid", "vector", "text"] = "hybrid"
     filter: dict[str, Any] | None = None
     options: HybridOptions | None = None
+    version: int | None = Field(None, ge=0, lt=2**31)  # a manifest version, read-only (col.versions())
 
 
 class Flush(BaseModel):
@@ -163,7 +171,7 @@ def fast_search(lake: Lake, auth: Auth, metrics: Metrics, max_body: int) -> Any:
 
     def work(payload: Any, name: str | None) -> bytes:
         body = Search.model_validate(payload)
-        col = lake.collections.open(str(name))
+        col = lake.collections.open(str(name), version=body.version)
         t0 = time.perf_counter()
         hits = col.search(_vector(body.vector), k=body.k, filter=body.filter, ef=body.ef,
                           nprobe=body.nprobe, exact=body.exact)
@@ -179,8 +187,8 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
     read = auth.need("read", "collections", "name")
     write = auth.need("write", "collections", "name")
 
-    def col(name: str) -> Collection:
-        return C.open(name)
+    def col(name: str, version: int | None = None) -> Collection:
+        return C.open(name, version=version)
 
     @r.get("", summary="List collections", dependencies=[auth.need("read", "collections")])
     def list_collections() -> list[str]:
@@ -212,15 +220,15 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
 
     @r.post("/{name}/get", summary="Points by id", dependencies=[read])
     def get(name: str, body: Get) -> list[dict[str, Any]]:
-        return [point_json(p) for p in col(name).get(body.ids, include_vectors=body.include_vectors)]
+        return [point_json(p) for p in col(name, body.version).get(body.ids, include_vectors=body.include_vectors)]
 
     @r.post("/{name}/count", summary="Count live points (matching a filter)", dependencies=[read])
     def count(name: str, body: Filtered) -> dict[str, int]:
-        return {"count": col(name).count(filter=body.filter)}
+        return {"count": col(name, body.version).count(filter=body.filter)}
 
     @r.post("/{name}/scroll", summary="Page through points", dependencies=[read])
     def scroll(name: str, body: Scroll) -> dict[str, Any]:
-        points, cursor = col(name).scroll(filter=body.filter, limit=body.limit, cursor=body.cursor)
+        points, cursor = col(name, body.version).scroll(filter=body.filter, limit=body.limit, cursor=body.cursor)
         return {"points": [point_json(p) for p in points], "cursor": cursor}
 
     @r.post("/{name}/search", summary="Vector search (k nearest, filtered)", dependencies=[read],
@@ -229,7 +237,7 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
         # Inline on the event loop: a k-NN query takes well under a millisecond, less than a
         # thread-pool hop and the GIL contention of many request threads would cost.
         t0 = time.perf_counter()
-        hits = col(name).search(_vector(body.vector), k=body.k, filter=body.filter, ef=body.ef,
+        hits = col(name, body.version).search(_vector(body.vector), k=body.k, filter=body.filter, ef=body.ef,
                                 nprobe=body.nprobe, exact=body.exact)
         metrics.search.labels("vector").observe(time.perf_counter() - t0)
         return fast_json([hit_json(h) for h in hits])
@@ -237,20 +245,20 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
     @r.post("/{name}/search_batch", summary="Vector search for many queries", dependencies=[read])
     def search_batch(name: str, body: Search) -> list[list[dict[str, Any]]]:
         t0 = time.perf_counter()
-        out = col(name).search_batch(decode_vectors(body.vector), k=body.k, filter=body.filter, ef=body.ef,
-                                     nprobe=body.nprobe, exact=body.exact)
+        out = col(name, body.version).search_batch(decode_vectors(body.vector), k=body.k, filter=body.filter,
+                                                   ef=body.ef, nprobe=body.nprobe, exact=body.exact)
         metrics.search.labels("vector_batch").observe(time.perf_counter() - t0)
         return [[hit_json(h) for h in hits] for hits in out]
 
     @r.post("/{name}/explain", summary="The plan a search would use", dependencies=[read])
     def explain(name: str, body: Search) -> dict[str, Any]:
-        return _jsonable(col(name).explain(_vector(body.vector), k=body.k, filter=body.filter, ef=body.ef,  # type: ignore[no-any-return]
+        return _jsonable(col(name, body.version).explain(_vector(body.vector), k=body.k, filter=body.filter, ef=body.ef,  # type: ignore[no-any-return]
                                            nprobe=body.nprobe, exact=body.exact))
 
     @r.post("/{name}/search_text", summary="BM25 search over texts", dependencies=[read])
     def search_text(name: str, body: SearchText) -> list[dict[str, Any]]:
         t0 = time.perf_counter()
-        hits = col(name).search_text(body.query, k=body.k, filter=body.filter)
+        hits = col(name, body.version).search_text(body.query, k=body.k, filter=body.filter)
         metrics.search.labels("text").observe(time.perf_counter() - t0)
         return [hit_json(h) for h in hits]
 
@@ -258,7 +266,7 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
     def hybrid(name: str, body: Hybrid) -> list[dict[str, Any]]:
         t0 = time.perf_counter()
         vector = _vector(body.vector) if body.vector is not None else None
-        hits = col(name).hybrid_search(body.text, vector=vector, k=body.k, filter=body.filter,
+        hits = col(name, body.version).hybrid_search(body.text, vector=vector, k=body.k, filter=body.filter,
                                        fusion=body.fusion, rrf_k=body.rrf_k, alpha=body.alpha,
                                        candidates=body.candidates)
         metrics.search.labels("hybrid").observe(time.perf_counter() - t0)
@@ -273,7 +281,7 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
     def query(name: str, body: Query) -> list[dict[str, Any]]:
         t0 = time.perf_counter()
         options = body.options.model_dump(exclude_unset=True) if body.options is not None else {}
-        hits = col(name).query(body.question, k=body.k, mode=body.mode, filter=body.filter, **options)
+        hits = col(name, body.version).query(body.question, k=body.k, mode=body.mode, filter=body.filter, **options)
         metrics.search.labels(f"query_{body.mode}").observe(time.perf_counter() - t0)
         return [hit_json(h) for h in hits]
 
@@ -297,15 +305,15 @@ def router(lake: Lake, auth: Auth, metrics: Metrics) -> APIRouter:
         return _jsonable(col(name).vacuum(keep_versions=body.keep_versions))  # type: ignore[no-any-return]
 
     @r.get("/{name}/segments", summary="Segments of the current version", dependencies=[read])
-    def segments(name: str) -> list[dict[str, Any]]:
-        return _jsonable(col(name).segments())  # type: ignore[no-any-return]
+    def segments(name: str, version: int | None = QueryParam(None, ge=0, lt=2**31)) -> list[dict[str, Any]]:
+        return _jsonable(col(name, version).segments())  # type: ignore[no-any-return]
 
     @r.get("/{name}/versions", summary="Manifest versions", dependencies=[read])
-    def versions(name: str) -> list[dict[str, Any]]:
-        return _jsonable(col(name).versions())  # type: ignore[no-any-return]
+    def versions(name: str, version: int | None = QueryParam(None, ge=0, lt=2**31)) -> list[dict[str, Any]]:
+        return _jsonable(col(name, version).versions())  # type: ignore[no-any-return]
 
     @r.get("/{name}/stats", summary="Points, segments, deletes, bytes", dependencies=[read])
-    def stats(name: str) -> dict[str, Any]:
-        return _jsonable(col(name).stats())  # type: ignore[no-any-return]
+    def stats(name: str, version: int | None = QueryParam(None, ge=0, lt=2**31)) -> dict[str, Any]:
+        return _jsonable(col(name, version).stats())  # type: ignore[no-any-return]
 
     return r
