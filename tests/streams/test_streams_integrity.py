@@ -97,3 +97,57 @@ def test_a_damaged_groups_file_is_reported_and_set_aside(tmp_path: Path) -> None
     assert check_lake(root) == []
     with lakebed.connect(root) as lake:
         assert lake.streams.get("s").committed("g") == {}
+
+
+@pytest.mark.parametrize("frames_written", [1, 2])
+def test_an_append_killed_between_partitions_leaves_no_half_batch(
+    tmp_path: Path, frames_written: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An append over three partitions writes one frame per partition, in turn; a writer
+    killed after some of them (here: a forked writer that dies at the next frame) left an
+    append nobody was told about. The next writer sets those frames aside: every batch is
+    there whole or not at all."""
+    import os
+
+    root = tmp_path / "lake"
+    rows = [{"k": i, "v": i} for i in range(30)]  # keys over all three partitions
+    with lakebed.connect(root) as lake:
+        s = lake.streams.create("s", schema={"k": "int64", "v": "int64"}, key="k", partitions=3)
+        s.append(rows)
+        before = [b[1] for b in s.bounds()]
+    pid = os.fork()
+    if pid == 0:  # the writer: dies (as under SIGKILL) when it starts the next frame
+        try:
+            import lakebed.streams._embedded as embedded
+
+            real, seen = os.write, {"frames": 0}
+
+            def write(fd: int, data: bytes) -> int:
+                if bytes(data[:4]) == embedded.MAGIC:
+                    if seen["frames"] == frames_written:
+                        os._exit(0)
+                    seen["frames"] += 1
+                return real(fd, data)
+
+            with lakebed.connect(root) as lake:
+                embedded.os.write = write  # type: ignore[attr-defined]
+                lake.streams.get("s").append([{"k": i, "v": 100 + i} for i in range(30)])
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0  # it died mid-append
+    with caplog.at_level(logging.WARNING, logger="lakebed.streams"), lakebed.connect(root) as lake:
+        s = lake.streams.get("s")
+        assert [b[1] for b in s.bounds()] == before  # the half batch is gone from every partition
+        values = sorted(v for k in range(3) for v in s.read(k, 0, 1000).column("v").to_pylist())
+        assert values == list(range(30))
+        s.append([{"k": i, "v": 200 + i} for i in range(30)])  # and the log goes on from there
+        got = sorted(v for k in range(3) for v in s.read(k, 0, 1000).column("v").to_pylist())
+        assert got == [*range(30), *range(200, 230)]
+    aside = list((root / "streams" / "s").glob("p*/*.torn-*"))
+    assert len(aside) == frames_written
+    assert sum("never acknowledged" in r.getMessage() for r in caplog.records) == frames_written
+    with lakebed.connect(root) as lake:  # opening again finds nothing more to set aside
+        assert sorted(v for k in range(3) for v in lake.streams.get("s").read(k, 0, 1000).column("v").to_pylist()) \
+            == [*range(30), *range(200, 230)]
+    assert len(list((root / "streams" / "s").glob("p*/*.torn-*"))) == frames_written

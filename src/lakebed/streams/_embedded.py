@@ -18,6 +18,14 @@ touched segment once before it returns; appends from several threads share fsync
 without its own). ``batch`` fsyncs at :meth:`EmbeddedBackend.flush` and close; ``never``
 leaves it to the OS.
 
+An append whose records go to several partitions first writes its intent (each
+partition's frame: base offset and count) to ``streams/<name>/append.intent`` in one
+write, then the frames. A writer killed between two partitions' frames left part of an
+append that was never acknowledged: when the next writer opens the stream, those frames
+are set aside as torn frames are, so a batch is stored whole or not at all. (The intent
+is not fsynced on its own: after a power loss, as opposed to a killed process, a batch
+spanning partitions may survive in part.)
+
 One process writes (the lake's writer); other processes open the lake read-only and
 tail the files: a reader stops at a frame that is not complete yet. When the writer
 opens a partition it cuts off a last frame that is incomplete (an append that crashed
@@ -78,6 +86,12 @@ _DAMAGE_ACTION = ("run `lakebed check`; restore the segment from a backup, or dr
 _HEAD = struct.Struct("<4sIIQIQ")  # magic, body length, crc, base offset, count, time
 HEAD_SIZE = _HEAD.size
 SEGMENT_BYTES = 64 << 20
+# The intent of an append that spans partitions: written (one pwrite) before its frames,
+# so that a writer killed between two partitions' frames leaves no half batch behind.
+INTENT_NAME = "append.intent"
+_INTENT_MAGIC = b"LBSI"
+_INTENT_HEAD = struct.Struct("<4sII")  # magic, crc of the entries, number of entries
+_INTENT_ENTRY = struct.Struct("<IQI")  # partition, base offset of its frame, count
 _TRIM_EVERY_S = 1.0
 _POLL_S = 0.005
 
@@ -278,6 +292,9 @@ class _Stream:
         self.spec = spec
         self.root = root
         self.parts = [_Partition(root / f"p{k}", spec.name, k, writer=writer) for k in range(spec.partitions)]
+        self.intent_fd: int | None = None
+        if writer:
+            self._finish_interrupted_append()
         self.write_lock = threading.Lock()
         self.sync_lock = threading.Lock()
         self.written = 0  # appends written (a counter for group commit)
@@ -285,6 +302,61 @@ class _Stream:
         self.dedup: OrderedDict[str, tuple[int, int, int]] = OrderedDict()  # id -> (partition, offset, time)
         self.dedup_loaded = False
         self.last_trim = 0.0
+
+    def close(self) -> None:
+        for p in self.parts:
+            p.close()
+        if self.intent_fd is not None:
+            os.close(self.intent_fd)
+            self.intent_fd = None
+
+    def write_intent(self, frames: list[tuple[int, int, int]]) -> None:
+        """Record (partition, base offset, count) of the frames an append is about to write."""
+        body = b"".join(_INTENT_ENTRY.pack(k, base, n) for k, base, n in frames)
+        record = _INTENT_HEAD.pack(_INTENT_MAGIC, zlib.crc32(body), len(frames)) + body
+        if self.intent_fd is None:
+            self.intent_fd = os.open(self.root / INTENT_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        os.pwrite(self.intent_fd, record, 0)  # one write: a killed process leaves it whole or old
+
+    def _finish_interrupted_append(self) -> None:
+        """A writer killed while an append wrote its frames (partitions in turn) left some
+        of them: the append was never acknowledged, so its frames are set aside (as a torn
+        frame is), and no batch stays half applied. The intent names the frames."""
+        path = self.root / INTENT_NAME
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return
+        if len(raw) < _INTENT_HEAD.size:
+            return
+        magic, crc, n = _INTENT_HEAD.unpack_from(raw)
+        body = raw[_INTENT_HEAD.size:_INTENT_HEAD.size + n * _INTENT_ENTRY.size]
+        if magic != _INTENT_MAGIC or len(body) != n * _INTENT_ENTRY.size or zlib.crc32(body) != crc:
+            return  # an intent cut short: its append wrote no frame yet
+        frames = [_INTENT_ENTRY.unpack_from(body, j * _INTENT_ENTRY.size) for j in range(n)]
+        frames = [(k, base, cnt) for k, base, cnt in frames if k < len(self.parts)]
+        written = [(k, base, cnt) for k, base, cnt in frames if self.parts[k].next >= base + cnt]
+        if len(written) == len(frames):
+            return  # the append wrote every frame (or later appends followed it)
+        for k, base, cnt in written:
+            p = self.parts[k]
+            last = p.frames[-1] if p.frames else None
+            if last is None or (last.base, last.count) != (base, cnt) or p.next != base + cnt:
+                raise CorruptionError(
+                    f"stream {self.spec.name!r} partition {k}: an interrupted append left offsets {base}.."
+                    f"{base + cnt - 1}, which are not the partition's last frame; {_DAMAGE_ACTION}")
+            with open(last.segment, "r+b") as fh:
+                fh.seek(last.pos)
+                torn = fh.read()
+                aside = last.segment.with_name(f"{last.segment.name}.torn-{last.pos}-{time.time_ns()}")
+                aside.write_bytes(torn)
+                fh.truncate(last.pos)
+                os.fsync(fh.fileno())
+            log.warning("stream %r partition %d: an append killed before it wrote every partition left offsets "
+                        "%d..%d (never acknowledged); they were set aside to %s", self.spec.name, k, base,
+                        base + cnt - 1, aside)
+            self.parts[k] = _Partition(p.root, self.spec.name, k, writer=True)
+        path.unlink()
 
 
 class EmbeddedBackend(StreamBackend):
@@ -360,8 +432,7 @@ class EmbeddedBackend(StreamBackend):
         with self._lock:
             s = self._streams.pop(spec.name, None)
             if s is not None:
-                for p in s.parts:
-                    p.close()
+                s.close()
             root = self._dir(spec.name)
             if (root / "stream.json").exists():
                 (root / "stream.json").unlink()  # first: a crash in rmtree leaves no half stream
@@ -405,10 +476,9 @@ class EmbeddedBackend(StreamBackend):
                 if first[2] >= horizon:
                     break
                 s.dedup.popitem(last=False)
+            planned: list[tuple[int, pa.RecordBatch, list[int], list[str | None], list[int], dict[str, int]]] = []
             for k, (batch, ids) in sorted(parts.items()):
                 p = s.parts[k]
-                p.open_for_append(self.fsync)
-                t = max(now, p.last_time)
                 offsets: list[int] = []
                 keep: list[int] = []
                 fresh: dict[str, int] = {}
@@ -432,9 +502,15 @@ class EmbeddedBackend(StreamBackend):
                             nxt += 1
                     stored = [ids[j] for j in keep]
                 out[k] = offsets
-                if not keep:
-                    continue
-                if len(keep) < len(ids):
+                if keep:
+                    planned.append((k, batch, keep, stored, offsets, fresh))
+            if len(planned) > 1:  # frames in several partitions: say which, before writing any
+                s.write_intent([(k, s.parts[k].next, len(keep)) for k, _, keep, _, _, _ in planned])
+            for k, batch, keep, stored, _offsets, fresh in planned:
+                p = s.parts[k]
+                p.open_for_append(self.fsync)
+                t = max(now, p.last_time)
+                if len(keep) < batch.num_rows:
                     batch = batch.take(pa.array(keep, pa.int64()))
                 body = _encode(batch.append_column("_id", pa.array(stored, pa.string())))
                 fields = struct.pack("<QIQ", p.next, len(keep), t)
@@ -657,8 +733,7 @@ class EmbeddedBackend(StreamBackend):
         self.flush()
         with self._lock:
             for s in self._streams.values():
-                for p in s.parts:
-                    p.close()
+                s.close()
             self._streams.clear()
         with self._groups_lock:
             if self._groups is not None:
