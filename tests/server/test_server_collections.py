@@ -14,12 +14,8 @@ def _hits(hits: list[Any]) -> list[tuple[Any, float, dict[str, Any]]]:
     return [(h.id, round(float(h.score), 4), h.payload) for h in hits]
 
 
-def _script(lake: Any) -> list[Any]:
-    rng = np.random.default_rng(5)
-    vecs = rng.normal(size=(300, 16)).astype(np.float32)
-    payloads = [{"cat": ["a", "b", "c"][i % 3], "year": 2000 + i % 25, "tags": {"n": i % 7}} for i in range(300)]
-    texts = [f"document {i} about {'cats' if i % 2 else 'dogs'} and number {i % 10}" for i in range(300)]
-    queries = rng.normal(size=(5, 16)).astype(np.float32)
+def _recorder() -> tuple[list[Any], Callable[[Callable[[], Any]], None]]:
+    """A list of answers and ``step(fn)``, which appends ``fn()`` (or its error's type)."""
     out: list[Any] = []
 
     def step(fn: Callable[[], Any]) -> None:
@@ -27,6 +23,17 @@ def _script(lake: Any) -> list[Any]:
             out.append(fn())
         except lakebed.LakebedError as exc:
             out.append(("error", type(exc).__name__))
+
+    return out, step
+
+
+def _script(lake: Any) -> list[Any]:
+    rng = np.random.default_rng(5)
+    vecs = rng.normal(size=(300, 16)).astype(np.float32)
+    payloads = [{"cat": ["a", "b", "c"][i % 3], "year": 2000 + i % 25, "tags": {"n": i % 7}} for i in range(300)]
+    texts = [f"document {i} about {'cats' if i % 2 else 'dogs'} and number {i % 10}" for i in range(300)]
+    queries = rng.normal(size=(5, 16)).astype(np.float32)
+    out, step = _recorder()
 
     step(lambda: lake.collections.create("docs", dim=16, metric="cosine", text_field=True) and None)
     step(lambda: lake.collections.create("docs", dim=16) and None)
@@ -72,13 +79,7 @@ def test_collections_congruence(served_any: Any) -> None:
 def _text_and_maintenance_script(lake: Any) -> list[Any]:
     """The rest of the collection API: a bound embedder (add_texts, query with options),
     hybrid candidates, flush without sealing, segments, versions and vacuum."""
-    out: list[Any] = []
-
-    def step(fn: Callable[[], Any]) -> None:
-        try:
-            out.append(fn())
-        except lakebed.LakebedError as exc:
-            out.append(("error", type(exc).__name__))
+    out, step = _recorder()
 
     col = lake.collections.create("notes", dim=64, text_field=True, embedder="hash")
     out.append((col.dim, col.metric, col.index_config, col.text_field))
@@ -118,13 +119,7 @@ def test_collections_text_and_maintenance_congruence(served_any: Any) -> None:
 def _old_version_script(lake: Any) -> list[Any]:
     """A collection read at an older manifest version: searches, counts, points, stats and
     segments as they were; writes refused; a version not kept is NotFound."""
-    out: list[Any] = []
-
-    def step(fn: Callable[[], Any]) -> None:
-        try:
-            out.append(fn())
-        except lakebed.LakebedError as exc:
-            out.append(("error", type(exc).__name__))
+    out, step = _recorder()
 
     rng = np.random.default_rng(11)
     vecs = rng.normal(size=(60, 8)).astype(np.float32)
