@@ -2,7 +2,7 @@
 ``lakebed lineage REF``. A thin layer over :mod:`lakebed.tracking`; every command opens
 the lake read-only, so it works next to a running writer.
 
-The lead mounts ``runs_app`` and ``models_app`` as groups and registers
+``lakebed/cli.py`` mounts ``runs_app`` and ``models_app`` as groups and registers
 :func:`lineage_command` as ``lakebed lineage``.
 """
 
