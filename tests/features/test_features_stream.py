@@ -319,3 +319,71 @@ def test_a_small_window_cache_forgets_and_reads_back(monkeypatch: pytest.MonkeyP
                     assert len(run.cache) <= 4 and run.cached_events <= 12 + 9
                     assert run.cached_events == sum(len(w[0]) for w in run.cache.values())
         check_against_reference(lake, T0 + timedelta(seconds=701))
+
+
+@pytest.mark.parametrize("broker", ["redis", "nats"])
+def test_read_ahead_is_used_and_a_failed_step_reads_again(broker: str, request: pytest.FixtureRequest,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # on a broker the online sink reads the next batch in a thread while it applies one; a
+    # step that fails after its read leaves the state where it was, and the next step
+    # reads from there (not the batch read ahead past it): every event is applied once
+    import threading
+
+    url = str(request.getfixturevalue(f"{broker}_url"))
+    secs = [i * 2.0 for i in range(240)]
+    evs = events(secs, [i % 5 for i in range(240)], [float(i % 11) for i in range(240)])
+    with lakebed.connect(":memory:", streams=url) as lake:
+        s = make(lake, partitions=1)
+        s.append(evs)
+        backend = s.backend
+        threads: list[str] = []
+        plain_read = backend.read
+
+        def read(*args: Any, **kwargs: Any) -> Any:
+            threads.append(threading.current_thread().name)
+            return plain_read(*args, **kwargs)
+
+        monkeypatch.setattr(backend, "read", read)
+        with lake.features.stream_processor(max_records=30, offline_interval=0) as proc:
+            assert proc.step(offline=False) == 30
+            online = lake.features.online_store
+            plain_write = online.write
+            calls = {"n": 0}
+
+            def failing_write(*args: Any, **kwargs: Any) -> None:
+                calls["n"] += 1
+                raise RuntimeError("the online store went away")
+
+            monkeypatch.setattr(online, "write", failing_write)
+            with pytest.raises(RuntimeError, match="went away"):
+                proc.step(offline=False)
+            assert calls["n"] == 1
+            monkeypatch.setattr(online, "write", plain_write)
+            while proc.step(offline=False):
+                pass
+            run = proc.views[0]
+            assert run.online.offsets == [240] and run.online.applied == 240
+        assert run._pool is None  # closed with the processor
+        assert any(t.startswith("lakebed-read-ahead") for t in threads), threads
+        check_against_reference(lake, T0 + timedelta(seconds=481))
+
+
+def test_events_without_a_key_count_as_applied_and_touch_no_entity() -> None:
+    secs = [float(i) for i in range(12)]
+    users: list[Any] = [1, None, 2, 1, None, None, 2, 1, 3, None, 3, 1]
+    evs = events(secs, users, [float(i) for i in range(12)])
+    with lakebed.connect(":memory:") as lake:
+        # the stream's key is the item; the view's entity (user) may be missing from an event
+        s = lake.streams.create("clicks", schema=SCHEMA, key="item_id", event_time="ts", partitions=2)
+        lake.features.apply([USER, StreamFeatureView("uc", entities=[USER], source="stream:clicks",
+                                                     timestamp_field="ts", aggregations=AGGS)])
+        s.append(evs)
+        report = lake.features.run_stream(until_caught_up=True, max_records=5)["uc"]
+        assert report["applied"] == 12
+        got = online_values(lake, [1, 2, 3], T0 + timedelta(seconds=13))
+        assert got[1]["price_sum_1h"] == 0.0 + 3.0 + 7.0 + 11.0
+        assert got[2]["price_sum_1h"] == 2.0 + 6.0 and got[3]["item_id_count_5m"] == 2
+        assert lake.features.online_store.count("uc") == 3
+        s.append([{**e, "item_id": 100 + i} for i, e in enumerate(events([20.0, 21.0], [None, None], [1.0, 2.0]))])
+        assert lake.features.run_stream(until_caught_up=True)["uc"]["applied"] == 14
+        assert online_values(lake, [1], T0 + timedelta(seconds=22))[1]["price_sum_1h"] == 21.0

@@ -231,7 +231,14 @@ class EventsCodec:
     def encode_texts(self, newest: int, texts: Sequence[bytes]) -> bytes:
         """The same row from its events' JSON texts (see :class:`EventTexts`), sorted by
         time, ``newest`` being the last one's time."""
-        return b"".join((_PREFIX.pack(newest + SIGN, 0), _U32.pack(self.version), b"[", b",".join(texts), b"]"))
+        pack, sign, head = self.row_head()
+        return b"".join((pack(newest + sign, 0), head, b",".join(texts), b"]"))
+
+    def row_head(self) -> tuple[Callable[[int, int], bytes], int, bytes]:
+        """The parts of :meth:`encode_texts` for a caller that builds many rows: ``(pack,
+        sign, head)``, a row being ``pack(newest + sign, 0) + head + b",".join(texts) +
+        b"]"``."""
+        return _PREFIX.pack, SIGN, _U32.pack(self.version) + b"["
 
     @staticmethod
     def decode(buf: bytes) -> tuple[int, list[list[Any]]]:
@@ -301,10 +308,14 @@ class EventTexts:
 
 def key_strings(columns: Sequence[pa.Array | pa.ChunkedArray]) -> list[str]:
     """Entity keys of a batch as the strings the online store is keyed by."""
+    return key_array(columns).to_pylist()  # type: ignore[no-any-return]
+
+
+def key_array(columns: Sequence[pa.Array | pa.ChunkedArray]) -> pa.Array:
+    """:func:`key_strings` as an Arrow string array (null where a key column is null)."""
     parts = [pc.cast(c, pa.string()) for c in columns]
-    if len(parts) == 1:
-        return parts[0].to_pylist()  # type: ignore[no-any-return]
-    return pc.binary_join_element_wise(*parts, "\x1f").to_pylist()  # type: ignore[no-any-return]
+    out = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "\x1f")
+    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
 
 
 def key_string(values: Sequence[Any]) -> str | None:

@@ -98,6 +98,10 @@ class StreamBackend(ABC):
         lakebed made the ids (unique by construction); a backend that cannot resend on
         its own (the embedded log) need not remember them."""
 
+    read_ahead = False
+    """Whether a reader may call :meth:`read` from a second thread while it works on the
+    previous batch (a network backend whose reads wait on the server)."""
+
     @abstractmethod
     def read(self, spec: StreamSpec, partition: int, offset: int, max_records: int) -> Records:
         """Up to ``max_records`` records of ``partition`` from ``offset`` on (fewer when

@@ -288,6 +288,7 @@ class NatsBackend(StreamBackend):
     """
 
     name = "nats"
+    read_ahead = True  # reads run on the backend's event loop, one at a time per partition
     # seconds between client pings; two unanswered pings close the connection and nats-py
     # reconnects to another server of the list (the cluster uses 1 s: a server cut off by a
     # partition is left within ~3 s instead of minutes)

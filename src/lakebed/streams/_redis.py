@@ -371,6 +371,7 @@ class RedisBackend(StreamBackend):
     """
 
     name = "redis"
+    read_ahead = True  # redis-py's clients are thread-safe (a connection per thread from the pool)
 
     def __init__(self, url: str, *, namespace: str, fsync: str = "always") -> None:
         from lakebed.features.online.base import FSYNC_MODES

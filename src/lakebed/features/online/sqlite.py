@@ -10,6 +10,8 @@ in rare cases, corrupt the file).
 
 from __future__ import annotations
 
+import itertools
+import operator
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -90,7 +92,7 @@ class SqliteOnlineStore(DeferredTransactions, OnlineStore):
     def write(self, view: str, keys: Sequence[str], values: Sequence[bytes], *, newer_only: bool = False) -> None:
         sql = _NEWER if newer_only else _UPSERT
         rows: Iterator[tuple[str, str, bytes]] = zip([view] * len(keys), keys, values, strict=True)
-        if len(keys) > 64:
+        if len(keys) > 64 and not all(map(operator.le, keys, itertools.islice(keys, 1, None))):
             # key order turns random B-tree inserts into mostly sequential ones; equal keys
             # keep their batch order (stable sort), so the last one still wins
             rows = iter(sorted(rows, key=lambda r: r[1]))
