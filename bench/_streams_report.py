@@ -57,6 +57,36 @@ What the profiles of 2026-12-03 (commit 95287a1) found, and what changed on 2026
   producer's publishes and their acknowledgements, and the processor's idle `wait` (subscribe,
   `STREAM.INFO` per partition, unsubscribe). A Delta commit in the offline thread then delays
   the loop, and with it every read and acknowledgement, by tens to hundreds of ms.
+
+What the profiles of 2026-12-05 (cProfile of the online loop, 1M events, 100k users; an Intel
+Xeon machine of the same size, so absolute numbers differ from the runs above) found, and what
+changed (ca71145): embedded -> SQLite went from 116k to ~185k ev/s in the profiling script
+(164k in the benchmark, which runs three views over one stream).
+
+- **Grouping by key**: a Python loop over the events built a dict of each key's events (2.6 s
+  of 11 s). A step now groups with Arrow and numpy: keys dictionary-encoded, ranked in sorted
+  order, the events stably sorted by (rank, log position); each event's JSON text is made in
+  that order (Arrow `take` of the columns), and a key's new events go onto the end of its
+  window with two `list.extend` calls when they are in time order and not older than its
+  newest (checked with numpy for the whole step). Keys come out sorted, so the SQLite upsert no
+  longer sorts its rows (0.45 s).
+- **Store reads for uncached keys**: a view whose rows were dropped at start (a new view or
+  version) has no stored row that the cache lacks, so a key not cached is known empty until
+  the cache first forgets a key (0.8 s of store reads on a fresh view).
+- **The cyclic garbage collector**: its passes over the growing cache of windows (two lists
+  and a tuple per key, long-lived and acyclic) were ~10% of the loop; it is paused for each
+  step and runs between steps. Storing a window as arrays and one joined text (objects the
+  collector does not track) was tried and was slower (array appends and slicing cost more
+  than the passes saved).
+- **Reads from the brokers**: on Redis ~3 s of 10.5 s were spent waiting for the script's
+  reply; the next batch is now read in a thread while a batch is applied (Redis -> SQLite 95k ->
+  134k ev/s, 0.94x the raw `XREADGROUP` rate). On JetStream the same read-ahead gains little:
+  both threads need the GIL, and nats-py's parsing of each delivered message (~8 us) is the
+  limit (JetStream -> SQLite 0.61x the hand-rolled pull).
+- **Tried and dropped**: decoding the brokers' JSON records with Arrow's JSON reader (one
+  parse of the payloads joined by newlines) took 2.2 us per record against 1.5 us for orjson
+  plus `Table.from_pylist`; checkpointing the SQLite WAL in a background thread changed
+  nothing measurable (the upsert itself, ~2.4 us per row, is the SQLite share: ~2 s of 5.5).
 """
 
 
