@@ -267,25 +267,19 @@ class _ViewRun:
         return base
 
     # -- online ------------------------------------------------------------------------
-    def _windows_of(self, keys: list[str]) -> list[_Window]:
-        """The window of each key: from the cache, else from the online store (one read).
-        While the cache holds every key the store holds (a view whose rows were dropped at
-        start, with nothing evicted since), a key not cached has no row: no read."""
+    def _load_windows(self, keys: list[str]) -> None:
+        """Bring the stored windows of the keys not cached into the cache (one read). Not
+        needed while the cache holds every key the store holds (a view whose rows were
+        dropped at start, with nothing evicted since): a key not cached then has no row."""
         cache = self.cache
         missing = [k for k in keys if k not in cache]
-        if missing:
-            if self.cache_complete:
-                for k in missing:
-                    cache[k] = ([], [])
-            else:
-                for k, buf in zip(missing, self.store.online_store.read(self.name, missing), strict=True):
-                    if buf is None:
-                        cache[k] = ([], [])
-                    else:
-                        events = EventsCodec.decode(buf)[1]
-                        cache[k] = ([e[0] for e in events], self.texts.many(events))
-                        self.cached_events += len(events)
-        return [cache[k] for k in keys]
+        if not missing or self.cache_complete:
+            return
+        for k, buf in zip(missing, self.store.online_store.read(self.name, missing), strict=True):
+            if buf is not None:
+                events = EventsCodec.decode(buf)[1]
+                cache[k] = ([e[0] for e in events], self.texts.many(events))
+                self.cached_events += len(events)
 
     def online_step(self, max_records: int) -> int:
         """Read and apply the next records; how many were read.
@@ -437,9 +431,8 @@ class _ViewRun:
         picked = pa.array(order)
         xl = self.texts.batch(tl, [table.column(c).take(picked) for c in self.cols])
         keys = uniq.take(pa.array(by_name)).to_pylist()
+        self._load_windows(keys)
         cache = self.cache
-        if not self.cache_complete:
-            self._windows_of(keys)  # brings the keys' stored windows into the cache
         max_w = self.max_w
         pack, sign, head = self.codec.row_head()
         join = b",".join
@@ -447,18 +440,7 @@ class _ViewRun:
         added = 0
         for key, a, b, slow in zip(keys, starts.tolist(), ends.tolist(), disorder.tolist(), strict=True):
             win = cache.get(key)
-            if win is None and not slow:  # a key new to the cache: its window is its new events
-                tss = tl[a:b]
-                txs = xl[a:b]
-                cache[key] = (tss, txs)
-                if tss[0] <= tss[-1] - max_w:
-                    c = bisect.bisect_right(tss, tss[-1] - max_w)
-                    del tss[:c]
-                    del txs[:c]
-                added += len(tss)
-                rows.append(b"".join((pack(tss[-1] + sign, 0), head, join(txs), b"]")))
-                continue
-            if win is None:
+            if win is None:  # no events stored for the key
                 win = cache[key] = ([], [])
             tss, txs = win
             before = len(tss)

@@ -406,7 +406,7 @@ class Tables(TablesAPI):
             schema = _arrow_schema(dt)
             pred = parse_predicate(where, schema.names)
             before = dt.version()
-            expected = _count_where(name, dt, pred, schema)
+            expected, total = _count_where(name, dt, pred, schema)
             if expected == 0:
                 return before
             # IS TRUE: a row whose predicate is NULL is kept (delta-rs dropped some such rows)
@@ -418,7 +418,7 @@ class Tables(TablesAPI):
                         f"in {name!r}; write it with plain comparisons (no casts or functions whose "
                         "meaning differs between engines)"
                     )
-                if expected == scan_dataset(dt, schema).count_rows():
+                if expected == total:
                     # every row goes: no predicate (delta-rs fails on some predicates that
                     # DataFusion folds to a constant, "Unable to locate expected metric node")
                     deleted = dt.delete().get("num_deleted_rows")
@@ -637,15 +637,16 @@ def _duckdb() -> Any:
     return sandboxed_duckdb(timezone="UTC")
 
 
-def _count_where(name: str, dt: DeltaTable, pred: Predicate, schema: pa.Schema) -> int:
-    """How many rows of ``dt`` match ``pred``, as DuckDB (the engine of reads) sees it."""
+def _count_where(name: str, dt: DeltaTable, pred: Predicate, schema: pa.Schema) -> tuple[int, int]:
+    """How many rows of ``dt`` match ``pred``, as DuckDB (the engine of reads) sees it, and
+    how many rows it has."""
     import duckdb
 
     con = _duckdb()
     try:
         con.register("__lakebed_scan", scan_dataset(dt, schema))
-        row = con.execute(f"SELECT count(*) FROM __lakebed_scan WHERE {pred.sql()}").fetchone()
-        return int(row[0]) if row else 0
+        row = con.execute(f"SELECT count(*) FILTER (WHERE {pred.sql()}), count(*) FROM __lakebed_scan").fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
     except duckdb.Error as exc:
         raise InvalidArgument(f"the predicate {pred.text!r} cannot be evaluated on {name!r}: {exc}") from None
     finally:
