@@ -10,6 +10,8 @@ from datetime import timedelta
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lakebed.errors import AlreadyExists, BackendUnavailable, InvalidArgument, NotFound
 from lakebed.streams._nats import NatsBackend, purge_namespace
@@ -405,3 +407,123 @@ def test_unreachable_server_and_bad_arguments() -> None:
         NatsBackend("nats://127.0.0.1:4222", namespace="bad-ns")
     with pytest.raises(InvalidArgument, match="fsync"):
         NatsBackend("nats://127.0.0.1:4222", namespace="x", fsync="sometimes")
+
+
+# -- lakebed's own message path through nats-py ------------------------------------------
+
+
+def test_appends_write_frames_and_messages_skip_nats_py_per_message_work(backend: NatsBackend,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # with the installed nats-py: acknowledgements and pull deliveries go from the protocol
+    # parser to lakebed's handlers, and appends write their records' frames in chunks, not
+    # one nc.publish each (a nats-py release that drops these hooks fails here, not just slows)
+    from lakebed.streams import _nats
+
+    nc = backend._nc
+    assert backend._dispatch.direct and backend._ack_sub._id in backend._dispatch.handlers
+    assert _nats._frames_ok(nc, ["m1", "p-7", "~!{}"])
+    assert not _nats._frames_ok(nc, ["m1", "a b"]) and not _nats._frames_ok(nc, ["é"])
+    assert not _nats._frames_ok(nc, ["m1", "x\r\nPUB y 1"])
+    spec = _spec()
+    backend.create(spec)
+    publishes: list[str] = []
+    plain_publish = nc.publish
+
+    async def publish(subject: str, *args: object, **kwargs: object) -> None:
+        publishes.append(subject)
+        await plain_publish(subject, *args, **kwargs)
+
+    monkeypatch.setattr(nc, "publish", publish)
+    n = 3000
+    ids = [f"r{i}" for i in range(n)]
+    assert backend.append(spec, {0: (_batch(list(range(n))), ids)}) == {0: list(range(n))}
+    assert not [s for s in publishes if s.startswith("lakebed.")]
+    # ids outside printable ASCII (an id field's values are not checked) take nc.publish,
+    # which escapes the header; deduplication holds on both paths
+    odd = ["with space", "with space", "tab\there"]
+    assert backend.append(spec, {0: (_batch([1, 2, 3]), odd)}) == {0: [n, n, n + 1]}
+    assert len([s for s in publishes if s.startswith("lakebed.")]) == 2
+    assert backend.append(spec, {0: (_batch([9]), ["r5"])}) == {0: [5]}
+    r = backend.read(spec, 0, 0, n + 10)
+    assert r.offsets.tolist() == list(range(n + 2))
+    assert r.batch.column("v").to_pylist() == [*range(n), 1, 3]
+    reader = next(iter(backend._readers.values()))
+    assert reader.sub._id in backend._dispatch.handlers
+    backend._run(reader.close())
+    assert reader.sub is None and len(backend._dispatch.handlers) == 1  # only the acks' subscription
+
+
+def test_everything_works_through_nats_py_callbacks_alone(nats_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a nats-py without the parser hook or the command buffer: the plain public path
+    from lakebed.streams import _nats
+
+    class Callbacks(_nats._Dispatch):
+        def __init__(self, nc: object) -> None:
+            self.handlers = {}
+            self.direct = False
+
+    monkeypatch.setattr(_nats, "_Dispatch", Callbacks)
+    monkeypatch.setattr(_nats, "_frames_ok", lambda nc, ids: False)
+    url, ns = _split(nats_url)
+    b = NatsBackend(url, namespace=ns, fsync="batch")
+    try:
+        assert not b._dispatch.direct and not b._dispatch.handlers
+        spec = _spec(partitions=2)
+        b.create(spec)
+        assert [s.name for s in b.list_specs()] == ["events"]  # a KV scan through a pull consumer
+        got = b.append(spec, {0: (_batch([1, 2, 3]), ["a", "b", "a"]), 1: (_batch([4], "z"), ["c"])})
+        assert got == {0: [0, 1, 0], 1: [0]}
+        assert b.read(spec, 0, 0, 10).batch.column("v").to_pylist() == [1, 2]
+        assert len(b.read(spec, 0, 2, 10)) == 0  # the server's "no messages" status ends the pull
+        b.commit(spec, "g", {0: 2})
+        assert b.committed(spec, "g") == {0: 2}
+        b.drop(spec)
+        assert b.list_specs() == []
+        with pytest.raises(NotFound):
+            b.read(spec, 0, 0, 10)
+    finally:
+        b.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 2**62), st.integers(0, 2**62), st.integers(0, 10**6)), min_size=1,
+                max_size=30), st.booleans())
+def test_reply_metas_match_one_at_a_time(rows: list[tuple[int, int, int]], v2: bool) -> None:
+    from lakebed.streams._nats import _reply_meta, _reply_metas
+
+    head = b"$JS.ACK.dom.acchash." if v2 else b"$JS.ACK."
+    replies = [head + b"LB-ns-s-0.cons.1.%d.%d.%d.%d" % (seq, seq, ts, pending) + (b".tok" if v2 else b"")
+               for seq, ts, pending in rows]
+    seqs, stamps = _reply_metas(replies)
+    assert list(zip(seqs.tolist(), stamps.tolist(), strict=True)) == [_reply_meta(r) for r in replies]
+    assert [(s, t) for s, t, _ in rows] == [_reply_meta(r) for r in replies]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,15}", fullmatch=True).filter(
+    lambda k: k not in ("Status", "Description")),
+                       st.from_regex(r"[!-~]([ !-~]{0,20}[!-~])?", fullmatch=True), max_size=5),
+       st.sampled_from([None, ("404", "No Messages"), ("408", "Request Timeout"), ("503", "")]))
+def test_raw_headers_read_as_nats_py_reads_them(headers: dict[str, str], status: tuple[str, str] | None) -> None:
+    # lakebed's readers of raw header blocks against nats-py's own parser, via _raw_of
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
+
+    from lakebed.streams._nats import _header, _raw_of, _status
+
+    h = dict(headers)
+    if status is not None:
+        h["Status"], h["Description"] = status
+    msg = Msg(_client=None, subject="s", reply="r", data=b"", headers=h or None)  # type: ignore[arg-type]
+    subject, reply, data, hdr = _raw_of(msg)
+    assert (subject, reply, data) == (b"s", b"r", b"")
+    if not h:
+        assert hdr is None and _status(hdr) is None
+        return
+    assert hdr is not None
+    assert _status(hdr) == (None if status is None else (status[0], status[1]))
+    lines = hdr.split(b"\r\n", 1)[1]
+    assert Client._parse_header_lines(lines) == headers
+    for k, v in headers.items():
+        assert _header(hdr, k) == v
+    assert _header(hdr, "Absent-Header") is None

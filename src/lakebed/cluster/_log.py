@@ -169,12 +169,12 @@ class ClusterLog(NatsBackend):
                          timeout=wait + 30)
         out: list[tuple[int, bytes]] = []
         want = after + 1
-        for m in msgs:
-            seq = _reply_meta(m.reply)[0]
+        for _subject, reply, data, _hdr in msgs:
+            seq = _reply_meta(reply)[0]
             if seq != want:  # a consumer that skipped (a pull lost on a timeout): read again from `after`
                 self.drop_readers(gen, shard)
                 break
-            out.append((seq, m.data))
+            out.append((seq, data))
             want += 1
         return out
 
