@@ -87,6 +87,34 @@ changed (ca71145): embedded -> SQLite went from 116k to ~185k ev/s in the profil
   parse of the payloads joined by newlines) took 2.2 us per record against 1.5 us for orjson
   plus `Table.from_pylist`; checkpointing the SQLite WAL in a background thread changed
   nothing measurable (the upsert itself, ~2.4 us per row, is the SQLite share: ~2 s of 5.5).
+
+What the profiles of 2026-12-05, later (cProfile of the backend's event-loop thread and of the
+processor; py-spy `--gil --threads` of the freshness run; the AMD EPYC machine of this report)
+found, and what changed (73ce8d3):
+
+- **JetStream appends**: in the event-loop thread, nats-py's `publish` (header encoding,
+  checks, a coroutine per record) was ~30% and the acknowledgements' path (the parser, a `Msg`
+  per ack, the subscription's queue and task, a coroutine per ack) most of the rest. Appends now
+  write the records' `HPUB` frames into the client's command buffer 512 at a time, and the
+  acknowledgement inbox takes its messages from the client's parser as byte tuples (nats-py's
+  `_process_msg` is wrapped for lakebed's own subscriptions; nats-py's public calls remain the
+  fallback, and a test fails if the installed nats-py lacks the hooks): 50k -> 100k records/s
+  in the profiling script, 0.82x the raw pipelined publisher here (which uses nats-py's public
+  `publish`; with the same tricks a raw client would be faster still).
+- **JetStream reads**: the pull consumers' messages take the same path (no `Msg`, no header
+  parsing: `_parse_header_lines` alone was ~25% of the loop thread), and the reply subjects'
+  sequences and times are parsed in one split per batch. The read-ahead thread of the
+  processor now hurts on JetStream: taking messages is Python work in the event-loop thread,
+  which contends for the GIL with the step (57-62k ev/s with it, 72k without, before the
+  parser change); it stays on for Redis, whose reads wait on the server. JetStream -> SQLite
+  57k -> 78k ev/s in the profiling script.
+- **Freshness tails** (not fixed): at 10k ev/s the p99 moves between ~20 and ~80 ms from run
+  to run on this machine. Full passes of Python's cyclic collector during the run took 75-135
+  ms each (5 in a 20 s run, while the processor's cache of windows grows to ~86k keys: two
+  lists and a tuple per key, ~2/3 of ~360k tracked objects); with the third generation's passes
+  switched off in the probe, p99 was 25 ms twice, against 38-48 ms with them. The window cache
+  as arrays and one row per key (untracked objects) was tried again: 9-11% slower steps, and
+  the full passes did not get shorter in the probe, so it was not kept.
 """
 
 
