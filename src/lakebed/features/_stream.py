@@ -38,6 +38,7 @@ Example:
 
 from __future__ import annotations
 
+import array
 import bisect
 import collections
 import concurrent.futures
@@ -45,6 +46,7 @@ import contextlib
 import dataclasses
 import gc
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -73,15 +75,41 @@ _CACHE_EVENTS = 5_000_000  # and events in all (a few hundred MB of texts)
 _RESERVOIR = 1 << 16  # latencies kept for the freshness percentiles
 _OFFLINE_MAX = 1_000_000  # records per offline commit
 _HANDOFF_MAX = 200_000  # records the online sink keeps for the offline sink (past that: dropped)
-_Window = tuple[list[int], list[bytes]]  # a key's window: event times and event texts, oldest first
+# A key's window, oldest first: its event times (native int64s), its online row as last
+# written (the event texts joined by commas between a fixed head and "]", see
+# EventsCodec.row_head) and each text's length (native uint32s). All three are bytes, which
+# the cyclic collector does not track (nor, then, the tuple): with two lists per key, the
+# collector's full passes over a large cache took ~100 ms each, stalling every thread.
+_Window = tuple[bytes, bytes, bytes, int, int]  # (..., oldest time, newest time)
+_ORDER = sys.byteorder
+
+
+def _n_events(win: _Window) -> int:
+    return len(win[0]) // 8
+
+
+def _texts_of(body: bytes | memoryview, lens: bytes) -> list[bytes]:
+    """A window's event texts, from the joined texts and their lengths.
+
+    Example:
+        >>> import array
+        >>> _texts_of(b"[1,2],[3]", array.array("I", [5, 3]).tobytes())
+        [b'[1,2]', b'[3]']
+    """
+    out, at = [], 0
+    for n in memoryview(lens).cast("I"):
+        out.append(bytes(body[at:at + n]))
+        at += n + 1
+    return out
 
 
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector (if it runs) for the block: a step of the
-    processor creates many long-lived acyclic lists, whose tracking passes cost ~10% of
-    its time. The collector is switched on again after the block (if this block switched it
-    off); reference counting frees memory meanwhile as always."""
+    processor allocates many containers (lists of texts and times, record tuples) that
+    would set off collector passes in the middle of it. The collector is switched on again
+    after the block (if this block switched it off); reference counting frees memory
+    meanwhile as always."""
     if not gc.isenabled():
         yield
         return
@@ -197,7 +225,7 @@ class _ViewRun:
         self.watermark = int(spec["watermark_us"])
         self.codec = EventsCodec(self.cols, version)
         self.texts = EventTexts()
-        self.cache: dict[str, _Window] = {}  # key -> its window (times, event texts), oldest first
+        self.cache: dict[str, _Window] = {}  # key -> its window
         self.cached_events = 0
         self.cache_complete = False  # set below when the view's rows were dropped at start
         self.fresh_cache: dict[str, Any] | None = None
@@ -278,7 +306,12 @@ class _ViewRun:
         for k, buf in zip(missing, self.store.online_store.read(self.name, missing), strict=True):
             if buf is not None:
                 events = EventsCodec.decode(buf)[1]
-                cache[k] = ([e[0] for e in events], self.texts.many(events))
+                if events:
+                    texts = self.texts.many(events)
+                    pack, sign, head = self.codec.row_head()
+                    row = b"".join((pack(events[-1][0] + sign, 0), head, b",".join(texts), b"]"))
+                    cache[k] = (array.array("q", [e[0] for e in events]).tobytes(), row,
+                                array.array("I", map(len, texts)).tobytes(), events[0][0], events[-1][0])
                 self.cached_events += len(events)
 
     def online_step(self, max_records: int) -> int:
@@ -435,35 +468,64 @@ class _ViewRun:
         cache = self.cache
         max_w = self.max_w
         pack, sign, head = self.codec.row_head()
-        join = b",".join
+        prefix = len(pack(sign, 0))  # a row's bytes before its head,
+        skip = prefix + len(head)  # and before its first event text
+        join, join2, from_bytes = b"".join, b",".join, int.from_bytes
+        tb = ts_o.astype(np.int64).tobytes()  # the step's event times and text lengths, as
+        lb = np.fromiter(map(len, xl), np.uint32, len(xl)).tobytes()  # windows keep them
         rows: list[bytes] = []
         added = 0
         for key, a, b, slow in zip(keys, starts.tolist(), ends.tolist(), disorder.tolist(), strict=True):
             win = cache.get(key)
             if win is None:  # no events stored for the key
-                win = cache[key] = ([], [])
-            tss, txs = win
-            before = len(tss)
-            if not slow and (not before or tl[a] >= tss[-1]):
-                tss.extend(tl[a:b])
-                txs.extend(xl[a:b])
+                times, row, lens, oldest, newest = b"", b"", b"", 0, 0
+            else:
+                times, row, lens, oldest, newest = win
+            lens0 = lens
+            n0 = len(times) >> 3
+            if not slow and (not n0 or tl[a] >= newest):
+                times += tb[a << 3:b << 3]
+                lens += lb[a << 2:b << 2]
+                if b - a == 1:
+                    new = xl[a]
+                    newest = tl[a]
+                else:
+                    new = join2(xl[a:b])
+                    newest = tl[b - 1]
+                if not n0:
+                    oldest = tl[a]
+                old = n0
             else:  # out of order: each event goes after those of equal or older time
+                tsl = memoryview(times).cast("q").tolist()
+                txs = _texts_of(memoryview(row)[skip:-1], lens) if n0 else []
                 for i in range(a, b):
                     t = tl[i]
-                    if not tss or t >= tss[-1]:
-                        tss.append(t)
+                    if not tsl or t >= tsl[-1]:
+                        tsl.append(t)
                         txs.append(xl[i])
                     else:
-                        j = bisect.bisect_right(tss, t)
-                        tss.insert(j, t)
+                        j = bisect.bisect_right(tsl, t)
+                        tsl.insert(j, t)
                         txs.insert(j, xl[i])
-            newest = tss[-1]
-            if tss[0] <= newest - max_w:
-                c = bisect.bisect_right(tss, newest - max_w)
-                del tss[:c]
-                del txs[:c]
-            added += len(tss) - before
-            rows.append(b"".join((pack(newest + sign, 0), head, join(txs), b"]")))
+                times, lens = array.array("q", tsl).tobytes(), array.array("I", map(len, txs)).tobytes()
+                new, old, oldest, newest = join2(txs), 0, tsl[0], tsl[-1]
+            if oldest <= newest - max_w:
+                c = bisect.bisect_right(memoryview(times).cast("q"), newest - max_w)  # the newest stays
+                drop = sum(memoryview(lens).cast("I")[:c]) + c  # bytes of the c oldest texts and commas
+                times, lens = times[c << 3:], lens[c << 2:]
+                oldest = from_bytes(times[:8], _ORDER, signed=True)
+                if c < old:  # old texts only
+                    row = join((pack(newest + sign, 0), head, row[skip + drop:-1], b",", new, b"]"))
+                else:  # some of the new texts go too
+                    new = new[drop - (sum(memoryview(lens0).cast("I")) + old if old else 0):]
+                    row = join((pack(newest + sign, 0), head, new, b"]"))
+            elif old:  # the row's head and texts stay: a new prefix, then the new texts
+                row = join((pack(newest + sign, 0), row[prefix:-1], b",", new, b"]"))
+            else:
+                row = join((pack(newest + sign, 0), head, new, b"]"))
+            cache[key] = (times, row, lens, oldest, newest)
+            added += (len(times) >> 3) - n0
+            rows.append(row)
         self.cached_events += added
         return keys, rows
 
@@ -476,7 +538,7 @@ class _ViewRun:
             if len(cache) - len(drop) <= _CACHE_KEYS * 3 // 4 and self.cached_events <= _CACHE_EVENTS * 3 // 4:
                 break
             drop.append(key)
-            self.cached_events -= len(cache[key][0])
+            self.cached_events -= _n_events(cache[key])
         for key in drop:
             del cache[key]
         self.cache_complete = False
@@ -697,8 +759,7 @@ class StreamProcessor:
         n = 0
         now = time.monotonic()
         for v in self.views:
-            # the cyclic collector's passes over the growing window cache took a tenth of a
-            # step (its lists are acyclic and live long); it runs again right after the step
+            # no cyclic collector passes inside a step (it runs again right after it)
             with _collector_paused():
                 n += v.online_step(self.max_records)
             due = offline if offline is not None else now - v.last_offline >= self.offline_interval
