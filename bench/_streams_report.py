@@ -108,13 +108,20 @@ found, and what changed (73ce8d3):
   which contends for the GIL with the step (57-62k ev/s with it, 72k without, before the
   parser change); it stays on for Redis, whose reads wait on the server. JetStream -> SQLite
   57k -> 78k ev/s in the profiling script.
-- **Freshness tails** (not fixed): at 10k ev/s the p99 moves between ~20 and ~80 ms from run
-  to run on this machine. Full passes of Python's cyclic collector during the run took 75-135
-  ms each (5 in a 20 s run, while the processor's cache of windows grows to ~86k keys: two
-  lists and a tuple per key, ~2/3 of ~360k tracked objects); with the third generation's passes
-  switched off in the probe, p99 was 25 ms twice, against 38-48 ms with them. The window cache
-  as arrays and one row per key (untracked objects) was tried again: 9-11% slower steps, and
-  the full passes did not get shorter in the probe, so it was not kept.
+- **Freshness tails**: at 10k ev/s the p99 moved between ~20 and ~80 ms from run to run on this
+  machine (82 ms for JetStream in the full run at 73ce8d3). Full passes of Python's cyclic
+  collector during the run took 75-135 ms each, stalling every thread (5 in a 20 s run, while
+  the processor's cache of windows grew to ~86k keys: two lists and a tuple per key, ~2/3 of
+  ~360k tracked objects; with the third generation's passes off, a probe gave p99 25 ms twice
+  against 38-48 ms). A window is now kept as bytes (its times, its online row as last written,
+  its texts' lengths) plus its oldest and newest times, none of which the collector tracks
+  (03f08c4): a step appends the new texts to the last row and cuts trimmed ones from its
+  front. Tracked objects during the run 357k -> 134k, full passes 5 -> 3 (two of them at
+  start-up), p99 at 10k ev/s 82 -> 25 ms (JetStream), 48 -> 16 ms (Redis), 24 -> 17 ms
+  (embedded) in this report. The cost: ~8% of the processor's throughput (embedded -> SQLite
+  162k -> 149k ev/s; Redis -> SQLite 113k -> 102k). `array.array` for the times was tried
+  first and did not help (arrays are tracked); a `bytearray` per window, grown in place, was
+  no faster than new bytes per step.
 """
 
 
