@@ -481,7 +481,6 @@ class _ViewRun:
                 times, row, lens, oldest, newest = b"", b"", b"", 0, 0
             else:
                 times, row, lens, oldest, newest = win
-            lens0 = lens
             n0 = len(times) >> 3
             if not slow and (not n0 or tl[a] >= newest):
                 times += tb[a << 3:b << 3]
@@ -517,7 +516,7 @@ class _ViewRun:
                 if c < old:  # old texts only
                     row = join((pack(newest + sign, 0), head, row[skip + drop:-1], b",", new, b"]"))
                 else:  # some of the new texts go too
-                    new = new[drop - (sum(memoryview(lens0).cast("I")) + old if old else 0):]
+                    new = new[drop - (len(row) - skip if old else 0):]  # the old texts and a comma go
                     row = join((pack(newest + sign, 0), head, new, b"]"))
             elif old:  # the row's head and texts stay: a new prefix, then the new texts
                 row = join((pack(newest + sign, 0), row[prefix:-1], b",", new, b"]"))

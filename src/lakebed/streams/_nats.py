@@ -776,9 +776,10 @@ class NatsBackend(StreamBackend):
     async def _append(self, name: str, subjects: list[str], payloads: list[bytes], ids: list[str]) -> list[int]:
         nc = self._nc
         max_payload = nc.max_payload
-        for payload, mid in zip(payloads, ids, strict=True):
+        mids = [m.encode() for m in ids]
+        for payload, mid_b in zip(payloads, mids, strict=True):
             # the server counts the header too, and closes the connection of a client that goes over
-            size = len(payload) + len(mid.encode()) + 32
+            size = len(payload) + len(mid_b) + 32
             if size > max_payload:
                 raise InvalidArgument(f"a record of stream {name!r} takes {size} bytes as a NATS message (JSON "
                                       f"and message id); NATS at {self.where} takes messages of up to {max_payload} "
@@ -788,7 +789,6 @@ class NatsBackend(StreamBackend):
         prefix = self._ack_prefix
         frames = _frames_ok(nc, ids)
         subj = {s: s.encode() for s in set(subjects)}
-        mids = [m.encode() for m in ids]
         reply = prefix.encode()
         for attempt in range(self._append_tries):
             toks: list[int] = []
