@@ -301,6 +301,56 @@ def test_offline_sink_takes_what_the_online_sink_read(ops: list[tuple[str, int]]
         assert got == list(range(offline_at))
 
 
+@pytest.mark.redis
+def test_reads_ahead_start_small_and_double_up_to_max_records(
+        redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # with nothing read ahead, a step reads _FIRST_READ records and starts the read of twice
+    # as many; a read ahead the step does not take (its offset is off after a failed step,
+    # or max_records shrank) is dropped and the ramp starts again
+    from lakebed.features import _stream
+
+    monkeypatch.setattr(_stream, "_FIRST_READ", 4)
+    secs = [i * 2.0 for i in range(240)]
+    evs = events(secs, [i % 5 for i in range(240)], [float(i % 11) for i in range(240)])
+    with lakebed.connect(":memory:", streams=redis_url) as lake:
+        s = make(lake, partitions=1)
+        s.append(evs)
+        asked: list[tuple[int, int]] = []
+        plain_read = s.backend.read
+
+        def read(spec: Any, partition: int, offset: int, max_records: int) -> Any:
+            asked.append((offset, max_records))
+            return plain_read(spec, partition, offset, max_records)
+
+        monkeypatch.setattr(s.backend, "read", read)
+        with lake.features.stream_processor(max_records=30, offline_interval=0) as proc:
+            steps = [proc.step(offline=False) for _ in range(5)]
+            assert steps == [4, 8, 16, 30, 30]
+            online = lake.features.online_store
+            plain_write = online.write
+
+            def failing_write(*args: Any, **kwargs: Any) -> None:
+                raise RuntimeError("the online store went away")
+
+            monkeypatch.setattr(online, "write", failing_write)
+            with pytest.raises(RuntimeError, match="went away"):
+                proc.step(offline=False)  # read 30 at 88 (and 30 more ahead at 118), applied none
+            monkeypatch.setattr(online, "write", plain_write)
+            asked.clear()
+            assert proc.step(offline=False) == 4  # the read ahead at 118 is not where the state is
+            assert asked[0] == (88, 4)
+            proc.max_records = 5  # the read ahead of 8 is more than a step may now take
+            asked.clear()
+            while proc.step(offline=False):
+                pass
+            # (the read of 8 at 92 ran in the thread, maybe after the clear above)
+            assert [a for a in asked if a != (92, 8)][:2] == [(92, 4), (96, 5)]
+            assert max(n for o, n in asked if o > 92) == 5
+            run = proc.views[0]
+            assert run.online.offsets == [240] and run.online.applied == 240
+        check_against_reference(lake, T0 + timedelta(seconds=481))
+
+
 def test_a_small_window_cache_forgets_and_reads_back(monkeypatch: pytest.MonkeyPatch) -> None:
     # the processor keeps windows in memory up to a number of keys and of events; past that
     # it forgets the keys cached first and reads them back from the online store

@@ -55,6 +55,14 @@ def test_damaged_payloads_are_corruption() -> None:
     spec = StreamSpec.build("s", schema={"a": "int64", "s": "string"})
     good = encode_records(pa.record_batch({"a": [1], "s": ["x"]}, schema=spec.schema), spec)
     assert good == [b'{"a":1,"s":"x"}']
-    for bad in (b'{"a":1,"s":"x"', b'{"a":"one","s":"x"}', b"[1,2]", b"\xff", b'{}', b'{"a":1,"t":"x"}'):
+    bad_ones = (b'{"a":1,"s":"x"', b'{"a":"one","s":"x"}', b"[1,2]", b"\xff", b'{}', b'{"a":1,"t":"x"}',
+                b'{"a":1}', b"", b"5", b"null", b'{"a":1,\n"s":"x"}', b'{"a":1,"s":"x"}\n{"a":2,"s":"y"}',
+                b'{"a":1,"s":"x","s":"y"}', b'{"s":"\\"a\\":1"}')
+    for bad in bad_ones:
         with pytest.raises(CorruptionError, match="partition 3"):
             decode_records([*good, bad], spec, where="partition 3")
+    # two records in one payload, or one split over two, is not taken as the stream's records
+    with pytest.raises(CorruptionError, match="2 records expected, found 3 lines"):
+        decode_records([b'{"a":1,"s":"x"}\n{"a":2,"s":"y"}', *good], spec)
+    with pytest.raises(CorruptionError, match="without the field 'a'"):
+        decode_records([b'{"a":1,', b'"s":"x"}', *good], spec)

@@ -287,6 +287,30 @@ def test_a_chunk_that_fails_changes_nothing(backend, client):
     assert client.xlen(key) == 2 and client.hgetall(key + ":meta") == before[1]
 
 
+@pytest.mark.parametrize(("fields", "entry_id", "match"), [
+    ({"t": "5", "d": b'{"k":1,"id":"x"}'}, "3-1", "an entry id with a sequence number: 3-1"),
+    ({"t": "5"}, "3-0", "an entry without a record: 3-0"),
+    ({"d": b'{"k":1,"id":"x"}'}, "3-0", "an entry without an append time: 3-0"),
+    ({"t": "soon", "d": b'{"k":1,"id":"x"}'}, "3-0", "did not write"),
+    ({"t": "", "d": b'{"k":1,"id":"x"}'}, "3-0", "did not write"),
+    ({"t": "5", "d": b'{"k":1,\n"id":"x"}'}, "3-0", "3 records expected, found 4 lines"),
+    ({"t": "5", "d": b'{"k":1}'}, "3-0", "without the field 'id'"),
+    ({"t": "5", "d": b"not json"}, "3-0", "not one of the stream's"),
+])
+def test_an_entry_lakebed_did_not_write_is_corruption(backend, client, fields, entry_id, match):
+    spec = simple()
+    backend.create(spec)
+    backend.append(spec, {0: rows(["a", "b"])})
+    key = "lakebed:t:st:s:p0"
+    client.xadd(key, fields, id=entry_id)
+    with pytest.raises(CorruptionError, match=match) as err:
+        backend.read(spec, 0, 0, 10)
+    assert key in str(err.value)
+    assert "remove that entry" in str(err.value) or "remove that message" in str(err.value)
+    assert backend.read(spec, 0, 0, 2).offsets.tolist() == [0, 1]  # the records before it still read
+    assert client.xlen(key) == 3  # reported, not removed
+
+
 def test_scripts_come_back_after_script_flush(backend, client):
     spec = simple()
     backend.create(spec)
