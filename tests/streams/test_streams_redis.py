@@ -278,13 +278,13 @@ def test_a_chunk_that_fails_changes_nothing(backend, client):
     with pytest.raises(CorruptionError, match="something else wrote"):
         backend.append(spec, {0: rows(["a", "c", "d", "c"])})  # a dedup hit, then new records
     assert (client.hgetall(key + ":dd"), client.hgetall(key + ":meta"), client.zrange(key + ":ddt", 0, -1)) == before
-    assert client.xlen(key) == 3
+    assert client.xlen(key) == 2  # the entry of "a" and "b", and the foreign one
     client.xdel(key, "100-0")
     client.delete(key + ":ddt")
     client.set(key + ":ddt", "not a zset")
     with pytest.raises(CorruptionError, match="holds a string, not a zset"):
         backend.append(spec, {0: rows(["e"])})
-    assert client.xlen(key) == 2 and client.hgetall(key + ":meta") == before[1]
+    assert client.xlen(key) == 1 and client.hgetall(key + ":meta") == before[1]
 
 
 @pytest.mark.parametrize(("fields", "entry_id", "match"), [
@@ -308,7 +308,31 @@ def test_an_entry_lakebed_did_not_write_is_corruption(backend, client, fields, e
     assert key in str(err.value)
     assert "remove that entry" in str(err.value) or "remove that message" in str(err.value)
     assert backend.read(spec, 0, 0, 2).offsets.tolist() == [0, 1]  # the records before it still read
-    assert client.xlen(key) == 3  # reported, not removed
+    assert client.xlen(key) == 2  # reported, not removed
+
+
+def test_an_entry_per_chunk_read_from_anywhere_beside_entries_per_record(backend, client):
+    # lakebed 0.1 wrote an entry per record (fields i, t, d); the entries of an append chunk
+    # now hold all its new records; reads start and stop inside entries, and both kinds read alike
+    spec = simple()
+    backend.create(spec)
+    key = "lakebed:t:st:s:p0"
+    for o in range(3):  # offsets 0..2 as 0.1 wrote them
+        client.xadd(key, {"i": f"old{o}", "t": "1000", "d": f'{{"k":0,"id":"old{o}"}}'}, id=f"{o + 1}-0")
+    client.hset(key + ":meta", mapping={"next": 3, "t": 1000})
+    assert backend.append(spec, {0: rows([f"n{i}" for i in range(5)])}) == {0: [3, 4, 5, 6, 7]}
+    # a repeat inside a chunk: the entry holds only the new records
+    assert backend.append(spec, {0: rows(["n4", "m0", "m1", "n0", "m2"])}) == {0: [7, 8, 9, 3, 10]}
+    assert client.xlen(key) == 3 + 2
+    want = ["old0", "old1", "old2", "n0", "n1", "n2", "n3", "n4", "m0", "m1", "m2"]
+    for start in range(12):
+        for count in (1, 2, 3, 5, 8, 20):
+            got = backend.read(spec, 0, start, count)
+            assert got.offsets.tolist() == list(range(start, min(start + count, 11)))
+            assert got.batch.column("id").to_pylist() == want[start:start + count]
+    times = backend.read(spec, 0, 0, 20).times
+    assert times[:3].tolist() == [1000] * 3 and len(set(times[3:8].tolist())) == 1 and times[8] >= times[7]
+    assert backend.bounds(spec) == [(0, 11)]
 
 
 def test_scripts_come_back_after_script_flush(backend, client):

@@ -3,11 +3,20 @@
 Keys, all under ``lakebed:<namespace>:st:``:
 
 - ``defs``: a hash, stream name -> ``StreamSpec.to_json()``.
-- ``<name>:p<k>``: partition ``k``, a Redis stream. The record at offset ``o`` has the
-  entry id ``<o+1>-0`` (so reading from an offset is one XRANGE) and the fields ``i``
-  (message id; absent when lakebed made the ids), ``t`` (append time, UTC microseconds
-  from the server's clock, never below the partition's previous one) and ``d`` (the
-  record, :func:`encode_records`).
+- ``<name>:p<k>``: partition ``k``, a Redis stream. An entry holds the records of one
+  append chunk (below) that took new offsets: its id is ``<o+1>-0`` for its first
+  record's offset ``o`` (so reading from an offset is an XREVRANGE for the entry that
+  holds it and an XRANGE from there), and its fields are ``n`` (its number of records,
+  at consecutive offsets), ``t`` (their append time, UTC microseconds from the server's
+  clock, never below the partition's previous one) and ``d`` (the records,
+  :func:`encode_records`, joined by line breaks, which the codec never writes inside a
+  record). An entry without ``n`` (lakebed 0.1 wrote one entry per record, with the
+  message id in ``i``) holds one record; both read alike. Whole entries are the unit of
+  retention: a trim by age drops the entries appended before the cutoff (a chunk's
+  records share their time), a trim by size the oldest entries, up to one chunk more
+  than the excess. One entry per chunk rather than per record: reading an entry into
+  the script was ~1.8 us of Redis's time per entry, and a record entry per 200-byte
+  record set the processor's read rate (see ``bench/results/streams.md``).
 - ``<name>:p<k>:meta``: a hash with ``next`` (the next offset) and ``t`` (the last
   append time), kept beside the stream so that trimming every record keeps both.
 - ``<name>:p<k>:dd`` and ``<name>:p<k>:ddt``: the dedup window, message id -> offset
@@ -150,9 +159,8 @@ local function forget(cutoff)
     if #old < 1000 then break end
   end
 end
-local payloads = split(ARGV[4])
 if ARGV[5] == 'g' then
-  local n, ck, ts = #payloads, ARGV[3], int(t)
+  local n, ck, ts = tonumber(ARGV[6]), ARGV[3], int(t)
   local hit = redis.call('HGET', dd, ck)
   if hit then
     local sc = redis.call('ZSCORE', ddt, ck)
@@ -162,9 +170,7 @@ if ARGV[5] == 'g' then
       return out
     end
   end
-  for j = 1, n do
-    redis.call('XADD', s, int(nxt + j) .. '-0', 't', ts, 'd', payloads[j])
-  end
+  redis.call('XADD', s, int(nxt + 1) .. '-0', 'n', n, 't', ts, 'd', ARGV[4])
   redis.call('HSET', dd, ck, int(nxt))
   redis.call('ZADD', ddt, ts, ck)
   forget(cutoff)
@@ -173,7 +179,7 @@ if ARGV[5] == 'g' then
 end
 local ids = split(ARGV[3])
 local n = #ids
-if #payloads ~= n then return redis.error_reply('""" + _CORRUPT + """ ids and payloads differ in number') end
+if tonumber(ARGV[6]) ~= n then return redis.error_reply('""" + _CORRUPT + """ ids and payloads differ in number') end
 local hits = redis.call('HMGET', dd, unpack(ids))
 local hit_at, hit_ids = {}, {}
 for j = 1, n do
@@ -208,10 +214,19 @@ for j = 1, n do
 end
 local ts = int(t)
 if #add_j > 0 then
+  -- the new records take first, first + 1, ...: one entry holds them all (the payloads as
+  -- sent when none is a repeat)
+  local d = ARGV[4]
+  if #add_j < n then
+    local payloads, kept = split(ARGV[4]), {}
+    if #payloads ~= n then return redis.error_reply('""" + _CORRUPT + """ ids and payloads differ in number') end
+    for q = 1, #add_j do kept[q] = payloads[add_j[q]] end
+    d = table.concat(kept, '\\n')
+  end
+  redis.call('XADD', s, int(first + 1) .. '-0', 'n', #add_j, 't', ts, 'd', d)
   local h, z = {}, {}
   for q = 1, #add_j do
     local j = add_j[q]
-    redis.call('XADD', s, int(add_off[q] + 1) .. '-0', 'i', ids[j], 't', ts, 'd', payloads[j])
     h[#h + 1] = ids[j]; h[#h + 1] = int(add_off[q])
     z[#z + 1] = ts; z[#z + 1] = ids[j]
   end
@@ -224,32 +239,77 @@ out[2] = ts
 return out
 """
 
-# Read. KEYS: stream. ARGV: first entry id, count. Returns the number of entries read,
-# then per run of up to 256 entries their offsets and append times as lines of decimal
-# text and their records joined by line breaks (the codec writes none inside a record):
-# the client parses a few strings, not three per record, and runs stay short because
-# Lua's table.concat gets slower per byte as the string it builds grows. An entry
-# lakebed did not write returns {its id, what is wrong with it}.
+# Read. KEYS: stream. ARGV: offset, count. An entry holds the records of one append
+# chunk (fields n: how many, t: their append time, d: the records joined by line breaks,
+# which the codec never writes inside a record; an entry without n, as lakebed 0.1 wrote
+# them, holds one). Returns the number of records, then per entry read its first offset
+# read, its number of records read, its append time and those records: the entry that
+# holds the offset asked for and the entries after it, the first and last cut to the
+# records asked for. An entry lakebed did not write returns {its id, what is wrong}.
 _READ_LUA = _COMMON_LUA + """
-local r = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])
-if #r == 0 then return {} end
-local offs, ts, ds = {}, {}, {}
-for q = 1, #r do
-  local id, f = r[q][1], r[q][2]
-  local m = #f  -- lakebed writes [i, id,] t, time, d, record
-  local o = string.match(id, '^(%d+)%-0$')
-  if not o then return {id, 'an entry id with a sequence number'} end
-  if f[m - 1] ~= 'd' then return {id, 'an entry without a record'} end
-  if f[m - 3] ~= 't' then return {id, 'an entry without an append time'} end
-  offs[q] = o; ts[q] = f[m - 2]; ds[q] = f[m]
+local s, off, want = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
+local out, got = {0}, 0
+-- the records skip + 1 .. skip + keep of d (nil when it has fewer lines)
+local function lines(d, skip, keep)
+  local i = 1
+  for _ = 1, skip do
+    i = string.find(d, '\\n', i, true)
+    if not i then return nil end
+    i = i + 1
+  end
+  local e = i - 1
+  for c = 1, keep do
+    local k = string.find(d, '\\n', e + 1, true)
+    if k then e = k elseif c == keep then e = #d + 1 else return nil end
+  end
+  return string.sub(d, i, e - 1)
 end
-local out = {#r}
-for a = 1, #r, 256 do
-  local b = math.min(a + 255, #r)
-  out[#out + 1] = table.concat(offs, '\\n', a, b)
-  out[#out + 1] = table.concat(ts, '\\n', a, b)
-  out[#out + 1] = table.concat(ds, '\\n', a, b)
+local function take(id, f)
+  local first = string.match(id, '^(%d+)%-0$')
+  if not first then return {id, 'an entry id with a sequence number'} end
+  first = tonumber(first) - 1
+  local n, t, d = 1, false, false
+  for k = 1, #f, 2 do
+    local name = f[k]
+    if name == 'd' then d = f[k + 1]
+    elseif name == 't' then t = f[k + 1]
+    elseif name == 'n' then n = tonumber(f[k + 1]) end
+  end
+  if not d then return {id, 'an entry without a record'} end
+  if not t then return {id, 'an entry without an append time'} end
+  if not n or n < 1 then return {id, 'an entry with a bad record count'} end
+  local skip = math.max(off - first, 0)
+  local keep = math.min(n - skip, want - got)
+  if keep <= 0 then return nil end
+  if skip > 0 or keep < n then
+    d = lines(d, skip, keep)
+    if not d then return {id, 'an entry with fewer records than its count'} end
+  end
+  out[#out + 1] = int(first + skip); out[#out + 1] = keep; out[#out + 1] = t; out[#out + 1] = d
+  got = got + keep
+  return nil
 end
+-- the id after an entry's ('<o>-0', checked by take): '<o>-1'
+local function after(id) return string.sub(id, 1, -3) .. '-1' end
+local from = int(off + 1) .. '-0'
+local prev = redis.call('XREVRANGE', s, from, '-', 'COUNT', 1)
+if #prev > 0 then  -- the entry at or before the offset: it may hold it
+  local e = take(prev[1][1], prev[1][2])
+  if e then return e end
+  from = after(prev[1][1])
+end
+while got < want do
+  local ask = math.min(want - got, 32)
+  local r = redis.call('XRANGE', s, from, '+', 'COUNT', ask)
+  for q = 1, #r do
+    local e = take(r[q][1], r[q][2])
+    if e then return e end
+    if got >= want then break end
+  end
+  if #r < ask or got >= want then break end
+  from = after(r[#r][1])
+end
+out[1] = got
 return out
 """
 
@@ -287,22 +347,28 @@ return first_at(KEYS[1], KEYS[2], tonumber(ARGV[1]))
 _TRIM_LUA = _COMMON_LUA + _SEARCH_LUA + """
 local s, meta = KEYS[1], KEYS[2]
 if redis.call('TYPE', s)['ok'] ~= 'stream' then return 0 end
-local dropped = 0
+local function first_kept()
+  local e = redis.call('XRANGE', s, '-', '+', 'COUNT', 1)
+  if #e == 0 then return tonumber(redis.call('HGET', meta, 'next')) or 0 end
+  return offset_of(e[1][1])
+end
+local before = first_kept()
 if ARGV[1] ~= '' then
   local keep = first_at(s, meta, tonumber(ARGV[1]))
-  dropped = dropped + redis.call('XTRIM', s, 'MINID', int(keep + 1) .. '-0')
+  redis.call('XTRIM', s, 'MINID', int(keep + 1) .. '-0')
 end
 if ARGV[2] ~= '' then
   local limit = tonumber(ARGV[2])
   local used = redis.call('MEMORY', 'USAGE', s) or 0
-  local len = redis.call('XLEN', s)
-  if used > limit and len > 0 then
-    local e = redis.call('XRANGE', s, '-', '+', 'COUNT', 1)
-    local drop = math.ceil(len * (used - limit) / used)
-    dropped = dropped + redis.call('XTRIM', s, 'MINID', int(offset_of(e[1][1]) + drop + 1) .. '-0')
+  if used > limit then
+    -- the oldest records, in proportion (whole entries: an entry holds one append chunk)
+    local first = first_kept()
+    local nxt = tonumber(redis.call('HGET', meta, 'next')) or first
+    local drop = math.ceil((nxt - first) * (used - limit) / used)
+    redis.call('XTRIM', s, 'MINID', int(first + drop + 1) .. '-0')
   end
 end
-return dropped
+return first_kept() - before
 """
 
 # Per partition (KEYS: stream, meta, stream, meta, ...): first retained and next offset.
@@ -542,7 +608,7 @@ class RedisBackend(StreamBackend):
                     end += 1
                 args: list[Any] = [spec.name, window,
                                    "\x01" + ids[start] if generated else "\n".join(ids[start:end]),
-                                   b"\n".join(payloads[start:end]), "g" if generated else ""]
+                                   b"\n".join(payloads[start:end]), "g" if generated else "", str(end - start)]
                 calls.append(("append", keys, args))
                 owner.append(p)
                 sizes.append(end - start)
@@ -572,21 +638,25 @@ class RedisBackend(StreamBackend):
         if max_records <= 0:
             return empty_records(spec)
         with self._io():
-            flat = self._run([("read", [key], [f"{max(int(offset), 0) + 1}-0", int(max_records)])], spec.name)[0]
-        if not flat:
-            return empty_records(spec)
+            flat = self._run([("read", [key], [str(max(int(offset), 0)), str(int(max_records))])], spec.name)[0]
         where = f"(Redis key {key})"
         if not isinstance(flat[0], int):
             raise CorruptionError(f"stream {spec.name!r} {where} holds an entry lakebed did not write "
                                   f"({_text(flat[1])}: {_text(flat[0])}); drop the stream or remove that entry")
-        n, lines = flat[0], b"\n".join(flat[3::3])
+        n = flat[0]
+        if n == 0:
+            return empty_records(spec)
         try:
-            offsets = _integers(b"\n".join(flat[1::3]), n) - 1
-            t = _integers(b"\n".join(flat[2::3]), n)
-        except (pa.ArrowException, ValueError) as exc:
+            firsts = np.array([int(x) for x in flat[1::4]], dtype=np.int64)
+            counts = np.array(flat[2::4], dtype=np.int64)
+            times = np.array([int(x) for x in flat[3::4]], dtype=np.int64)
+        except (TypeError, ValueError) as exc:
             raise CorruptionError(f"stream {spec.name!r} {where} holds an entry lakebed did not write ({exc}); "
                                   "drop the stream or remove that entry") from None
-        return Records(decode_lines(lines, n, spec, where), offsets, t)
+        # each entry's records have consecutive offsets and the entry's append time
+        starts = np.cumsum(counts) - counts
+        offsets = np.repeat(firsts - starts, counts) + np.arange(n, dtype=np.int64)
+        return Records(decode_lines(b"\n".join(flat[4::4]), n, spec, where), offsets, np.repeat(times, counts))
 
     def bounds(self, spec: StreamSpec) -> list[tuple[int, int]]:
         keys: list[str] = []
@@ -681,20 +751,3 @@ def _offsets(reply: list[Any], n: int) -> list[int]:
 
 def _text(b: Any) -> str:
     return b.decode(errors="replace") if isinstance(b, bytes) else str(b)
-
-
-def _integers(lines: bytes, n: int) -> np.ndarray:
-    """``n`` decimal integers, one per line (a read's offsets or times), parsed by Arrow's
-    CSV reader in one call."""
-    import pyarrow.csv as pcsv
-
-    col = pcsv.read_csv(
-        pa.BufferReader(lines),
-        read_options=pcsv.ReadOptions(column_names=["v"], use_threads=False, block_size=len(lines) + 1),
-        parse_options=pcsv.ParseOptions(quote_char=False, ignore_empty_lines=False),
-        convert_options=pcsv.ConvertOptions(column_types={"v": pa.int64()}, strings_can_be_null=False,
-                                            null_values=[]),
-    ).column(0)
-    if len(col) != n or col.null_count:
-        raise ValueError(f"{n} numbers expected, read {len(col)}")
-    return col.to_numpy()
