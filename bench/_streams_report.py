@@ -122,6 +122,41 @@ found, and what changed (73ce8d3):
   162k -> 149k ev/s; Redis -> SQLite 113k -> 102k). `array.array` for the times was tried
   first and did not help (arrays are tracked); a `bytearray` per window, grown in place, was
   no faster than new bytes per step.
+
+What the profiles of 2026-12-05, third (py-spy `--threads` of the Redis -> SQLite processor,
+1M events; probes of the read script alone; an Intel Xeon machine of the same size) found,
+and what changed (f7903f6, e665b44):
+
+- **The Redis read set the pace**: reading 50k records took ~8 us per record end to end,
+  as long as the step that applied them, so the step waited on its read-ahead (1.6 s of a
+  9.4 s run; 104-108k ev/s, 0.64x the raw read here). Most of it was Redis's own time in
+  the read script: `XRANGE` into Lua alone costs ~1.8-2.5 us per entry (a Lua table per
+  entry and per field list), and the reply of three bulk strings per record another ~1 us
+  plus the client's parsing of 150k objects. Joining the reply in Lua (`table.concat`) cost
+  more than it saved at 50k records (4.3-4.6 us per record: Lua 5.1's concatenation gets
+  slower per byte as the string grows; in runs of 256 entries 2.4-2.9 us).
+- **One entry per append chunk** (e665b44): a stream entry now holds the new records of one
+  append script call (up to 1,000, their JSON objects joined by line breaks, their count
+  and append time), so a read touches ~50 entries for 50k records, and the script cuts the
+  first and last entry to the offsets asked for. Read waits 1.6 s -> 0.2 s per run;
+  Redis -> SQLite 104-108k -> 128-132k ev/s in the probe. Retention by size now drops whole
+  entries (up to one chunk more than the excess); entries of one record, as lakebed 0.1
+  wrote them, read alike (a test mixes both).
+- **Decoding with Arrow's JSON reader** (f7903f6): the records of a read are parsed in one
+  `pyarrow.json` call over the lines (one block, no threads), outside the GIL, with the
+  lines and each field's key counted first so that a foreign record is still reported as
+  corruption (Arrow's reader would take a missing field as null). Isolated: 0.77 us per
+  record against 1.37 us for orjson per record plus `Table.from_pylist`. The note above
+  (same date, earlier) found the reader slower (2.2 us against 1.5 us); that measurement
+  is not reproduced with pyarrow 26 and one block; under the processor's load py-spy
+  still puts it at ~2 us per record in the read-ahead thread, but the thread no longer
+  holds the GIL for it. JetStream reads use it too.
+- **Smaller things**: redis-py reads its socket 64 KiB at a time, each read taking the GIL
+  back from the busy step (4 MiB now); with nothing read ahead, the online sink's read asks
+  for 4,096 records and the reads ahead after it for twice as many each, up to
+  `max_records`, so the first step no longer waits ~0.4 s for a whole batch with nothing to
+  overlap it. Two reads in flight instead of one was tried and was slower (100.7k against
+  103.4k ev/s: the extra read competes with the step for the two cores).
 """
 
 
@@ -295,7 +330,8 @@ def write_report(res: dict[str, Any], path: Path) -> None:
         "append.redis.raw")
     out += ["", "`x raw` is against the faster raw JetStream client (per repeat, the faster of the two) and raw "
             "XADD. lakebed's JetStream append carries a `Nats-Msg-Id` header per record (idempotent appends); "
-            "its Redis append runs a Lua script per 1,000 records (offsets, dedup window, append time).", ""]
+            "its Redis append runs a Lua script per 1,000 records (offsets, dedup window, append time) "
+            "that stores them as one stream entry (raw `XADD`: an entry per message).", ""]
 
     # ---------------------------------------------------------------- 2. consume
     out += ["## 2. Consume throughput", "",
@@ -304,9 +340,10 @@ def write_report(res: dict[str, Any], path: Path) -> None:
             "return the messages' bytes. The JetStream baseline (`x raw`) is the faster raw reader per repeat. "
             "nats-py's own `fetch` is the slowest reader here (per-message bookkeeping in the client); lakebed "
             "reads with an ephemeral no-ack pull consumer of its own, like the hand-rolled raw pull. On Redis, "
-            "lakebed reads with one Lua `XRANGE` returning a flat reply and keeps group offsets in a hash, while "
-            "`XREADGROUP` + `XACK` maintain Redis's per-message pending list, so the raw group read is slower "
-            "than lakebed's.", "",
+            "lakebed reads with one Lua script over its entries (one per append chunk, cut to the offsets "
+            "asked for) and keeps group offsets in a hash, while `XREADGROUP` + `XACK` read an entry per "
+            "message and maintain Redis's per-message pending list, so the raw group read is slower than "
+            "lakebed's.", "",
             "| system | backend | median ev/s | x raw | runs |", "| --- | --- | ---: | ---: | --- |"]
     for sys_, be, med, base, key, field in (
             ("lakebed `consume(group)`", "embedded log", c_emb, None, "append.embedded.always", "consume"),

@@ -227,3 +227,35 @@ def test_sqlite_store_read_only_before_its_table_exists(tmp_path) -> None:
     rw = SqliteOnlineStore(path)
     rw.write("v", ["a"], [b"x"])
     assert ro.read("v", ["a", "b"]) == [b"x", None]  # the same reader sees the table once it is made
+
+
+def test_sqlite_store_pages_and_upserts(tmp_path) -> None:
+    # a new store takes 16 KiB pages; a store made with SQLite's 4 KiB pages keeps them and
+    # works as before; a write replaces a key's row, a newer-only write keeps the newer row
+    import sqlite3
+
+    from lakebed.features.online.sqlite import SqliteOnlineStore
+
+    new = SqliteOnlineStore(tmp_path / "new.db")
+    old_path = tmp_path / "old.db"
+    con = sqlite3.connect(old_path)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("CREATE TABLE online (view TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, "
+                "PRIMARY KEY (view, key)) WITHOUT ROWID")
+    con.execute("INSERT INTO online VALUES ('v', 'a', ?)", (bytes(16) + b"old",))
+    con.commit()
+    con.close()
+    old = SqliteOnlineStore(old_path)
+    assert [s._con.execute("PRAGMA page_size").fetchone()[0] for s in (new, old)] == [16384, 4096]
+    assert old.read("v", ["a"]) == [bytes(16) + b"old"]
+    for s in (new, old):
+        big = [b"\x01" * 16 + bytes([i]) * 5000 for i in range(3)]  # rows over a page
+        s.write("v", ["a", "b", "a"], big)  # the last of a key wins
+        assert s.read("v", ["a", "b"]) == [big[2], big[1]]
+        s.write("v", ["a"], [bytes(16) + b"older"], newer_only=True)
+        assert s.read("v", ["a"]) == [big[2]] and s.count("v") == 2
+        s.write("v", ["a"], [b"\x02" * 16 + b"newer"], newer_only=True)
+        assert s.read("v", ["a"]) == [b"\x02" * 16 + b"newer"]
+        assert int(s._con.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) * int(
+            s._con.execute("PRAGMA page_size").fetchone()[0]) == 40 << 20
+        s.close()
