@@ -157,6 +157,15 @@ and what changed (f7903f6, e665b44):
   `max_records`, so the first step no longer waits ~0.4 s for a whole batch with nothing to
   overlap it. Two reads in flight instead of one was tried and was slower (100.7k against
   103.4k ev/s: the extra read competes with the step for the two cores).
+- **The SQLite upserts** (ccd4872): in the embedded -> SQLite processor the online store's
+  `executemany` and commit were ~50% of a step (py-spy), rows being a window's events
+  (hundreds of bytes to KBs). A new store now has 16 KiB pages (4 KiB before; in a probe of
+  20 steps of ~40k upserts of growing rows, 3.1-3.3 s -> 2.7-2.8 s with the WAL checkpointed
+  at the same ~40 MiB) and unconditional writes are `INSERT OR REPLACE` (the table is a key
+  and a value; ~7% faster than `ON CONFLICT DO UPDATE`): 152k -> 164k ev/s. On this Intel
+  machine Feast's push does 15.8-16.5k ev/s, so the 10x target needs ~160k: it was 9.65x at
+  e665b44 (9.96x in the Intel run of ca71145, 10.99x on the AMD machine, where Feast is
+  slower). A WAL checkpointed every ~160 MiB instead gave ~2% more and was not taken.
 """
 
 
