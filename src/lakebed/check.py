@@ -114,6 +114,9 @@ def repair_lake(path: str | os.PathLike[str], *, catalog: str | None = None) -> 
             elif p.area == "stream" and p.repairable:
                 done.append(_move_aside(root, p.file, "the consumer groups' committed offsets; groups start "
                                         "again from their `start` position"))
+            elif p.area == "table":
+                done.append(_move_aside(root, p.file, "files of a table the catalog never recorded "
+                                        "(no version of it was ever readable)"))
             elif p.area == "online":
                 done.append(_move_aside(root, p.file, "the online feature values in it; "
                                         "`lakebed features materialize` rebuilds them from the tables "
@@ -314,6 +317,22 @@ def _check_tables(root: Path, tables: list[tuple[str, str]], problems: list[Prob
     _check_each(root, "table", tables, lambda location: root / location, "_delta_log",
                 check_table, "the table's log directory is missing",
                 "restore the table directory from a backup, or drop the table", problems)
+    # a directory of tables/<namespace>/<name> that the catalog does not name: written by a
+    # create that stopped before its catalog commit (a create of that name replaces it)
+    known = {PurePosixPath(location).as_posix() for _, location in tables}
+    folder = root / "tables"
+    for ns in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if not ns.is_dir() or ns.name.startswith((".", "_")):
+            continue
+        for entry in sorted(ns.iterdir()):
+            rel = f"tables/{ns.name}/{entry.name}"
+            if entry.is_dir() and not entry.name.startswith((".", "_")) and rel not in known:
+                problems.append(Problem(
+                    "table", f"{ns.name}.{entry.name}", rel,
+                    "a table directory that no table of the catalog names (left by a create that stopped "
+                    "before its catalog commit)",
+                    "run `lakebed repair` to move it aside; creating the table again also replaces it",
+                    repairable=True))
 
 
 def _check_collections(root: Path, collections: list[tuple[str, str]], problems: list[Problem]) -> None:

@@ -240,3 +240,24 @@ def test_check_of_a_postgres_catalog_lake(lake_path: Path, pg_url: str) -> None:
     problems = check_lake(lake_path)
     assert [(p.area, p.file) for p in problems] == [("catalog", "lakebed.toml")]
     assert "--catalog" in problems[0].action
+
+
+def test_a_table_directory_the_catalog_does_not_name_is_reported_and_set_aside(built: tuple[Path, str]) -> None:
+    # a create killed between writing the table's files and its catalog commit leaves a
+    # directory no table names: check reports it, repair moves it aside, a create replaces it
+    path, _ = built
+    orphan = path / "tables" / "silver" / "half"
+    (orphan / "_delta_log").mkdir(parents=True)
+    (orphan / "_delta_log" / "00000000000000000000.json").write_text("{}")
+    problems = check_lake(path)
+    assert [(p.area, p.name, p.file, p.repairable) for p in problems] == [
+        ("table", "silver.half", "tables/silver/half", True)]
+    assert "no table of the catalog names" in problems[0].what and "lakebed repair" in problems[0].action
+    done = repair_lake(path)
+    assert len(done) == 1 and done[0].startswith("tables/silver/half: moved to tables/silver/.damaged/half.")
+    assert not orphan.exists() and check_lake(path) == []
+    (orphan / "_delta_log").mkdir(parents=True)  # again; this time the name is created
+    with lakebed.connect(path) as lake:
+        lake.tables.create("silver.half", data=[{"x": 1}])
+        assert lake.tables.read("silver.half").num_rows == 1
+    assert check_lake(path) == []
