@@ -75,7 +75,6 @@ _CACHE_EVENTS = 5_000_000  # and events in all (a few hundred MB of texts)
 _RESERVOIR = 1 << 16  # latencies kept for the freshness percentiles
 _OFFLINE_MAX = 1_000_000  # records per offline commit
 _HANDOFF_MAX = 200_000  # records the online sink keeps for the offline sink (past that: dropped)
-_AHEAD = 1  # reads in flight ahead of the online sink, per partition (backends with read_ahead)
 _FIRST_READ = 4096  # records of a read with nothing read ahead; each read after it asks for twice as many
 # A key's window, oldest first: its event times (native int64s), its online row as last
 # written (the event texts joined by commas between a fixed head and "]", see
@@ -249,9 +248,9 @@ class _ViewRun:
         self.handoff: list[collections.deque[Records]] = [collections.deque() for _ in range(self.stream.partitions)]
         self.handoff_n = 0
         self.handoff_lock = threading.Lock()
-        # a broker backend's next batches are read in a thread while this one is applied:
-        # per partition, (offset, size, read) in the order they were asked for
-        self._ahead: dict[int, collections.deque[tuple[int, int, concurrent.futures.Future[Records]]]] = {}
+        # a broker backend's next batch is read in a thread while this one is applied:
+        # per partition, (offset, size, read)
+        self._ahead: dict[int, tuple[int, int, concurrent.futures.Future[Records]]] = {}
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lakebed-read-ahead") \
             if self.stream.backend.read_ahead else None
 
@@ -386,39 +385,33 @@ class _ViewRun:
 
     def _read(self, partition: int, offset: int, limit: int) -> Records:
         """The online sink's read of a partition. On a backend that allows it, a full batch
-        starts the reads of the next ones in a thread (up to ``_AHEAD`` in flight; offsets
-        have no gaps, so where each starts is known), and the next step takes the first
-        when it asks for that offset (else it reads anew and the reads ahead are dropped:
-        a failed step reads from where its state is; an empty read at the end of the log
-        is read again, since more may have come). A read that found nothing ahead asks
-        for ``_FIRST_READ`` records and the reads after it for twice as many each, up to
-        ``limit``, so that the first step does not wait for a whole batch with nothing
-        to overlap it. The log at an offset never changes, so a batch read ahead is the
-        batch."""
+        starts the read of the next one in a thread (offsets have no gaps, so where it
+        starts is known), and the next step takes it when it asks for that offset (else it
+        reads anew: a failed step reads from where its state is; an empty read at the end
+        of the log is read again, since more may have come). A read that found nothing
+        ahead asks for ``_FIRST_READ`` records and each read after it for twice as many, up
+        to ``limit``, so that the first step does not wait for a whole batch with nothing
+        to overlap it (two reads in flight were tried: slower, see the streams benchmark's
+        profiles). The log at an offset never changes, so a batch read ahead is the batch."""
         spec = self.stream.spec
         rec = None
         size = limit
-        queue = self._ahead.get(partition)
-        if queue:
-            at, size, fut = queue.popleft()
+        got = self._ahead.pop(partition, None)
+        if got is not None:
+            at, size, fut = got
             try:
                 early = fut.result()
             except Exception:  # the read below raises it again, or succeeds
                 early = None
             if at == offset and size <= limit and early is not None and len(early):
                 rec = early
-            else:
-                queue.clear()  # each starts where the one before it ends: all are off
         if rec is None:
             size = limit if self._pool is None else min(limit, _FIRST_READ)
             rec = self.stream.backend.read(spec, partition, offset, size)
         if self._pool is not None and len(rec) >= size:
-            queue = self._ahead.setdefault(partition, collections.deque())
-            nxt, grow = (queue[-1][0] + queue[-1][1], queue[-1][1]) if queue else (int(rec.offsets[-1]) + 1, size)
-            while len(queue) < _AHEAD:
-                grow = min(limit, 2 * grow)
-                queue.append((nxt, grow, self._pool.submit(self.stream.backend.read, spec, partition, nxt, grow)))
-                nxt += grow
+            nxt, grow = int(rec.offsets[-1]) + 1, min(limit, 2 * size)
+            fut = self._pool.submit(self.stream.backend.read, spec, partition, nxt, grow)
+            self._ahead[partition] = (nxt, grow, fut)
         return rec
 
     def close(self) -> None:
